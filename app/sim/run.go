@@ -1,0 +1,112 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// Run is `linkdesk sim [--addr 127.0.0.1:PORT] [--workflow-delay 1.5s]
+// [--account-delay 1s] [--test-driver] [--log-level info]`: it starts the
+// simulator alone, prints its base URLs, the credentials to use, the seeded
+// customers and the environment variables that point linkdesk at it, and
+// serves until SIGINT/SIGTERM or until ctx is done.
+//
+// Exit codes: 0 after a clean stop, 2 for bad arguments (including an
+// unusable --addr), 1 when the simulator cannot start (e.g. the port is
+// taken). Logs go to stderr.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("linkdesk sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", DefaultAddr, "loopback host:port to listen on (port 0 picks a free port)")
+	wfDelay := fs.Duration("workflow-delay", 1500*time.Millisecond, "time a workflow takes to get its Plaid link token")
+	acctDelay := fs.Duration("account-delay", time.Second, "time an external bank account spends in storing (and in deleting)")
+	driver := fs.Bool("test-driver", false, "let end-to-end tests drive the Link page (never needed by people)")
+	level := fs.String("log-level", "info", "log level on stderr: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: linkdesk sim [--addr 127.0.0.1:PORT] [--workflow-delay 1.5s] [--account-delay 1s]")
+		fmt.Fprintln(stderr, "Runs the simulated Cybrid API and Plaid Link on one loopback port until interrupted.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "linkdesk sim: unexpected argument %q; see linkdesk sim --help\n", fs.Arg(0))
+		return 2
+	}
+	if *wfDelay < 0 || *acctDelay < 0 {
+		fmt.Fprintln(stderr, "linkdesk sim: --workflow-delay and --account-delay must not be negative (0 means no delay)")
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "linkdesk sim: --log-level %q: use debug, info, warn or error\n", *level)
+		return 2
+	}
+	if _, err := loopbackAddr(*addr); err != nil {
+		fmt.Fprintf(stderr, "linkdesk sim: --addr: %v\n", err)
+		return 2
+	}
+	// Zero on the command line means "no delay"; Options use zero for
+	// "default" and negative for "none".
+	toOpt := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d
+	}
+	s, err := Start(Options{
+		Addr: *addr, WorkflowDelay: toOpt(*wfDelay), AccountDelay: toOpt(*acctDelay), TestDriver: *driver,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "linkdesk sim: %v\n", err)
+		return 1
+	}
+	defer s.Close()
+	printBanner(stdout, s)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "linkdesk sim: stopping")
+	if err := s.Close(); err != nil {
+		fmt.Fprintf(stderr, "linkdesk sim: closing: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func printBanner(w io.Writer, s *Sim) {
+	fmt.Fprintf(w, "linkdesk simulator running\n\n")
+	fmt.Fprintf(w, "  Cybrid bank API:      %s/api/\n", s.BankURL)
+	fmt.Fprintf(w, "  Cybrid identity:      %s/oauth/token\n", s.IdentityURL)
+	fmt.Fprintf(w, "  Plaid Link:           %s/link/v2/stable/link-initialize.js\n", s.PlaidURL)
+	fmt.Fprintf(w, "  Scenario (QA):        GET/PUT %s/sim/scenario\n", s.BankURL)
+	fmt.Fprintf(w, "  Listening on:         %v\n\n", s.Addrs())
+	fmt.Fprintf(w, "Credentials (the simulator's well-known test credentials, not secrets):\n")
+	fmt.Fprintf(w, "  client id:     %s\n  client secret: %s\n", s.ClientID, s.ClientSecret)
+	fmt.Fprintf(w, "  bank guid:     %s\n\n", s.Cybrid.BankGUID())
+	fmt.Fprintf(w, "Point linkdesk at it:\n")
+	fmt.Fprintf(w, "  LINKDESK_ENVIRONMENT=sandbox LINKDESK_BANK_API_URL=%s LINKDESK_IDENTITY_API_URL=%s LINKDESK_BANK_GUID=%s\n\n",
+		s.BankURL, s.IdentityURL, s.Cybrid.BankGUID())
+	fmt.Fprintf(w, "Customers (newest first):\n")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, c := range s.Cybrid.Customers() {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.GUID, c.Name, c.State)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nSandbox logins in Link: user_good / pass_good. Stop with Ctrl-C.\n")
+}
