@@ -31,6 +31,9 @@ func TestEveryCallMatchesTheSpec(t *testing.T) {
 	if list.Total != 1 || len(list.Objects) != 1 || list.Objects[0].Name.Full != "Ada Lovelace" {
 		t.Fatalf("ListCustomers = %+v", list)
 	}
+	if none, err := c.ListCustomers(ctx, ListCustomersParams{GUIDs: []string{strings.Repeat("9", 32)}}); err != nil || len(none.Objects) != 0 {
+		t.Fatalf("ListCustomers of another guid = %+v, %v; want none", none, err)
+	}
 	cust, err := c.GetCustomer(ctx, testCustomerGUID, false)
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +75,9 @@ func TestEveryCallMatchesTheSpec(t *testing.T) {
 	if len(wfs.Objects) != 1 || wfs.Objects[0].GUID != wf.GUID {
 		t.Fatalf("ListWorkflows = %+v", wfs)
 	}
+	if none, err := c.ListWorkflows(ctx, ListWorkflowsParams{CustomerGUID: strings.Repeat("9", 32)}); err != nil || len(none.Objects) != 0 {
+		t.Fatalf("ListWorkflows of another customer = %+v, %v; want none", none, err)
+	}
 
 	// Link: Plaid's public token → account.
 	acct, err := c.CreateExternalBankAccount(ctx, PostExternalBankAccount{
@@ -107,6 +113,15 @@ func TestEveryCallMatchesTheSpec(t *testing.T) {
 	}
 	if len(accts.Objects) != 1 || accts.Objects[0].GUID != acct.GUID {
 		t.Fatalf("ListExternalBankAccounts = %+v", accts)
+	}
+	// Filters reach the server: no account of this customer is failed, and
+	// another customer has none.
+	for _, p := range []ListExternalBankAccountsParams{{CustomerGUID: testCustomerGUID, States: []string{string(AccountFailed)}},
+		{CustomerGUID: strings.Repeat("9", 32)}, {GUIDs: []string{strings.Repeat("8", 32)}}} {
+		none, err := c.ListExternalBankAccounts(ctx, p)
+		if err != nil || len(none.Objects) != 0 {
+			t.Fatalf("ListExternalBankAccounts(%+v) = %+v, %v; want none", p, none, err)
+		}
 	}
 
 	// Ownership check.
@@ -149,8 +164,8 @@ func TestEveryCallMatchesTheSpec(t *testing.T) {
 	}
 
 	tr.Check(t)
-	if _, n := tr.Errors(); n != 2*15 {
-		t.Fatalf("%d messages were validated, want 2 for each of 15 calls", n)
+	if _, n := tr.Errors(); n != 2*20 {
+		t.Fatalf("%d messages were validated, want 2 for each of 20 calls", n)
 	}
 }
 
@@ -163,14 +178,20 @@ type operation struct {
 func operations() []operation {
 	g := strings.Repeat("0a", 16)
 	return []operation{
-		{"GET", "/api/customers", func(ctx context.Context, c *Client) error { _, err := c.ListCustomers(ctx, ListCustomersParams{}); return err }},
+		{"GET", "/api/customers", func(ctx context.Context, c *Client) error {
+			_, err := c.ListCustomers(ctx, ListCustomersParams{})
+			return err
+		}},
 		{"GET", "/api/customers/{customer_guid}", func(ctx context.Context, c *Client) error { _, err := c.GetCustomer(ctx, g, false); return err }},
 		{"POST", "/api/workflows", func(ctx context.Context, c *Client) error {
 			_, err := c.CreateWorkflow(ctx, PostWorkflow{Kind: LinkTokenCreate, CustomerGUID: g, Language: "en", LinkCustomizationName: "default"})
 			return err
 		}},
 		{"GET", "/api/workflows/{workflow_guid}", func(ctx context.Context, c *Client) error { _, err := c.GetWorkflow(ctx, g); return err }},
-		{"GET", "/api/workflows", func(ctx context.Context, c *Client) error { _, err := c.ListWorkflows(ctx, ListWorkflowsParams{}); return err }},
+		{"GET", "/api/workflows", func(ctx context.Context, c *Client) error {
+			_, err := c.ListWorkflows(ctx, ListWorkflowsParams{})
+			return err
+		}},
 		{"POST", "/api/external_bank_accounts", func(ctx context.Context, c *Client) error {
 			_, err := c.CreateExternalBankAccount(ctx, PostExternalBankAccount{Name: "n", AccountKind: AccountKindPlaid, CustomerGUID: g, Asset: "USD", PlaidPublicToken: "public-sandbox-x", PlaidAccountID: "a"})
 			return err

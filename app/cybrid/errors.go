@@ -255,7 +255,10 @@ func redact(s string, secrets []string) string {
 	return s
 }
 
-var htmlTag = regexp.MustCompile(`<[^>]*>`)
+var (
+	htmlTag      = regexp.MustCompile(`<[^>]*>`)
+	ansiSequence = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
+)
 
 // excerpt is s redacted, stripped of markup and control characters, with
 // runs of white space collapsed, cut to max runes.
@@ -264,6 +267,7 @@ func excerpt(s string, secrets []string, max int) string {
 	if strings.Contains(s, "<") {
 		s = htmlTag.ReplaceAllString(s, " ")
 	}
+	s = ansiSequence.ReplaceAllString(s, "")
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar
 	}), " ")

@@ -201,7 +201,11 @@ func (f *fakeCybrid) api(w http.ResponseWriter, r *http.Request) {
 			return c
 		}
 		if id == "" {
-			writeJSON(w, 200, map[string]any{"total": 1, "page": 0, "per_page": 10, "objects": []any{cust(testCustomerGUID)}})
+			objs := []any{}
+			if matches(r, "guid", testCustomerGUID) && matches(r, "bank_guid", testBankGUID) {
+				objs = append(objs, cust(testCustomerGUID))
+			}
+			writeJSON(w, 200, map[string]any{"total": len(objs), "page": 0, "per_page": 10, "objects": objs})
 			return
 		}
 		if id != testCustomerGUID {
@@ -222,7 +226,9 @@ func (f *fakeCybrid) api(w http.ResponseWriter, r *http.Request) {
 		case id == "":
 			objs := []any{}
 			for _, wf := range f.workflows {
-				objs = append(objs, wf)
+				if matches(r, "customer_guid", wf["customer_guid"]) && matches(r, "guid", wf["guid"]) && matches(r, "bank_guid", wf["bank_guid"]) {
+					objs = append(objs, wf)
+				}
 			}
 			writeJSON(w, 200, map[string]any{"total": len(objs), "page": 0, "per_page": 10, "objects": objs})
 		default:
@@ -254,7 +260,9 @@ func (f *fakeCybrid) api(w http.ResponseWriter, r *http.Request) {
 		case id == "":
 			objs := []any{}
 			for _, a := range f.accounts {
-				objs = append(objs, a)
+				if matches(r, "customer_guid", a["customer_guid"]) && matches(r, "guid", a["guid"]) && matches(r, "state", a["state"]) {
+					objs = append(objs, a)
+				}
 			}
 			writeJSON(w, 200, map[string]any{"total": len(objs), "page": 0, "per_page": 10, "objects": objs})
 		default:
@@ -361,4 +369,26 @@ func (f *fakeCybrid) tokensSeen() []tokenRequestSeen {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]tokenRequestSeen(nil), f.tokenRequests...)
+}
+
+func (f *fakeCybrid) issuedTokens() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.issued...)
+}
+
+// matches applies a comma-separated list filter the way Cybrid documents
+// it: absent means everything.
+func matches(r *http.Request, param string, v any) bool {
+	q := r.URL.Query().Get(param)
+	if q == "" {
+		return true
+	}
+	s, _ := v.(string)
+	for _, x := range strings.Split(q, ",") {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
