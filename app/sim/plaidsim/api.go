@@ -277,7 +277,12 @@ func (s *Sim) redirectState(lt *linkToken, received string) (*oauthState, error)
 			return nil, e
 		}
 	}
-	st := s.oauthStates[u.Query().Get("oauth_state_id")]
+	return s.stateFor(lt, u.Query().Get("oauth_state_id"))
+}
+
+// stateFor finds an unprocessed OAuth state of this token's sessions.
+func (s *Sim) stateFor(lt *linkToken, id string) (*oauthState, error) {
+	st := s.oauthStates[id]
 	if st == nil || st.sess.token != lt {
 		return nil, oauthError("OAUTH_STATE_ID_NOT_FOUND")
 	}
@@ -296,7 +301,7 @@ func (s *Sim) apiOpen(req *apiRequest) (map[string]any, error) {
 		return nil, err
 	}
 	if req.OAuthStateID != "" {
-		st, err := s.redirectState(lt, "x:?oauth_state_id="+url.QueryEscape(req.OAuthStateID))
+		st, err := s.stateFor(lt, req.OAuthStateID)
 		if err != nil {
 			return nil, err
 		}
