@@ -230,3 +230,113 @@ func TestRunBadArguments(t *testing.T) {
 		}
 	}
 }
+
+// plaidCall drives the simulated Link page's JSON API as the page would
+// (same origin), returning the reply.
+func plaidCall(t *testing.T, s *Sim, name string, body map[string]any) map[string]any {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", s.PlaidURL+"/link/v2/stable/sim/"+name, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", s.PlaidURL)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var obj map[string]any
+	json.NewDecoder(resp.Body).Decode(&obj)
+	if resp.StatusCode != 200 {
+		t.Fatalf("plaid %s: %d %v", name, resp.StatusCode, obj)
+	}
+	return obj
+}
+
+// TestLinkThroughRealPlaidSim runs Cybrid's recipe against the real Plaid
+// simulator: workflow → Link (driven through its page API: First Platypus
+// Bank, user_good/pass_good, one account) → external bank account →
+// unverified; the same account again → duplicate; connection expiry →
+// refresh_required and an update-mode workflow for the real item.
+func TestLinkThroughRealPlaidSim(t *testing.T) {
+	spec := contract.Load(t, contract.BankSpecFile)
+	s, err := Start(Options{WorkflowDelay: -1, AccountDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tr := &contract.Transport{Spec: spec}
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	_, tok := call(t, c, "POST", s.IdentityURL+"/oauth/token", "", map[string]any{"grant_type": "client_credentials",
+		"client_id": DefaultClientID, "client_secret": DefaultClientSecret,
+		"scope": "workflows:read workflows:execute external_bank_accounts:read external_bank_accounts:write external_bank_accounts:execute"})
+	at := tok["access_token"].(string)
+	cust := s.Cybrid.Customers()[0].GUID
+
+	link := func() (publicToken, accountID string) {
+		_, wf := call(t, c, "POST", s.BankURL+"/api/workflows", at, map[string]any{"type": "plaid", "kind": "link_token_create",
+			"customer_guid": cust, "language": "en", "link_customization_name": "default"})
+		_, wf = call(t, c, "GET", s.BankURL+"/api/workflows/"+wf["guid"].(string), at, nil)
+		lt, _ := wf["plaid_link_token"].(string)
+		if wf["state"] != "completed" || lt == "" {
+			t.Fatalf("workflow = %v", wf)
+		}
+		open := plaidCall(t, s, "open", map[string]any{"link_token": lt})
+		sid := open["link_session_id"]
+		plaidCall(t, s, "institution", map[string]any{"link_token": lt, "link_session_id": sid, "institution_id": "ins_109508"})
+		sel := plaidCall(t, s, "credentials", map[string]any{"link_token": lt, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
+		accts, _ := sel["accounts"].([]any)
+		if sel["status"] != "select_account" || len(accts) == 0 {
+			t.Fatalf("credentials: %v", sel)
+		}
+		id := accts[0].(map[string]any)["id"].(string)
+		done := plaidCall(t, s, "accounts", map[string]any{"link_token": lt, "link_session_id": sid, "account_ids": []string{id}})
+		if done["status"] != "connected" {
+			t.Fatalf("accounts: %v", done)
+		}
+		return done["public_token"].(string), id
+	}
+	createEBA := func(pub, id string) map[string]any {
+		st, eba := call(t, c, "POST", s.BankURL+"/api/external_bank_accounts", at, map[string]any{"name": "Plaid Checking",
+			"account_kind": "plaid", "customer_guid": cust, "asset": "USD", "plaid_public_token": pub, "plaid_account_id": id})
+		if st != 201 {
+			t.Fatalf("POST external bank account: %d %v", st, eba)
+		}
+		_, eba = call(t, c, "GET", s.BankURL+"/api/external_bank_accounts/"+eba["guid"].(string), at, nil)
+		return eba
+	}
+
+	pub, id := link()
+	eba := createEBA(pub, id)
+	if eba["state"] != "unverified" || eba["plaid_institution_id"] != "ins_109508" || eba["plaid_account_mask"] == nil {
+		t.Fatalf("account = %v", eba)
+	}
+	// The public token is single-use: a second account from it fails.
+	if again := createEBA(pub, id); again["state"] != "failed" || again["failure_code"] != "plaid_processor_token" {
+		t.Errorf("reused public token: %v", again)
+	}
+	// The same bank account linked again is a duplicate.
+	pub2, id2 := link()
+	if dup := createEBA(pub2, id2); dup["state"] != "failed" || dup["failure_code"] != "duplicate" {
+		t.Errorf("second link of the same account: %v", dup)
+	}
+
+	// Connection expiry resets the real Plaid item; update mode works for it.
+	guid := eba["guid"].(string)
+	if err := s.Cybrid.ExpireConnection(guid); err != nil {
+		t.Fatal(err)
+	}
+	needs := false
+	for _, it := range s.Plaid.Items() {
+		needs = needs || it.NeedsUpdate
+	}
+	if !needs {
+		t.Errorf("no Plaid item needs update after ExpireConnection")
+	}
+	_, wf := call(t, c, "POST", s.BankURL+"/api/workflows", at, map[string]any{"type": "plaid", "kind": "link_token_update",
+		"customer_guid": cust, "external_bank_account_guid": guid, "language": "en", "link_customization_name": "default"})
+	_, wf = call(t, c, "GET", s.BankURL+"/api/workflows/"+wf["guid"].(string), at, nil)
+	if wf["state"] != "completed" || wf["plaid_link_token"] == nil {
+		t.Errorf("update workflow = %v", wf)
+	}
+	tr.Check(t)
+}

@@ -2,6 +2,7 @@ package cybridsim
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -290,4 +291,51 @@ func TestConcurrentRequests(t *testing.T) {
 	if st.ByRoute["POST /api/workflows"] != 20 || st.ByRoute["GET /api/workflows"] != 20 || st.APIRequests < 40 {
 		t.Errorf("stats = %+v", st)
 	}
+}
+
+// TestLogsCarryNoSecrets runs a link flow with a debug logger and checks
+// that the log tells the story without the client secret, the access token
+// or the Plaid public token.
+func TestLogsCarryNoSecrets(t *testing.T) {
+	h := newHarness(t)
+	var buf syncBuf
+	h.srv.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	tok := h.token(allScopes)
+	h.post("/oauth/token", map[string]any{"grant_type": "client_credentials", "client_id": testClientID,
+		"client_secret": testClientSecret + "-wrong", "scope": "customers:read"}, "")
+	cust := h.verifiedCustomer(0)
+	h.plaid.addItem("public-sandbox-secret-1", "item-1", "ins_1", "a:1111")
+	h.post("/api/workflows", workflowBody("link_token_create", cust), tok)
+	h.post("/api/external_bank_accounts", map[string]any{"name": "Checking", "account_kind": "plaid", "customer_guid": cust,
+		"plaid_public_token": "public-sandbox-secret-1", "plaid_account_id": "a"}, tok)
+	h.post("/api/external_bank_accounts", map[string]any{"name": "Checking", "account_kind": "plaid", "customer_guid": cust,
+		"plaid_public_token": "public-sandbox-secret-unknown", "plaid_account_id": "a"}, tok)
+	log := buf.String()
+	for _, secret := range []string{testClientSecret, tok, "public-sandbox-secret", strings.Split(tok, ".")[2]} {
+		if strings.Contains(log, secret) {
+			t.Errorf("log contains a secret (%.12s…):\n%s", secret, log)
+		}
+	}
+	for _, want := range []string{"token issued", "token refused", "workflow created", "external bank account created", "public token exchange failed"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

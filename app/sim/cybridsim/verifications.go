@@ -2,6 +2,7 @@ package cybridsim
 
 import (
 	"net/http"
+	"time"
 )
 
 // verificationJSON is Cybrid's IdentityVerification schema; the details
@@ -132,24 +133,31 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, _ pa
 	}
 
 	now := s.now()
+	out, err := s.storeVerification(now, typ, method, custGUID, ebaGUID, passNow, failNow)
+	if err != nil {
+		badRequest(w, err)
+		return
+	}
+	s.log.Info("cybridsim: identity verification created", "identity_verification_guid", out.GUID,
+		"external_bank_account_guid", ebaGUID, "expected_behaviours", behaviours)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) storeVerification(now time.Time, typ, method, custGUID, ebaGUID string, passNow, failNow bool) (verificationJSON, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advanceLocked(now)
 	if s.customerByID[custGUID] == nil {
-		badRequest(w, errorf("Invalid value. customer_guid %s not found", custGUID))
-		return
+		return verificationJSON{}, errorf("Invalid value. customer_guid %s not found", custGUID)
 	}
 	a := s.accounts[ebaGUID]
 	switch {
 	case a == nil:
-		badRequest(w, errorf("Invalid value. external_bank_account_guid %s not found", ebaGUID))
-		return
+		return verificationJSON{}, errorf("Invalid value. external_bank_account_guid %s not found", ebaGUID)
 	case a.customerGUID != custGUID:
-		badRequest(w, errorf("Invalid value. external_bank_account_guid %s does not belong to customer_guid %s", ebaGUID, custGUID))
-		return
+		return verificationJSON{}, errorf("Invalid value. external_bank_account_guid %s does not belong to customer_guid %s", ebaGUID, custGUID)
 	case a.state != stateUnverified && a.state != stateCompleted && a.state != stateRefreshRequired:
-		badRequest(w, errorf("Invalid value. external_bank_account_guid %s is %s; only unverified, completed or refresh_required accounts can be verified", ebaGUID, a.state))
-		return
+		return verificationJSON{}, errorf("Invalid value. external_bank_account_guid %s is %s; only unverified, completed or refresh_required accounts can be verified", ebaGUID, a.state)
 	}
 	d := s.scenario.VerificationDelay
 	v := &verificationRec{
@@ -169,9 +177,7 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, _ pa
 	}
 	s.verifications[v.guid] = v
 	s.advanceLocked(now)
-	s.log.Info("cybridsim: identity verification created", "identity_verification_guid", v.guid,
-		"external_bank_account_guid", ebaGUID, "expected_behaviours", behaviours)
-	writeJSON(w, http.StatusCreated, verificationJSONOf(v))
+	return verificationJSONOf(v), nil
 }
 
 // getVerification serves GET /api/identity_verifications/{guid}.
@@ -180,17 +186,20 @@ func (s *Server) getVerification(w http.ResponseWriter, r *http.Request, p pathP
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.advanceLocked(s.now())
 	v := s.verifications[p["guid"]]
+	var out verificationDetailsJSON
+	if v != nil {
+		out = verificationDetailsJSON{verificationJSON: verificationJSONOf(v), ComplianceChecks: []complianceCheckJSON{}, Documents: []any{}}
+		if v.outcome != "" {
+			out.ComplianceChecks = append(out.ComplianceChecks, complianceCheckJSON{
+				Type: out.ComplianceDecisions[0].Type, Outcome: v.outcome, FailureCodes: v.failureCodes})
+		}
+	}
+	s.mu.Unlock()
 	if v == nil {
 		writeError(w, http.StatusNotFound, "not_found", "identity_verification not found: "+p["guid"])
 		return
-	}
-	out := verificationDetailsJSON{verificationJSON: verificationJSONOf(v), ComplianceChecks: []complianceCheckJSON{}, Documents: []any{}}
-	if v.outcome != "" {
-		out.ComplianceChecks = append(out.ComplianceChecks, complianceCheckJSON{
-			Type: out.ComplianceDecisions[0].Type, Outcome: v.outcome, FailureCodes: v.failureCodes})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -204,7 +213,6 @@ func (s *Server) listVerifications(w http.ResponseWriter, r *http.Request, _ pat
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.advanceLocked(s.now())
 	var items []*verificationRec
 	for _, v := range s.verifications {
@@ -218,5 +226,6 @@ func (s *Server) listVerifications(w http.ResponseWriter, r *http.Request, _ pat
 	for _, v := range pg {
 		objs = append(objs, verificationJSONOf(v))
 	}
+	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, listEnvelope{Total: total, Page: lp.page, PerPage: lp.perPage, Objects: objs})
 }
