@@ -32,7 +32,7 @@ func (c *customerRec) fullName() string {
 var (
 	seedFirst  = []string{"Ava", "Liam", "Maya", "Noah", "Zoe", "Ethan", "Priya", "Mateo", "Chloe", "Omar", "Hana", "Lucas", "Amara", "Diego", "Ines", "Felix", "Sara", "Kenji", "Nora", "Tariq", "Elena", "Jonah", "Leila", "Marcus", "Yuki"}
 	seedLast   = []string{"Thompson", "Okafor", "Nguyen", "Garcia", "Kowalski", "Haddad", "Patel", "Rossi", "Lindqvist", "Moreau", "Tanaka", "Silva", "Mensah", "Fischer", "Dubois", "Novak", "Ibrahim", "Sato", "Brennan", "Alvarez", "Kaur", "Walsh", "Petrov", "Jensen", "Castillo"}
-	seedMiddle = []string{"", "", "", "J", "", "Marie", "", "", "R", ""}
+	seedMiddle = []string{"", "", "", "J", "", "A", "", "", "R", ""}
 	seedStreet = []string{"Maple Ave", "Oak St", "Pine Rd", "Cedar Ln", "Elm St", "Birch Way", "Willow Dr", "Lakeview Blvd", "Harbor St", "Summit Ave"}
 	seedCities = []struct{ city, sub, zip string }{
 		{"Austin", "TX", "787"}, {"Denver", "CO", "802"}, {"Portland", "OR", "972"}, {"Columbus", "OH", "432"},
