@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -30,6 +31,8 @@ type APIError struct {
 	// RequiredScope is the scope the operation needs according to Cybrid's
 	// spec; it is named in the message of a 403.
 	RequiredScope string
+
+	scopeNotAsked bool // RequiredScope is not among the scopes the client asks for
 }
 
 // Error reads like
@@ -49,7 +52,9 @@ func (e *APIError) Error() string {
 	case http.StatusUnauthorized:
 		b.WriteString(" (the API rejected a freshly issued token too: check that the identity URL and the bank URL belong to the same Cybrid environment, and that the API key is a bank key)")
 	case http.StatusForbidden:
-		if e.RequiredScope != "" {
+		if e.RequiredScope != "" && e.scopeNotAsked {
+			fmt.Fprintf(&b, " (the client does not ask for the %s scope: add it to the scopes it requests)", e.RequiredScope)
+		} else if e.RequiredScope != "" {
 			fmt.Fprintf(&b, " (the access token may lack the %s scope: the API key must be allowed it)", e.RequiredScope)
 		} else {
 			b.WriteString(" (the access token may lack a scope this operation needs)")
@@ -96,7 +101,8 @@ type errorBody struct {
 
 func (c *Client) apiError(r request, status int, body []byte) *APIError {
 	secrets := c.secretList(r.secrets)
-	e := &APIError{StatusCode: status, Method: r.method, Path: r.path, RequiredScope: r.scope}
+	e := &APIError{StatusCode: status, Method: r.method, Path: r.path, RequiredScope: r.scope,
+		scopeNotAsked: r.scope != "" && !slices.Contains(c.tokens.fetch.scopes, r.scope)}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil && (eb.ErrorMessage != "" || eb.MessageCode != "") {
 		e.MessageCode = excerpt(eb.MessageCode, secrets, 64)

@@ -31,7 +31,8 @@ func TestErrorResponseBecomesAPIError(t *testing.T) {
 	}
 	want := APIError{StatusCode: 422, MessageCode: "invalid_parameter", Message: "plaid_public_token is invalid",
 		Method: "POST", Path: "/api/external_bank_accounts", RequiredScope: "external_bank_accounts:execute"}
-	if *ae != want {
+	if ae.StatusCode != want.StatusCode || ae.MessageCode != want.MessageCode || ae.Message != want.Message ||
+		ae.Method != want.Method || ae.Path != want.Path || ae.RequiredScope != want.RequiredScope {
 		t.Fatalf("APIError = %+v, want %+v", *ae, want)
 	}
 	if got := err.Error(); got != "cybrid: POST /api/external_bank_accounts: 422 invalid_parameter: plaid_public_token is invalid" {
@@ -420,5 +421,30 @@ func TestToleratesNullsUnknownFieldsAndNewStates(t *testing.T) {
 	}
 	if want := time.Date(2025, 1, 1, 12, 0, 0, 123e6, time.UTC); !a.CreatedAt.Equal(want) {
 		t.Fatalf("created_at = %v", a.CreatedAt)
+	}
+}
+
+// TestForbiddenSaysWhichScope: a 403 names the operation's scope, and says
+// whether the client asked for it at all.
+func TestForbiddenSaysWhichScope(t *testing.T) {
+	f := newFakeCybrid(t, "test-secret-0123456789")
+	f.with(func() {
+		f.apiHook = func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+			errorResponse(w, 403, "invalid_scopes", "Invalid scopes. Required: workflows:execute")
+			return true
+		}
+	})
+	wf := PostWorkflow{Kind: LinkTokenCreate, CustomerGUID: testCustomerGUID, Language: "en", LinkCustomizationName: "default"}
+	_, err := f.client(t, nil, nil).CreateWorkflow(context.Background(), wf)
+	if !IsForbidden(err) || !strings.HasSuffix(err.Error(), "403 invalid_scopes: Invalid scopes. Required: workflows:execute (the access token may lack the workflows:execute scope: the API key must be allowed it)") {
+		t.Fatalf("403 with the scope asked for: %v", err)
+	}
+	c, err := New(Options{BankURL: f.srv.URL, IdentityURL: f.srv.URL, ClientID: testClientID, ClientSecret: "test-secret-0123456789", Scopes: []string{"workflows:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateWorkflow(context.Background(), wf)
+	if !IsForbidden(err) || !strings.Contains(err.Error(), "(the client does not ask for the workflows:execute scope: add it to the scopes it requests)") {
+		t.Fatalf("403 with the scope not asked for: %v", err)
 	}
 }
