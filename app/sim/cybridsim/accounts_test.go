@@ -1,6 +1,7 @@
 package cybridsim
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -156,7 +157,7 @@ func TestUpdateModeForRefreshRequiredAccount(t *testing.T) {
 
 	// Expiring a refresh_required/failed account is refused with a reason.
 	h.srv.ExpireConnection(eba)
-	if err := h.srv.ExpireConnection(eba); err == nil || !strings.Contains(err.Error(), "refresh_required") {
+	if err := h.srv.ExpireConnection(eba); !errors.Is(err, ErrNotExpirable) || !strings.Contains(err.Error(), "refresh_required") {
 		t.Errorf("second ExpireConnection error = %v", err)
 	}
 	st, obj, _ = h.do("POST", "/sim/external_bank_accounts/0123456789abcdef0123456789abcdef/expire", nil, "")

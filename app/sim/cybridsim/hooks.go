@@ -3,6 +3,8 @@ package cybridsim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -145,12 +147,12 @@ func (s *Server) ExpireConnection(accountGUID string) error {
 	a := s.accounts[accountGUID]
 	if a == nil {
 		s.mu.Unlock()
-		return errorf("%v: %s", ErrNoAccount, accountGUID)
+		return fmt.Errorf("%w: %s", ErrNoAccount, accountGUID)
 	}
 	if a.state != stateCompleted && a.state != stateUnverified {
 		st := a.state
 		s.mu.Unlock()
-		return errorf("%v (account %s is %s)", ErrNotExpirable, accountGUID, st)
+		return fmt.Errorf("%w (account %s is %s)", ErrNotExpirable, accountGUID, st)
 	}
 	itemID := a.itemID
 	s.mu.Unlock()
@@ -228,7 +230,7 @@ func (s *Server) putScenarioHTTP(w http.ResponseWriter, r *http.Request, _ pathP
 // unknown account, 409 when the account cannot expire.
 func (s *Server) expireHTTP(w http.ResponseWriter, r *http.Request, p pathParams) {
 	if err := s.ExpireConnection(p["guid"]); err != nil {
-		if _, ok := s.Account(p["guid"]); !ok {
+		if errors.Is(err, ErrNoAccount) {
 			writeError(w, http.StatusNotFound, "not_found", err.Error())
 			return
 		}
