@@ -18,9 +18,10 @@
 // (DefaultScopes when nil). Contracts:
 //
 //   - One token per lifetime: a token is reused by every call, from every
-//     goroutine, until 30 s before its expires_in runs out (or half its lifetime
-//     when that is shorter than a minute); concurrent callers wait for a
-//     single token request instead of each sending one.
+//     goroutine, until 30 s before its expires_in runs out (a token that
+//     lives less than a minute is reused for half its lifetime); concurrent
+//     callers wait for a single token request instead of each sending one.
+//     A token without expires_in is reused until the API answers 401.
 //   - 401 retried once: when the bank API answers 401, the cached token is
 //     discarded, one new token is fetched, and the request is sent once more.
 //     This is safe for every method, POST included, because a 401 means the API
