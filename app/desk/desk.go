@@ -1,0 +1,276 @@
+// Package desk is what an operator can do in linkdesk, independent of the
+// window: list customers and their external bank accounts, and run link and
+// refresh attempts (package linkflow) whose Plaid Link callbacks the page
+// forwards. The UI calls a Desk through Methods, a table of named calls that
+// take and return JSON; the window's bridge (package ui) exposes that table to
+// the page.
+package desk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"linkdesk/app/cybrid"
+	"linkdesk/app/linkflow"
+)
+
+// Info describes the session for the page's header.
+type Info struct {
+	Environment string `json:"environment"` // sim, sandbox or production
+	BankGUID    string `json:"bank_guid,omitempty"`
+	// PlaidScriptURL is the link-initialize.js the page loads once.
+	PlaidScriptURL string `json:"plaid_script_url"`
+	// Credentials says where the API credentials come from, e.g.
+	// "OS keychain" or "simulator"; never the credentials themselves.
+	Credentials string `json:"credentials"`
+	Version     string `json:"version"`
+}
+
+// Customers is the part of the Cybrid client listing customers and accounts.
+type Customers interface {
+	ListCustomers(ctx context.Context, p cybrid.ListCustomersParams) (cybrid.CustomerList, error)
+	ListExternalBankAccounts(ctx context.Context, p cybrid.ListExternalBankAccountsParams) (cybrid.ExternalBankAccountList, error)
+}
+
+// Desk serves the page's calls.
+type Desk struct {
+	info Info
+	api  Customers
+	flow *linkflow.Flow
+}
+
+// New returns a Desk over the Cybrid client api and the link flow.
+func New(info Info, api Customers, flow *linkflow.Flow) *Desk {
+	return &Desk{info: info, api: api, flow: flow}
+}
+
+// Customer is one row of the customer list.
+type Customer struct {
+	GUID  string `json:"guid"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Type  string `json:"type"`
+}
+
+// CustomerPage is one page of customers (Cybrid pages are 0-based).
+type CustomerPage struct {
+	Customers []Customer `json:"customers"`
+	Page      int        `json:"page"`
+	PerPage   int        `json:"per_page"`
+	Total     int        `json:"total"`
+}
+
+// Account is one row of a customer's account list.
+type Account struct {
+	GUID          string `json:"guid"`
+	Name          string `json:"name"`
+	State         string `json:"state"`
+	FailureCode   string `json:"failure_code,omitempty"`
+	InstitutionID string `json:"institution_id,omitempty"`
+	Mask          string `json:"mask,omitempty"`
+	Asset         string `json:"asset,omitempty"`
+	CreatedAt     string `json:"created_at"`
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func checkGUID(what, v string) error {
+	if !guidRE.MatchString(v) {
+		return fmt.Errorf("%s %q is not a Cybrid GUID: it is 32 lowercase hexadecimal characters", what, v)
+	}
+	return nil
+}
+
+// ListCustomers returns one page of the bank's customers, with names.
+func (d *Desk) ListCustomers(ctx context.Context, page, perPage int) (CustomerPage, error) {
+	if page < 0 {
+		return CustomerPage{}, fmt.Errorf("page %d is not valid: pages start at 0", page)
+	}
+	if perPage < 1 || perPage > 100 {
+		return CustomerPage{}, fmt.Errorf("per_page %d is not valid: use 1 to 100", perPage)
+	}
+	l, err := d.api.ListCustomers(ctx, cybrid.ListCustomersParams{Page: page, PerPage: perPage, BankGUID: d.info.BankGUID, IncludePII: true})
+	if err != nil {
+		return CustomerPage{}, fmt.Errorf("listing customers failed: %w", err)
+	}
+	out := CustomerPage{Page: l.Page, PerPage: l.PerPage, Total: l.Total, Customers: []Customer{}}
+	for _, c := range l.Objects {
+		name := c.Name.Full
+		if name == "" {
+			name = strings.TrimSpace(c.Name.First + " " + c.Name.Last)
+		}
+		out.Customers = append(out.Customers, Customer{GUID: c.GUID, Name: name, State: string(c.State), Type: c.Type})
+	}
+	return out, nil
+}
+
+// ListAccounts returns every external bank account of the customer that is
+// not deleted, newest first.
+func (d *Desk) ListAccounts(ctx context.Context, customerGUID string) ([]Account, error) {
+	if err := checkGUID("customer GUID", customerGUID); err != nil {
+		return nil, err
+	}
+	out := []Account{}
+	for page := 0; ; page++ {
+		l, err := d.api.ListExternalBankAccounts(ctx, cybrid.ListExternalBankAccountsParams{Page: page, PerPage: 100, CustomerGUID: customerGUID})
+		if err != nil {
+			return nil, fmt.Errorf("listing the customer's accounts failed: %w", err)
+		}
+		for _, a := range l.Objects {
+			if a.State == cybrid.AccountDeleted {
+				continue
+			}
+			out = append(out, Account{
+				GUID: a.GUID, Name: a.Name, State: string(a.State), FailureCode: a.FailureCode,
+				InstitutionID: a.PlaidInstitutionID, Mask: a.PlaidAccountMask, Asset: a.Asset,
+				CreatedAt: a.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"),
+			})
+		}
+		if len(l.Objects) < 100 || (page+1)*100 >= l.Total {
+			break
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
+	return out, nil
+}
+
+// Method is one call the page can make: params is the JSON the page sent
+// (an object), the result is marshalled back to the page.
+type Method func(ctx context.Context, params json.RawMessage) (any, error)
+
+// Methods returns the calls the page can make, by name. Each validates its
+// parameters and returns an error that says what to fix.
+func (d *Desk) Methods() map[string]Method {
+	return map[string]Method{
+		"info": func(ctx context.Context, _ json.RawMessage) (any, error) { return d.info, nil },
+		"listCustomers": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				Page    int `json:"page"`
+				PerPage int `json:"per_page"`
+			}
+			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			if p.PerPage == 0 {
+				p.PerPage = 25
+			}
+			return d.ListCustomers(ctx, p.Page, p.PerPage)
+		},
+		"listAccounts": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				CustomerGUID string `json:"customer_guid"`
+			}
+			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			return d.ListAccounts(ctx, p.CustomerGUID)
+		},
+		"startLink": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				CustomerGUID string `json:"customer_guid"`
+			}
+			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			return d.flow.StartLink(p.CustomerGUID)
+		},
+		"startRefresh": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				CustomerGUID string `json:"customer_guid"`
+				AccountGUID  string `json:"account_guid"`
+			}
+			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			return d.flow.StartRefresh(p.CustomerGUID, p.AccountGUID)
+		},
+		"cancel": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				AttemptID string `json:"attempt_id"`
+			}
+			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			return nil, d.flow.Cancel(p.AttemptID)
+		},
+		"plaid.onLoad": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				AttemptID string `json:"attempt_id"`
+			}
+			if err := decodeLenient(raw, &p); err != nil {
+				return nil, err
+			}
+			return nil, d.flow.Loaded(p.AttemptID)
+		},
+		"plaid.onEvent": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				AttemptID string         `json:"attempt_id"`
+				EventName string         `json:"event_name"`
+				Metadata  map[string]any `json:"metadata"`
+			}
+			if err := decodeLenient(raw, &p); err != nil {
+				return nil, err
+			}
+			return nil, d.flow.PlaidEvent(p.AttemptID, p.EventName, p.Metadata)
+		},
+		"plaid.onExit": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				AttemptID string                `json:"attempt_id"`
+				Error     *linkflow.LinkError   `json:"error"`
+				Metadata  linkflow.ExitMetadata `json:"metadata"`
+			}
+			if err := decodeLenient(raw, &p); err != nil {
+				return nil, err
+			}
+			return nil, d.flow.Exit(p.AttemptID, p.Error, p.Metadata)
+		},
+		"plaid.onSuccess": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				AttemptID   string                   `json:"attempt_id"`
+				PublicToken string                   `json:"public_token"`
+				Metadata    linkflow.SuccessMetadata `json:"metadata"`
+			}
+			if err := decodeLenient(raw, &p); err != nil {
+				return nil, err
+			}
+			return nil, d.flow.Success(p.AttemptID, p.PublicToken, p.Metadata)
+		},
+	}
+}
+
+// maxParams bounds what the page may send in one call.
+const maxParams = 64 << 10
+
+// decode reads the page's parameters strictly: an unknown field is a mistake
+// in the page and is reported.
+func decode(raw json.RawMessage, v any) error { return decodeJSON(raw, v, true) }
+
+// decodeLenient is for Plaid's callback data, to which Plaid adds fields
+// without notice.
+func decodeLenient(raw json.RawMessage, v any) error { return decodeJSON(raw, v, false) }
+
+func decodeJSON(raw json.RawMessage, v any, strict bool) error {
+	if len(raw) > maxParams {
+		return fmt.Errorf("parameters are %d bytes; the limit is %d", len(raw), maxParams)
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = json.RawMessage("{}")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return fmt.Errorf("parameters are not valid JSON: %v", err)
+		}
+		return fmt.Errorf("parameters do not fit this call: %v", err)
+	}
+	return nil
+}

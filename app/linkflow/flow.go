@@ -1,0 +1,679 @@
+// Package linkflow runs the link flow of Cybrid's "Integrating Plaid Link"
+// guide, independent of any UI:
+//
+//	start → POST /api/workflows (plaid, link_token_create) → poll GET until
+//	completed with a plaid_link_token (or failed) → Link is opened by the UI →
+//	onSuccess → exactly one account → POST /api/external_bank_accounts →
+//	poll GET until the account leaves storing.
+//
+// and its update mode for an account in refresh_required:
+//
+//	POST /api/workflows (link_token_update, external_bank_account_guid) →
+//	poll → Link → onSuccess → PATCH the account's state to completed.
+//
+// Go owns the state: a Flow keeps each Attempt and reports every change to an
+// observer as a snapshot plus an Event. Calls that do network work return at
+// once and run in goroutines, so a UI thread never waits on Cybrid.
+package linkflow
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"linkdesk/app/cybrid"
+)
+
+// API is the part of the Cybrid client the flow uses (*cybrid.Client).
+type API interface {
+	CreateWorkflow(ctx context.Context, w cybrid.PostWorkflow) (cybrid.Workflow, error)
+	GetWorkflow(ctx context.Context, guid string) (cybrid.Workflow, error)
+	CreateExternalBankAccount(ctx context.Context, a cybrid.PostExternalBankAccount) (cybrid.ExternalBankAccount, error)
+	GetExternalBankAccount(ctx context.Context, guid string) (cybrid.ExternalBankAccount, error)
+	PatchExternalBankAccount(ctx context.Context, guid string, p cybrid.PatchExternalBankAccount) (cybrid.ExternalBankAccount, error)
+}
+
+// Settings are the per-environment values every workflow and account carries.
+type Settings struct {
+	Language              string // en, fr, es, nl, de
+	LinkCustomizationName string
+	RedirectURI           string // "" for none
+	Asset                 string // e.g. USD
+
+	PollInitial     time.Duration // densest poll gap
+	PollMax         time.Duration // longest poll gap
+	WorkflowTimeout time.Duration // deadline for a link token
+	AccountTimeout  time.Duration // deadline for an account to leave storing
+}
+
+// Observer receives a snapshot of the attempt after every change, with the
+// event that caused it, in order. It is called from the flow's goroutines, one
+// call at a time per Flow; it must not block for long and must not call the
+// Flow's methods other than Get.
+type Observer func(Attempt, Event)
+
+// Flow runs attempts. Create one with New; it is safe for concurrent use.
+type Flow struct {
+	api      API
+	settings Settings
+	log      *slog.Logger
+	observe  Observer
+
+	workflowPoll *Poller
+	accountPoll  *Poller
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	attempts map[string]*attempt
+	notifyMu sync.Mutex // serialises observer calls
+}
+
+// attempt is the flow's own record: the snapshot plus what must not leave.
+type attempt struct {
+	Attempt
+	cancel context.CancelFunc
+	// publicToken is Plaid's onSuccess token (30-minute life). Kept in memory
+	// only, never logged, never in a snapshot.
+	publicToken string
+}
+
+// New returns a Flow that calls api. observe may be nil.
+func New(api API, s Settings, log *slog.Logger, observe Observer) *Flow {
+	if log == nil {
+		log = slog.Default()
+	}
+	if observe == nil {
+		observe = func(Attempt, Event) {}
+	}
+	if s.WorkflowTimeout <= 0 {
+		s.WorkflowTimeout = 60 * time.Second
+	}
+	if s.AccountTimeout <= 0 {
+		s.AccountTimeout = 120 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Flow{
+		api: api, settings: s, log: log, observe: observe,
+		workflowPoll: &Poller{Initial: s.PollInitial, Max: s.PollMax},
+		accountPoll:  &Poller{Initial: s.PollInitial, Max: s.PollMax},
+		ctx:          ctx, cancel: cancel,
+		attempts: map[string]*attempt{},
+	}
+}
+
+// Close cancels every running attempt and waits for their goroutines.
+func (f *Flow) Close() {
+	f.cancel()
+	f.wg.Wait()
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// ErrUnknownAttempt is returned for an attempt id the flow does not know.
+var ErrUnknownAttempt = errors.New("unknown attempt")
+
+// StartLink begins linking a new account for customerGUID and returns the
+// attempt at once; the workflow is created and polled in the background.
+func (f *Flow) StartLink(customerGUID string) (Attempt, error) {
+	if !guidRE.MatchString(customerGUID) {
+		return Attempt{}, fmt.Errorf("customer GUID %q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
+	}
+	return f.start(KindLink, customerGUID, ""), nil
+}
+
+// StartRefresh begins Plaid update mode for the account accountGUID of
+// customerGUID (an account in refresh_required) and returns at once.
+func (f *Flow) StartRefresh(customerGUID, accountGUID string) (Attempt, error) {
+	if !guidRE.MatchString(customerGUID) {
+		return Attempt{}, fmt.Errorf("customer GUID %q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
+	}
+	if !guidRE.MatchString(accountGUID) {
+		return Attempt{}, fmt.Errorf("account GUID %q is not valid: it is 32 lowercase hexadecimal characters", accountGUID)
+	}
+	return f.start(KindRefresh, customerGUID, accountGUID), nil
+}
+
+func (f *Flow) start(kind Kind, customerGUID, accountGUID string) Attempt {
+	now := time.Now()
+	ctx, cancel := context.WithCancel(f.ctx)
+	a := &attempt{
+		Attempt: Attempt{
+			ID: newID(), Kind: kind, CustomerGUID: customerGUID, AccountGUID: accountGUID,
+			State: CreatingWorkflow, StartedAt: now, UpdatedAt: now, StateSince: now,
+		},
+		cancel: cancel,
+	}
+	f.mu.Lock()
+	f.attempts[a.ID] = a
+	snap := a.Attempt
+	f.notifyMu.Lock()
+	f.mu.Unlock()
+	f.emit(snap, Event{Type: "state", Message: startMessage(kind)})
+	f.notifyMu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		f.getLinkToken(ctx, a.ID)
+	}()
+	return snap
+}
+
+func startMessage(k Kind) string {
+	if k == KindRefresh {
+		return "Creating a Plaid link token for update mode"
+	}
+	return "Creating a Plaid link token"
+}
+
+// Get returns a snapshot of the attempt.
+func (f *Flow) Get(id string) (Attempt, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.attempts[id]
+	if !ok {
+		return Attempt{}, false
+	}
+	return a.Attempt, true
+}
+
+// Cancel stops an attempt that has not ended; it ends as exited.
+func (f *Flow) Cancel(id string) error {
+	return f.update(id, func(a *attempt) (Event, error) {
+		if a.State.Final() {
+			return Event{}, fmt.Errorf("attempt %s has already ended (%s)", id, a.State)
+		}
+		a.cancel()
+		a.State = Exited
+		a.ExitStatus = "cancelled"
+		a.Error = "Cancelled by the operator."
+		return Event{Type: "state", Message: "Cancelled by the operator"}, nil
+	})
+}
+
+// getLinkToken creates the workflow and polls it until it has a link token.
+func (f *Flow) getLinkToken(ctx context.Context, id string) {
+	a, _ := f.Get(id)
+	req := cybrid.PostWorkflow{
+		Type:                  "plaid",
+		Kind:                  cybrid.LinkTokenCreate,
+		Language:              f.settings.Language,
+		LinkCustomizationName: f.settings.LinkCustomizationName,
+		CustomerGUID:          a.CustomerGUID,
+		RedirectURI:           f.settings.RedirectURI,
+	}
+	if a.Kind == KindRefresh {
+		req.Kind = cybrid.LinkTokenUpdate
+		req.ExternalBankAccountGUID = a.AccountGUID
+	}
+	wf, err := f.api.CreateWorkflow(ctx, req)
+	if err != nil {
+		f.fail(id, "", fmt.Sprintf("Cybrid did not create the link-token workflow: %v. Check the connection and try again.", err))
+		return
+	}
+	f.update(id, func(a *attempt) (Event, error) {
+		a.WorkflowGUID = wf.GUID
+		a.State = WaitingForToken
+		a.Polls = 0
+		return Event{Type: "state", Message: "Waiting for Cybrid to create the Plaid link token", Data: map[string]any{"workflow_guid": wf.GUID}}, nil
+	})
+
+	pctx, cancel := context.WithTimeout(ctx, f.settings.WorkflowTimeout)
+	defer cancel()
+	var final cybrid.Workflow
+	polls, err := f.workflowPoll.Wait(pctx, func(ctx context.Context) (bool, time.Duration, error) {
+		w, err := f.api.GetWorkflow(ctx, wf.GUID)
+		if err != nil {
+			if transient(err) {
+				f.note(id, "poll", fmt.Sprintf("Polling the workflow failed, retrying: %v", err))
+				return false, 0, nil
+			}
+			return false, 0, err
+		}
+		f.countPoll(id)
+		switch {
+		case w.State == cybrid.WorkflowFailed:
+			final = w
+			return true, 0, nil
+		case w.PlaidLinkToken != "":
+			final = w
+			return true, w.UpdatedAt.Sub(w.CreatedAt), nil
+		}
+		return false, 0, nil
+	})
+	switch {
+	case errors.Is(err, ErrPollDeadline):
+		f.fail(id, "timeout", fmt.Sprintf("Cybrid did not produce a link token within %s (%d polls). Try again; if it keeps happening, Cybrid may be degraded.", f.settings.WorkflowTimeout, polls))
+		return
+	case errors.Is(err, context.Canceled):
+		return
+	case err != nil:
+		f.fail(id, "", fmt.Sprintf("Checking the link-token workflow failed: %v", err))
+		return
+	}
+	if final.State == cybrid.WorkflowFailed {
+		code := final.FailureCode
+		f.fail(id, code, fmt.Sprintf("Cybrid could not create a Plaid link token (failure code %s). Try again; if it fails again, report the workflow GUID %s and the failure code to Cybrid support.", orUnknown(code), wf.GUID))
+		return
+	}
+	f.update(id, func(a *attempt) (Event, error) {
+		a.LinkToken = final.PlaidLinkToken
+		a.State = LinkOpen
+		return Event{Type: "state", Message: "Link token ready; opening Plaid Link", Data: map[string]any{"polls": polls}}, nil
+	})
+}
+
+// Success handles Plaid's onSuccess for the attempt. It returns at once; the
+// account is created (or, in update mode, marked completed) in the background.
+// More or fewer than one account is refused with a clear message: Cybrid links
+// exactly one account per Link session.
+func (f *Flow) Success(id, publicToken string, meta SuccessMetadata) error {
+	if publicToken == "" {
+		return errors.New("onSuccess carried no public token")
+	}
+	var kind Kind
+	err := f.update(id, func(a *attempt) (Event, error) {
+		if a.State != LinkOpen {
+			return Event{}, fmt.Errorf("attempt %s is not waiting for Plaid Link (it is %s)", id, a.State)
+		}
+		kind = a.Kind
+		if meta.Institution != nil {
+			a.Institution = meta.Institution.Name
+		}
+		a.publicToken = publicToken
+		ev := Event{Type: "plaid_callback", Message: "Plaid Link: onSuccess", Data: successData(meta)}
+		if a.Kind == KindLink && len(meta.Accounts) != 1 {
+			a.State = Failed
+			a.Code = "account_count"
+			a.Error = fmt.Sprintf("Plaid returned %d accounts; Cybrid links exactly one account per Link session. Link again and select one account.", len(meta.Accounts))
+			a.publicToken = ""
+			return ev, nil
+		}
+		if a.Kind == KindLink {
+			a.State = CreatingAccount
+		} else {
+			a.State = UpdatingAccount
+		}
+		a.Polls = 0
+		return ev, nil
+	})
+	if err != nil {
+		return err
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		a, _ := f.Get(id)
+		if a.State.Final() {
+			return
+		}
+		ctx := f.attemptCtx(id)
+		if kind == KindRefresh {
+			f.markRefreshed(ctx, id)
+		} else {
+			f.createAccount(ctx, id, meta.Accounts[0])
+		}
+	}()
+	return nil
+}
+
+func (f *Flow) attemptCtx(id string) context.Context {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.attempts[id]
+	if !ok {
+		return f.ctx
+	}
+	ctx, cancel := context.WithCancel(f.ctx)
+	prev := a.cancel
+	a.cancel = func() { prev(); cancel() }
+	return ctx
+}
+
+func successData(m SuccessMetadata) map[string]any {
+	d := map[string]any{"link_session_id": m.LinkSessionID, "accounts": len(m.Accounts)}
+	if m.Institution != nil {
+		d["institution"] = m.Institution.Name
+		d["institution_id"] = m.Institution.InstitutionID
+	}
+	return d
+}
+
+func (f *Flow) createAccount(ctx context.Context, id string, acct PlaidAccount) {
+	a, pub := f.snapshotWithToken(id)
+	name := strings.TrimSpace(acct.Name)
+	if name == "" {
+		name = "Bank account"
+	}
+	if len(name) > 128 {
+		name = name[:128]
+	}
+	created, err := f.api.CreateExternalBankAccount(ctx, cybrid.PostExternalBankAccount{
+		Name:             name,
+		AccountKind:      cybrid.AccountKindPlaid,
+		CustomerGUID:     a.CustomerGUID,
+		Asset:            f.settings.Asset,
+		PlaidPublicToken: cybrid.Secret(pub),
+		PlaidAccountID:   acct.ID,
+	})
+	if err != nil {
+		f.fail(id, "", fmt.Sprintf("Cybrid did not create the external bank account: %v. The Plaid public token stays valid for 30 minutes; try again or link again.", err))
+		return
+	}
+	f.update(id, func(a *attempt) (Event, error) {
+		a.AccountGUID = created.GUID
+		a.Account = summary(created)
+		a.State = WaitingForAccount
+		return Event{Type: "state", Message: "Waiting for Cybrid to store the account", Data: map[string]any{"account_guid": created.GUID, "account_state": created.State}}, nil
+	})
+	f.followAccount(ctx, id, created)
+}
+
+// followAccount polls the account until it leaves storing and ends the attempt.
+func (f *Flow) followAccount(ctx context.Context, id string, acct cybrid.ExternalBankAccount) {
+	final := acct
+	if acct.State == cybrid.AccountStoring {
+		pctx, cancel := context.WithTimeout(ctx, f.settings.AccountTimeout)
+		defer cancel()
+		polls, err := f.accountPoll.Wait(pctx, func(ctx context.Context) (bool, time.Duration, error) {
+			got, err := f.api.GetExternalBankAccount(ctx, acct.GUID)
+			if err != nil {
+				if transient(err) {
+					f.note(id, "poll", fmt.Sprintf("Polling the account failed, retrying: %v", err))
+					return false, 0, nil
+				}
+				return false, 0, err
+			}
+			f.countPoll(id)
+			if got.State == cybrid.AccountStoring {
+				return false, 0, nil
+			}
+			final = got
+			return true, got.UpdatedAt.Sub(got.CreatedAt), nil
+		})
+		switch {
+		case errors.Is(err, ErrPollDeadline):
+			f.fail(id, "timeout", fmt.Sprintf("The account %s was still being stored after %s (%d polls). It may still complete: check the customer's accounts before linking again.", acct.GUID, f.settings.AccountTimeout, polls))
+			return
+		case errors.Is(err, context.Canceled):
+			return
+		case err != nil:
+			f.fail(id, "", fmt.Sprintf("Checking the new account failed: %v. Check the customer's accounts before linking again.", err))
+			return
+		}
+	}
+	f.finishWithAccount(id, final)
+}
+
+func (f *Flow) finishWithAccount(id string, acct cybrid.ExternalBankAccount) {
+	f.update(id, func(a *attempt) (Event, error) {
+		a.Account = summary(acct)
+		a.publicToken = ""
+		data := map[string]any{"account_guid": acct.GUID, "account_state": acct.State}
+		what := "Account linked"
+		if a.Kind == KindRefresh {
+			what = "Bank connection renewed"
+		}
+		switch acct.State {
+		case cybrid.AccountCompleted:
+			a.State = Done
+			return Event{Type: "state", Message: what + " and ready", Data: data}, nil
+		case cybrid.AccountUnverified:
+			a.State = Done
+			return Event{Type: "state", Message: what + "; bank-account ownership verification is still needed", Data: data}, nil
+		case cybrid.AccountFailed:
+			a.State = Failed
+			a.Code = acct.FailureCode
+			a.Error = accountFailure(acct.FailureCode)
+			data["failure_code"] = acct.FailureCode
+			return Event{Type: "state", Message: "Cybrid could not create the account", Data: data}, nil
+		default:
+			a.State = Done
+			return Event{Type: "state", Message: "Account is " + string(acct.State), Data: data}, nil
+		}
+	})
+}
+
+// accountFailure explains Cybrid's documented failure codes.
+func accountFailure(code string) string {
+	switch code {
+	case "duplicate":
+		return "This bank account is already linked to this customer (failure code duplicate). Use the existing account; unlink it first if it must be linked again."
+	case "plaid_multiple_accounts":
+		return "The Plaid session shared more than one account (failure code plaid_multiple_accounts). Link again and select exactly one account."
+	case "plaid_processor_token":
+		return "Plaid rejected the connection (failure code plaid_processor_token). Link again; if it repeats, report it to Cybrid support."
+	case "create_failed":
+		return "Cybrid could not create the account or its holder (failure code create_failed). Try linking again; if it repeats, report it to Cybrid support."
+	case "unverified_counterparty":
+		return "The counterparty is not verified (failure code unverified_counterparty). Verify the customer first, then link again."
+	case "":
+		return "Cybrid marked the account failed without a failure code. Report the account GUID to Cybrid support."
+	default:
+		return fmt.Sprintf("Cybrid could not create the account (failure code %s). Report the account GUID and failure code to Cybrid support.", code)
+	}
+}
+
+// markRefreshed ends update mode: Cybrid does not clear refresh_required by
+// itself, so the account is PATCHed to completed (Cybrid answers completed, or
+// unverified when the account still needs ownership verification).
+func (f *Flow) markRefreshed(ctx context.Context, id string) {
+	a, _ := f.Get(id)
+	acct, err := f.api.PatchExternalBankAccount(ctx, a.AccountGUID, cybrid.PatchExternalBankAccount{State: cybrid.AccountCompleted})
+	if err != nil {
+		f.fail(id, "", fmt.Sprintf("The bank connection was renewed in Plaid, but marking the account completed at Cybrid failed: %v. Try Refresh connection again.", err))
+		return
+	}
+	f.finishWithAccount(id, acct)
+}
+
+// Exit handles Plaid's onExit. A Plaid error ends the attempt as failed with
+// Plaid's explanation; otherwise it ends as exited with where the user left.
+func (f *Flow) Exit(id string, linkErr *LinkError, meta ExitMetadata) error {
+	return f.update(id, func(a *attempt) (Event, error) {
+		if a.State.Final() {
+			// onExit may follow onSuccess when the success pane closes.
+			return Event{Type: "plaid_callback", Message: "Plaid Link: onExit after the attempt ended", Data: exitData(linkErr, meta)}, nil
+		}
+		if a.State != LinkOpen {
+			// onExit after onSuccess while the account is being created:
+			// nothing to change.
+			return Event{Type: "plaid_callback", Message: "Plaid Link: onExit", Data: exitData(linkErr, meta)}, nil
+		}
+		a.cancel()
+		status := ""
+		if meta.Status != nil {
+			status = *meta.Status
+		}
+		if meta.Institution != nil {
+			a.Institution = meta.Institution.Name
+		}
+		a.ExitStatus = status
+		if linkErr != nil {
+			a.State = Failed
+			a.Code = linkErr.ErrorCode
+			a.Error = plaidFailure(linkErr)
+		} else {
+			a.State = Exited
+			where := exitStatusText[status]
+			if where == "" {
+				where = "before finishing"
+			}
+			a.Error = "The customer left Plaid Link " + where + ". Nothing was linked; start again when ready."
+		}
+		return Event{Type: "plaid_callback", Message: "Plaid Link: onExit", Data: exitData(linkErr, meta)}, nil
+	})
+}
+
+func plaidFailure(e *LinkError) string {
+	msg := e.ErrorMessage
+	if e.DisplayMessage != nil && *e.DisplayMessage != "" {
+		msg = *e.DisplayMessage
+	}
+	switch e.ErrorCode {
+	case "INVALID_LINK_TOKEN":
+		return "The link token expired or was already used (INVALID_LINK_TOKEN). Start again to get a new one."
+	case "INVALID_CREDENTIALS":
+		return "The bank rejected the sign-in details (INVALID_CREDENTIALS). Ask the customer to check them and link again."
+	case "INSTITUTION_DOWN", "INSTITUTION_NOT_RESPONDING":
+		return fmt.Sprintf("The bank is not available right now (%s). Try again later or choose another bank.", e.ErrorCode)
+	}
+	return fmt.Sprintf("Plaid Link ended with %s %s: %s. Link again; if it repeats, report the code to QA.", e.ErrorType, e.ErrorCode, msg)
+}
+
+func exitData(e *LinkError, m ExitMetadata) map[string]any {
+	d := map[string]any{"link_session_id": m.LinkSessionID, "request_id": m.RequestID}
+	if m.Status != nil {
+		d["status"] = *m.Status
+	}
+	if m.Institution != nil {
+		d["institution"] = m.Institution.Name
+		d["institution_id"] = m.Institution.InstitutionID
+	}
+	if e != nil {
+		d["error_type"] = e.ErrorType
+		d["error_code"] = e.ErrorCode
+		d["error_message"] = e.ErrorMessage
+	}
+	return d
+}
+
+// Loaded records Plaid's onLoad.
+func (f *Flow) Loaded(id string) error {
+	return f.note(id, "plaid_callback", "Plaid Link: onLoad")
+}
+
+// PlaidEvent records a Plaid onEvent. Metadata is kept as given; Plaid's
+// event metadata carries no secrets.
+func (f *Flow) PlaidEvent(id, name string, meta map[string]any) error {
+	if name == "" {
+		return errors.New("onEvent carried no event name")
+	}
+	return f.noteData(id, "plaid_event", "Plaid Link event "+name, map[string]any{"event": name, "metadata": meta})
+}
+
+func (f *Flow) note(id, typ, msg string) error { return f.noteData(id, typ, msg, nil) }
+
+func (f *Flow) noteData(id, typ, msg string, data map[string]any) error {
+	return f.update(id, func(a *attempt) (Event, error) {
+		return Event{Type: typ, Message: msg, Data: data}, nil
+	})
+}
+
+// countPoll counts a poll and reports it, so the UI's poll count is live.
+func (f *Flow) countPoll(id string) {
+	f.update(id, func(a *attempt) (Event, error) {
+		a.Polls++
+		return Event{Type: "poll", Message: fmt.Sprintf("Poll %d", a.Polls)}, nil
+	})
+}
+
+func (f *Flow) fail(id, code, msg string) {
+	f.update(id, func(a *attempt) (Event, error) {
+		if a.State.Final() {
+			return Event{}, errors.New("already ended")
+		}
+		a.State = Failed
+		a.Code = code
+		a.Error = msg
+		a.publicToken = ""
+		return Event{Type: "state", Message: msg, Data: map[string]any{"code": code}}, nil
+	})
+}
+
+// update applies change to the attempt under the lock, stamps times, and
+// reports the new snapshot and event to the observer.
+func (f *Flow) update(id string, change func(a *attempt) (Event, error)) error {
+	f.mu.Lock()
+	a, ok := f.attempts[id]
+	if !ok {
+		f.mu.Unlock()
+		return fmt.Errorf("%w %q", ErrUnknownAttempt, id)
+	}
+	before := a.State
+	ev, err := change(a)
+	if err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	now := time.Now()
+	a.UpdatedAt = now
+	if a.State != before {
+		a.StateSince = now
+	}
+	snap := a.Attempt
+	// Take the observer lock before releasing the state lock, so observers
+	// see snapshots in the order they were made.
+	f.notifyMu.Lock()
+	f.mu.Unlock()
+	defer f.notifyMu.Unlock()
+	f.emit(snap, ev)
+	return nil
+}
+
+// emit logs the event and calls the observer; the caller holds notifyMu.
+func (f *Flow) emit(snap Attempt, ev Event) {
+	ev.AttemptID = snap.ID
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	ev.State = snap.State
+	attrs := []any{"attempt", snap.ID, "kind", snap.Kind, "state", snap.State, "type", ev.Type}
+	for k, v := range ev.Data {
+		attrs = append(attrs, k, v)
+	}
+	level := slog.LevelInfo
+	if ev.Type == "poll" {
+		level = slog.LevelDebug
+	} else if snap.State == Failed {
+		level = slog.LevelWarn
+	}
+	f.log.Log(context.Background(), level, ev.Message, attrs...)
+	f.observe(snap, ev)
+}
+
+func (f *Flow) snapshotWithToken(id string) (Attempt, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.attempts[id]
+	return a.Attempt, a.publicToken
+}
+
+func summary(a cybrid.ExternalBankAccount) *Account {
+	return &Account{
+		GUID: a.GUID, Name: a.Name, State: string(a.State), FailureCode: a.FailureCode,
+		InstitutionID: a.PlaidInstitutionID, Mask: a.PlaidAccountMask,
+	}
+}
+
+// transient reports whether a polling error is worth another poll: network
+// failures and server errors, not 4xx answers.
+func transient(err error) bool {
+	var apiErr *cybrid.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.StatusCode >= 500 || apiErr.StatusCode == 429
+	}
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "not given"
+	}
+	return s
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,346 @@
+package session_test
+
+// The end-to-end harness: the real app (session.Start + its real window) on
+// the built-in simulator, under the display the test runs with (Xvfb in CI).
+// Tests drive the real DOM with Eval and read results back through a bound
+// function; the simulated Link runs in a cross-origin iframe, which the top
+// frame drives through the simulator's test driver (postMessage). Outcomes
+// are checked in the simulator's store, not only in the DOM. Screenshots of
+// the whole screen go to $LINKDESK_ARTIFACTS/e2e (or a temp dir).
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"linkdesk/app/config"
+	"linkdesk/app/keychain"
+	"linkdesk/app/session"
+	"linkdesk/app/sim"
+	"linkdesk/app/ui"
+)
+
+// mainQueue runs functions on the main OS thread, where GTK lives:
+// webview_go locks the main goroutine to it, and TestMain serves this queue
+// there while the tests run in other goroutines.
+var mainQueue = make(chan func())
+
+func TestMain(m *testing.M) {
+	done := make(chan int, 1)
+	go func() { done <- m.Run() }()
+	for {
+		select {
+		case f := <-mainQueue:
+			f()
+		case code := <-done:
+			os.Exit(code)
+		}
+	}
+}
+
+// onMain runs f on the main thread and waits for it.
+func onMain(f func()) {
+	ch := make(chan struct{})
+	mainQueue <- func() { defer close(ch); f() }
+	<-ch
+}
+
+// needDisplay skips (or, with LINKDESK_REQUIRE_DISPLAY=1, fails) without one.
+func needDisplay(t *testing.T) {
+	t.Helper()
+	if err := ui.CheckDisplay(); err != nil {
+		if os.Getenv("LINKDESK_REQUIRE_DISPLAY") == "1" {
+			t.Fatalf("LINKDESK_REQUIRE_DISPLAY=1 but: %v", err)
+		}
+		t.Skipf("no display (run under Xvfb, e.g. `go tool task test`): %v", err)
+	}
+}
+
+// app is one running linkdesk with its window.
+type app struct {
+	t       *testing.T
+	s       *session.Session
+	w       *ui.Window
+	shots   string
+	shotN   int
+	seq     atomic.Int64
+	mu      sync.Mutex
+	waiters map[string]chan evalResult
+	ran     chan struct{}
+	logs    *syncBuffer
+}
+
+type evalResult struct {
+	ok    bool
+	value json.RawMessage
+	err   string
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startApp starts linkdesk on the simulator (with its test driver) and opens
+// the window; cleanup closes both.
+func startApp(t *testing.T, so sim.Options) *app {
+	t.Helper()
+	needDisplay(t)
+	cfg, err := config.LoadFrom(func(k string) (string, bool) {
+		switch k {
+		case "LINKDESK_ENVIRONMENT":
+			return "sim", true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	so.TestDriver = true
+	s, err := session.Start(cfg, "e2e", log, keychain.NewMemory(), session.Options{Sim: so})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{t: t, s: s, waiters: map[string]chan evalResult{}, ran: make(chan struct{}), logs: logs}
+	a.shots = filepath.Join(artifactsDir(t), "e2e", t.Name())
+	os.RemoveAll(a.shots)
+	if err := os.MkdirAll(a.shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots: %s", a.shots)
+	var openErr error
+	onMain(func() {
+		a.w, openErr = s.OpenWindow(false)
+		if openErr != nil {
+			return
+		}
+		openErr = a.w.View.Bind("e2e_report", a.report)
+	})
+	if openErr != nil {
+		s.Close()
+		t.Fatal(openErr)
+	}
+	go func() {
+		mainQueue <- func() { a.w.Run(); close(a.ran) }
+	}()
+	t.Cleanup(func() {
+		a.w.Terminate()
+		select {
+		case <-a.ran:
+		case <-time.After(10 * time.Second):
+			t.Error("the window did not stop within 10 s")
+		}
+		onMain(func() { a.w.Close() })
+		s.Close()
+	})
+	a.waitJS(`document.body && document.body.dataset.ready === "true"`, 20*time.Second)
+	return a
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func artifactsDir(t *testing.T) string {
+	if d := os.Getenv("LINKDESK_ARTIFACTS"); d != "" {
+		return d
+	}
+	return t.TempDir()
+}
+
+// report is the bound function results come back through. It runs on the UI
+// thread and returns at once.
+func (a *app) report(id string, ok bool, value string) {
+	a.mu.Lock()
+	ch := a.waiters[id]
+	delete(a.waiters, id)
+	a.mu.Unlock()
+	if ch != nil {
+		r := evalResult{ok: ok}
+		if ok {
+			r.value = json.RawMessage(value)
+		} else {
+			r.err = value
+		}
+		ch <- r
+	}
+}
+
+// eval runs an async JavaScript expression in the page and returns its JSON
+// value.
+func (a *app) eval(expr string, timeout time.Duration) (json.RawMessage, error) {
+	id := fmt.Sprintf("e%d", a.seq.Add(1))
+	ch := make(chan evalResult, 1)
+	a.mu.Lock()
+	a.waiters[id] = ch
+	a.mu.Unlock()
+	js := fmt.Sprintf(`(async () => { try { const v = await (async () => (%s))(); e2e_report(%q, true, JSON.stringify(v === undefined ? null : v)); } catch (e) { e2e_report(%q, false, String(e && e.message || e)); } })()`, expr, id, id)
+	a.w.View.Dispatch(func() { a.w.View.Eval(js) })
+	select {
+	case r := <-ch:
+		if !r.ok {
+			return nil, fmt.Errorf("%s", r.err)
+		}
+		return r.value, nil
+	case <-time.After(timeout):
+		a.mu.Lock()
+		delete(a.waiters, id)
+		a.mu.Unlock()
+		return nil, fmt.Errorf("no answer within %s", timeout)
+	}
+}
+
+// js evaluates expr and decodes its value into out (when non-nil); failures
+// fail the test.
+func (a *app) js(expr string, out any) {
+	a.t.Helper()
+	v, err := a.eval(expr, 10*time.Second)
+	if err != nil {
+		a.fatalf("eval %s: %v", short(expr), err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(v, out); err != nil {
+			a.fatalf("eval %s: decoding %s: %v", short(expr), v, err)
+		}
+	}
+}
+
+// waitJS waits until expr is truthy.
+func (a *app) waitJS(expr string, timeout time.Duration) {
+	a.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		v, err := a.eval("!!("+expr+")", 5*time.Second)
+		if err == nil && string(v) == "true" {
+			return
+		}
+		if err != nil {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.fatalf("waited %s for %s (last error: %s)", timeout, short(expr), last)
+}
+
+// click clicks the app page's element with the test id.
+func (a *app) click(testid string) {
+	a.t.Helper()
+	a.js(fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) throw new Error("no element " + %q); if (e.disabled) throw new Error(%q + " is disabled"); e.click(); return true; })()`, sel(testid), testid, testid), nil)
+}
+
+func sel(testid string) string { return `[data-testid="` + testid + `"]` }
+
+// text returns the innerText of the app page's element with the test id.
+func (a *app) text(testid string) string {
+	a.t.Helper()
+	var s string
+	a.js(fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText : null; })()`, sel(testid)), &s)
+	return s
+}
+
+// link sends one test-driver command to the simulated Link iframe and
+// returns its value.
+func (a *app) link(action, selector string, value any) (json.RawMessage, error) {
+	cmd := map[string]any{"action": action, "selector": selector, "value": value}
+	b, _ := json.Marshal(cmd)
+	return a.eval(fmt.Sprintf(`new Promise((resolve, reject) => {
+		const f = document.querySelector('iframe[id^="plaid-link-iframe"]');
+		if (!f) return reject(new Error("no Link iframe"));
+		const id = "d" + Math.random().toString(36).slice(2);
+		const origin = new URL(f.src).origin;
+		const timer = setTimeout(() => { window.removeEventListener("message", on); reject(new Error("the Link iframe did not answer")); }, 3000);
+		function on(ev) {
+			if (ev.origin !== origin || !ev.data || ev.data.type !== "linkdesk-sim-driver-result" || ev.data.id !== id) return;
+			clearTimeout(timer); window.removeEventListener("message", on);
+			ev.data.ok ? resolve(ev.data.value) : reject(new Error(ev.data.error));
+		}
+		window.addEventListener("message", on);
+		f.contentWindow.postMessage(Object.assign({type: "linkdesk-sim-driver", id}, %s), origin);
+	})`, b), 5*time.Second)
+}
+
+// inLink waits until the Link iframe shows the element with the test id.
+func (a *app) inLink(testid string, timeout time.Duration) {
+	a.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		v, err := a.link("exists", sel(testid), nil)
+		if err == nil && string(v) == "true" {
+			return
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.fatalf("waited %s for %s in Link (last error: %v)", timeout, testid, last)
+}
+
+func (a *app) linkClick(testid string) {
+	a.t.Helper()
+	a.inLink(testid, 10*time.Second)
+	if _, err := a.link("click", sel(testid), nil); err != nil {
+		a.fatalf("click %s in Link: %v", testid, err)
+	}
+}
+
+func (a *app) linkFill(testid, value string) {
+	a.t.Helper()
+	a.inLink(testid, 10*time.Second)
+	if _, err := a.link("fill", sel(testid), value); err != nil {
+		a.fatalf("fill %s in Link: %v", testid, err)
+	}
+}
+
+// shot saves a screenshot of the whole display.
+func (a *app) shot(name string) {
+	a.t.Helper()
+	a.shotN++
+	// Let the page paint what the last step changed.
+	time.Sleep(250 * time.Millisecond)
+	file := filepath.Join(a.shots, fmt.Sprintf("%02d-%s.png", a.shotN, name))
+	out, err := exec.Command("import", "-window", "root", file).CombinedOutput()
+	if err != nil {
+		a.t.Errorf("screenshot %s: %v: %s", file, err, out)
+	}
+}
+
+func (a *app) fatalf(format string, args ...any) {
+	a.t.Helper()
+	a.shot("failure")
+	a.t.Fatalf(format, args...)
+}
+
+func short(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
+}

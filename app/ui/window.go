@@ -1,0 +1,112 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"runtime"
+
+	webview "github.com/webview/webview_go"
+
+	"linkdesk/app/desk"
+)
+
+// ErrNoDisplay is returned by CheckDisplay when no graphical display is
+// available.
+var ErrNoDisplay = errors.New("linkdesk needs a graphical display, and none was found (DISPLAY and WAYLAND_DISPLAY are unset). Run it from a desktop session, or under a virtual display: xvfb-run linkdesk")
+
+// CheckDisplay reports whether a window can be opened. webview.New cannot
+// report failure (with no display it returns a wrapper that crashes on first
+// use), so this runs first.
+func CheckDisplay() error {
+	if runtime.GOOS != "linux" && runtime.GOOS != "freebsd" && runtime.GOOS != "openbsd" && runtime.GOOS != "netbsd" {
+		return nil
+	}
+	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		return ErrNoDisplay
+	}
+	return nil
+}
+
+// Window is the app's native window: a webview showing the app server's page,
+// with the bridge bound.
+type Window struct {
+	View   webview.WebView
+	Server *Server
+	Bridge *Bridge
+	log    *slog.Logger
+}
+
+// WindowOptions configure Open.
+type WindowOptions struct {
+	Title   string
+	Width   int
+	Height  int
+	Debug   bool // developer tools, and page console messages on stdout
+	Methods map[string]desk.Method
+	Server  *Server
+	Logger  *slog.Logger
+}
+
+// Open creates the window, binds the bridge and navigates to the app page. It
+// must be called from the main goroutine (webview_go locks it to the main OS
+// thread), and Run must follow on the same goroutine.
+func Open(o WindowOptions) (*Window, error) {
+	if err := CheckDisplay(); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Width == 0 {
+		o.Width, o.Height = 1280, 800
+	}
+	v := webview.New(o.Debug)
+	if isNilView(v) {
+		return nil, fmt.Errorf("the window could not be created on display %q: check that the display is reachable and that WebKitGTK is installed", os.Getenv("DISPLAY"))
+	}
+	v.SetTitle(o.Title)
+	v.SetSize(o.Width, o.Height, webview.HintNone)
+	w := &Window{View: v, Server: o.Server, log: o.Logger}
+	w.Bridge = NewBridge(v, o.Server.Secret, o.Methods, o.Logger)
+	if err := v.Bind(BindingName, w.Bridge.Call); err != nil {
+		v.Destroy()
+		return nil, fmt.Errorf("binding the bridge: %w", err)
+	}
+	v.Navigate(o.Server.LaunchURL())
+	return w, nil
+}
+
+// isNilView reports whether webview.New returned its broken wrapper (the
+// native window could not be created). webview_go does not export the
+// handle, so this looks at its one field.
+func isNilView(v webview.WebView) bool {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return true
+	}
+	e := rv.Elem()
+	if e.Kind() != reflect.Struct || e.NumField() == 0 {
+		return false
+	}
+	f := e.Field(0)
+	switch f.Kind() {
+	case reflect.Pointer, reflect.UnsafePointer:
+		return f.IsNil()
+	}
+	return false
+}
+
+// Run shows the window until it is closed or Terminate is called.
+func (w *Window) Run() { w.View.Run() }
+
+// Terminate ends Run; safe from any goroutine.
+func (w *Window) Terminate() { w.View.Dispatch(w.View.Terminate) }
+
+// Close releases the window and stops the bridge.
+func (w *Window) Close() {
+	w.Bridge.Close()
+	w.View.Destroy()
+}
