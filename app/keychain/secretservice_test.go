@@ -7,6 +7,7 @@ package keychain_test
 // Without a reachable keychain they skip (fail with LINKDESK_REQUIRE_KEYRING=1).
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -245,6 +246,11 @@ func TestHelperProcess(t *testing.T) {
 		record("get", start, err)
 		start = time.Now()
 		record("delete", start, s.Delete("sandbox"))
+	case "timeout":
+		s := keychain.New(time.Second)
+		start := time.Now()
+		_, err := s.Get("sandbox")
+		record("get", start, err)
 	case "raw":
 		start := time.Now()
 		_, err := keyring.Get(keychain.Service, "sandbox")
@@ -387,4 +393,69 @@ func TestUnavailableWithoutUnlockedKeyring(t *testing.T) {
 		[]string{"DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"},
 		"dbus-run-session", "--")
 	checkUnavailable(t, results, "failed to unlock")
+}
+
+// startXvfb starts a virtual X display and returns its name (":N"). The
+// server is stopped when the test ends.
+func startXvfb(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("Xvfb"); err != nil {
+		if os.Getenv("LINKDESK_REQUIRE_DISPLAY") == "1" {
+			t.Fatal("LINKDESK_REQUIRE_DISPLAY=1 but Xvfb is not installed")
+		}
+		t.Skip("Xvfb not installed (apt-get install xvfb)")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "640x480x24", "-nolisten", "tcp")
+	cmd.ExtraFiles = []*os.File{w}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(r).ReadString('\n')
+	r.Close()
+	if err != nil {
+		t.Fatalf("Xvfb did not report its display: %v", err)
+	}
+	return ":" + strings.TrimSpace(line)
+}
+
+// TestTimeoutWhenUnlockPromptWaitsOnAScreen reproduces the hang GitHub CLI
+// and others hit: a locked login keyring and a display, so gnome-keyring
+// shows an unlock prompt (gcr-prompter, on Xvfb here) that nobody answers
+// and go-keyring waits forever. The Store must give up after its timeout.
+func TestTimeoutWhenUnlockPromptWaitsOnAScreen(t *testing.T) {
+	requireLinux(t)
+	for _, tool := range []string{"dbus-run-session", "dbus-send", "dbus-update-activation-environment", "gnome-keyring-daemon", "/usr/libexec/gcr-prompter"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	display := startXvfb(t)
+	lock := "dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets " +
+		"org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null && " +
+		"dbus-update-activation-environment DISPLAY=" + display + " && exec \"$@\""
+	results := runHelper(t, "timeout", []string{"DISPLAY=" + display}, []string{"DISPLAY"},
+		"testdata/with-secret-service.sh", "sh", "-c", lock, "sh")
+	if len(results) != 1 {
+		t.Fatalf("results: %+v", results)
+	}
+	r := results[0]
+	if !r.Timeout {
+		t.Fatalf("got %q, want a TimeoutError", r.Err)
+	}
+	if r.Millis < 1000 || r.Millis > 2500 {
+		t.Errorf("TimeoutError after %dms, want about 1000ms", r.Millis)
+	}
+	if !strings.Contains(r.Err, "did not answer within 1s") || !strings.Contains(r.Err, "gnome-keyring-daemon --unlock") {
+		t.Errorf("message: %q", r.Err)
+	}
+	t.Logf("locked keyring with a prompt on %s: TimeoutError after %dms", display, r.Millis)
 }
