@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -272,13 +273,18 @@ func TestAgainstTheRealKeychain(t *testing.T) {
 		t.Fatalf("set: exit %d %s", r.code, r.stderr)
 	}
 	// In the Secret Service, as the JSON the keychain package writes.
-	out, err := exec.Command("secret-tool", "lookup", "service", keychain.Service, "username", item).Output()
-	if err != nil {
-		t.Fatalf("secret-tool lookup: %v", err)
-	}
-	var v map[string]string
-	if err := json.Unmarshal(out, &v); err != nil || v["client_id"] != "real-client" || v["client_secret"] != canary {
-		t.Fatalf("secret-tool sees an unexpected value (%v)", err)
+	_, haveSecretTool := exec.LookPath("secret-tool")
+	if haveSecretTool == nil {
+		out, err := exec.Command("secret-tool", "lookup", "service", keychain.Service, "username", item).Output()
+		if err != nil {
+			t.Fatalf("secret-tool lookup: %v", err)
+		}
+		var v map[string]string
+		if err := json.Unmarshal(out, &v); err != nil || v["client_id"] != "real-client" || v["client_secret"] != canary {
+			t.Fatalf("secret-tool sees an unexpected value (%v)", err)
+		}
+	} else {
+		t.Log("secret-tool not installed: not cross-checking the item with libsecret")
 	}
 	r := run(t, s, "sandbox", "", "status")
 	if r.code != 0 || r.stdout != "environment: sandbox\nclient id: real-client\nclient secret: stored\n" {
@@ -290,7 +296,10 @@ func TestAgainstTheRealKeychain(t *testing.T) {
 	if r := run(t, s, "sandbox", "", "delete"); r.code != 0 {
 		t.Errorf("delete: exit %d %s", r.code, r.stderr)
 	}
-	if _, err := exec.Command("secret-tool", "lookup", "service", keychain.Service, "username", item).Output(); err == nil {
+	if _, err := s.Get("sandbox"); !errors.Is(err, keychain.ErrNotFound) {
+		t.Errorf("Get after delete: %v", err)
+	}
+	if _, err := exec.Command("secret-tool", "lookup", "service", keychain.Service, "username", item).Output(); haveSecretTool == nil && err == nil {
 		t.Error("secret-tool still finds the item after delete")
 	}
 	if r := run(t, s, "sandbox", "", "delete"); r.code != credcmd.ExitFail {
@@ -318,6 +327,9 @@ func TestHelperProcess(t *testing.T) {
 }
 
 func TestKeychainErrorsArePrinted(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("a dead D-Bus address makes the keychain unreachable only on Linux")
+	}
 	for _, tt := range []struct {
 		args  []string
 		input string

@@ -91,6 +91,9 @@ func TestSecretServiceOverwrite(t *testing.T) {
 		t.Fatalf("Get after overwrite = %v, %v", got, err)
 	}
 	// One item, not two: secret-tool search lists every match.
+	if _, err := exec.LookPath("secret-tool"); err != nil {
+		t.Skip("secret-tool not installed (apt-get install libsecret-tools)")
+	}
 	out, err := exec.Command("secret-tool", "search", "--all", "service", keychain.Service, "username", env).CombinedOutput()
 	if err != nil {
 		t.Fatalf("secret-tool search: %v", err)
