@@ -104,12 +104,13 @@ func (p *Poller) next(elapsed, prev, expected time.Duration) time.Duration {
 			}
 			return initial
 		}
-		if elapsed < expected+2*lead {
+		if elapsed < expected+lead {
 			return initial // dense around the expected completion
 		}
-		// Late: fall through to the growing schedule, from the dense gap.
-		if prev < initial {
-			prev = initial
+		// Late: fall through to the growing schedule, starting from half the
+		// lead so a late resource does not keep costing dense polls.
+		if prev < lead/2 {
+			prev = lead / 2
 		}
 	}
 	if prev == 0 {

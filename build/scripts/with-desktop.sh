@@ -13,12 +13,19 @@ if [ "${LINKDESK_IN_DESKTOP:-}" != 1 ]; then
 fi
 # Keep Go's caches where they were before HOME changes.
 export GOPATH="$(go env GOPATH)" GOCACHE="$(go env GOCACHE)" GOMODCACHE="$(go env GOMODCACHE)"
-REAL_HOME="$HOME"
 export HOME="$(mktemp -d)"
 mkdir -p "$HOME/.local/share/keyrings" "$HOME/.cache"
 chmod -R 700 "$HOME"
 trap 'rm -rf "$HOME"' EXIT
 printf '%s' "linkdesk-test" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
+# gnome-keyring-daemon --unlock forks and claims the Secret Service name a
+# moment later; a client asking earlier would make D-Bus start a second daemon.
+i=0
+until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+	org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true"; do
+	i=$((i + 1)); [ $i -gt 200 ] && { echo "gnome-keyring-daemon did not claim org.freedesktop.secrets within 10 s" >&2; exit 1; }
+	sleep 0.05
+done
 # A free display number.
 n=90
 while [ -e "/tmp/.X$n-lock" ] || [ -e "/tmp/.X11-unix/X$n" ]; do n=$((n + 1)); done
@@ -34,5 +41,4 @@ done
 export LINKDESK_REQUIRE_DISPLAY=1 LINKDESK_REQUIRE_KEYRING=1
 export LINKDESK_ARTIFACTS="${LINKDESK_ARTIFACTS:-$(cd "$(dirname "$0")/../.." && pwd)/test-artifacts}"
 mkdir -p "$LINKDESK_ARTIFACTS"
-unset REAL_HOME
 "$@"

@@ -1,0 +1,124 @@
+package linkflow
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// simulate plays the schedule without sleeping: the resource becomes ready at
+// ready; it returns how many polls the schedule makes and how long after
+// ready the first poll that sees it comes.
+func simulate(p *Poller, expected, ready time.Duration) (polls int, overhead time.Duration) {
+	t := p.next(0, 0, expected)
+	var gap time.Duration
+	for {
+		polls++
+		if t >= ready {
+			return polls, t - ready
+		}
+		gap = p.next(t, gap, expected)
+		t += gap
+	}
+}
+
+func TestColdScheduleStartsDenseAndGrowsToMax(t *testing.T) {
+	p := &Poller{Initial: 100 * time.Millisecond, Max: time.Second}
+	var got []time.Duration
+	var gap time.Duration
+	elapsed := p.next(0, 0, 0)
+	got = append(got, elapsed)
+	for i := 0; i < 8; i++ {
+		gap = p.next(elapsed, gap, 0)
+		elapsed += gap
+		got = append(got, gap)
+	}
+	want := []time.Duration{100, 100, 150, 225, 337, 506, 759, 1000, 1000}
+	for i := range want {
+		w := want[i] * time.Millisecond
+		if d := got[i] - w; d < -time.Millisecond || d > time.Millisecond {
+			t.Fatalf("gap %d = %v, want %v (all: %v)", i, got[i], w, got)
+		}
+	}
+}
+
+func TestScheduleCostAndLatency(t *testing.T) {
+	p := &Poller{Initial: 100 * time.Millisecond, Max: time.Second}
+	cases := []struct {
+		name            string
+		expected, ready time.Duration
+		maxPolls        int
+		maxOverhead     time.Duration
+	}{
+		// Nothing learned: a 5 s workflow costs few polls; latency is bounded
+		// by Max.
+		{"cold 5s", 0, 5 * time.Second, 12, time.Second},
+		{"cold 300ms", 0, 300 * time.Millisecond, 4, 150 * time.Millisecond},
+		// Learned 5 s: at most one dense gap late, and few polls.
+		{"warm 5s on time", 5 * time.Second, 5 * time.Second, 12, 100 * time.Millisecond},
+		{"warm 5s, 200ms early", 5 * time.Second, 4800 * time.Millisecond, 12, 100 * time.Millisecond},
+		{"warm 5s, 300ms late", 5 * time.Second, 5300 * time.Millisecond, 12, 100 * time.Millisecond},
+		// Much later than learned: falls back to the growing schedule.
+		{"warm 5s, 10s actual", 5 * time.Second, 10 * time.Second, 18, time.Second},
+		// Learned short: dense from the start, still cheap.
+		{"warm 1s", time.Second, time.Second, 6, 100 * time.Millisecond},
+	}
+	for _, c := range cases {
+		polls, over := simulate(p, c.expected, c.ready)
+		t.Logf("%-22s polls=%2d overhead=%v", c.name, polls, over)
+		if polls > c.maxPolls {
+			t.Errorf("%s: %d polls, want at most %d", c.name, polls, c.maxPolls)
+		}
+		if over > c.maxOverhead {
+			t.Errorf("%s: first poll %v after ready, want at most %v", c.name, over, c.maxOverhead)
+		}
+	}
+}
+
+func TestWaitLearnsTheMedianCompletionTime(t *testing.T) {
+	p := &Poller{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	if p.expected() != 0 {
+		t.Fatal("a new poller expects something")
+	}
+	for _, took := range []time.Duration{400, 100, 300, 200, 500} {
+		p.learn(took * time.Millisecond)
+	}
+	if got := p.expected(); got != 300*time.Millisecond {
+		t.Errorf("median of 100..500ms = %v, want 300ms", got)
+	}
+	// Only the recent history counts.
+	for i := 0; i < historySize; i++ {
+		p.learn(time.Second)
+	}
+	if got := p.expected(); got != time.Second {
+		t.Errorf("after %d samples of 1s the expectation is %v", historySize, got)
+	}
+}
+
+func TestWaitReturnsReadyErrorsAndDeadline(t *testing.T) {
+	p := &Poller{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}
+	n := 0
+	polls, err := p.Wait(context.Background(), func(context.Context) (bool, time.Duration, error) {
+		n++
+		return n == 3, 0, nil
+	})
+	if err != nil || polls != 3 {
+		t.Fatalf("Wait = %d polls, %v; want 3 polls, nil", polls, err)
+	}
+	if p.expected() == 0 {
+		t.Error("Wait did not learn the completion time")
+	}
+
+	boom := errors.New("boom")
+	if _, err := p.Wait(context.Background(), func(context.Context) (bool, time.Duration, error) { return false, 0, boom }); !errors.Is(err, boom) {
+		t.Errorf("Wait with a failing check = %v, want boom", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
+	defer cancel()
+	polls, err = p.Wait(ctx, func(context.Context) (bool, time.Duration, error) { return false, 0, nil })
+	if !errors.Is(err, ErrPollDeadline) || polls == 0 {
+		t.Errorf("Wait past the deadline = %d polls, %v; want some polls and ErrPollDeadline", polls, err)
+	}
+}
