@@ -230,12 +230,23 @@
     });
     tid('institution-empty').hidden = shown > 0;
     clearTimeout(S.searchTimer);
+    S.searchTimer = null;
     if (q && q !== S.lastSearch) {
-      S.searchTimer = setTimeout(function () {
-        S.lastSearch = q;
-        emit('SEARCH_INSTITUTION', { institution_search_query: q });
-      }, 400);
+      S.searchTimer = setTimeout(function () { flushSearch(q); }, 400);
+      S.pendingSearch = q;
     }
+  }
+
+  // flushSearch emits SEARCH_INSTITUTION for a debounced query (at once when
+  // the user picks an institution before the debounce ran out).
+  function flushSearch(q) {
+    clearTimeout(S.searchTimer);
+    S.searchTimer = null;
+    q = q || S.pendingSearch;
+    S.pendingSearch = null;
+    if (!q || q === S.lastSearch) return;
+    S.lastSearch = q;
+    emit('SEARCH_INSTITUTION', { institution_search_query: q });
   }
 
   function renderAccounts(accounts) {
@@ -302,6 +313,15 @@
     OAUTH_POPUP_BLOCKED: "The bank's sign-in window could not be opened"
   };
 
+  // What the user can do about an error (shown under its message).
+  var ERROR_ADVICE = {
+    INVALID_LINK_TOKEN: 'Close Link and start linking again: the app needs a new link token.',
+    INSTITUTION_DOWN: 'Try again later, or choose another institution.',
+    INSTITUTION_NOT_RESPONDING: 'Try again later.',
+    ITEM_LOCKED: "Unlock the account on the bank's website, then link it again.",
+    OAUTH_POPUP_BLOCKED: 'Try again, or exit and link the account from a browser.'
+  };
+
   // showError shows the error pane. status is onExit's status if the user
   // exits from it; retryView, if set, offers "Try again" back to that view.
   function showError(err, status, retryView, opts) {
@@ -312,6 +332,9 @@
     tid('error-title').textContent = opts.title || ERROR_TITLES[err.error_code] || 'Something went wrong';
     tid('error-message').textContent = opts.message || err.display_message || err.error_message;
     tid('error-code').textContent = err.error_code;
+    var advice = ERROR_ADVICE[err.error_code];
+    tid('error-advice').textContent = advice || '';
+    tid('error-advice').hidden = !advice;
     tid('error-retry').textContent = opts.retryLabel || 'Try again';
     tid('error-retry').hidden = !retryView;
     if (!opts.noEvent) emit('ERROR', errorFields(err));
@@ -459,6 +482,7 @@
 
   function selectInstitution(ins) {
     if (S.busy) return;
+    if (S.searchTimer) flushSearch();
     S.busy = true;
     setInstitution(ins);
     api('institution', { institution_id: ins.institution_id }).then(function (r) {
@@ -584,8 +608,7 @@
         error_message: "the institution's OAuth window could not be opened (window.open returned null)",
         display_message: "The bank's sign-in window could not be opened." };
       showError(err, 'requires_oauth', 'OAUTH', {
-        message: 'This window does not allow ' + S.institution.name + "'s sign-in page to open in a new window. " +
-          'Allow pop-ups for Link, or use a browser that does.'
+        message: 'This window does not let ' + S.institution.name + "'s sign-in page open in a new window."
       });
       return;
     }

@@ -268,6 +268,10 @@ type SessionInfo struct {
 	Step string
 	// ItemID is the linked (or repaired) item once Step is "connected".
 	ItemID string
+	// OAuthStateID is the session's current OAuth state at an OAuth
+	// institution: the bank page is
+	// /link/v2/stable/sandbox-oauth-login.html?oauth_state_id=<it>.
+	OAuthStateID string
 	// ExitStatus is onExit's status when the user exited ("" otherwise);
 	// ErrorCode the error that ended the session, if any.
 	ExitStatus string
@@ -287,6 +291,9 @@ func (s *Sim) Sessions() []SessionInfo {
 		}
 		if se.item != nil {
 			si.ItemID = se.item.id
+		}
+		if se.oauth != nil {
+			si.OAuthStateID = se.oauth.id
 		}
 		out = append(out, si)
 	}
