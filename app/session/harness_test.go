@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,47 +22,14 @@ import (
 	"time"
 
 	"linkdesk/app/config"
+	"linkdesk/app/internal/uitest"
 	"linkdesk/app/keychain"
 	"linkdesk/app/session"
 	"linkdesk/app/sim"
 	"linkdesk/app/ui"
 )
 
-// mainQueue runs functions on the main OS thread, where GTK lives:
-// webview_go locks the main goroutine to it, and TestMain serves this queue
-// there while the tests run in other goroutines.
-var mainQueue = make(chan func())
-
-func TestMain(m *testing.M) {
-	done := make(chan int, 1)
-	go func() { done <- m.Run() }()
-	for {
-		select {
-		case f := <-mainQueue:
-			f()
-		case code := <-done:
-			os.Exit(code)
-		}
-	}
-}
-
-// onMain runs f on the main thread and waits for it.
-func onMain(f func()) {
-	ch := make(chan struct{})
-	mainQueue <- func() { defer close(ch); f() }
-	<-ch
-}
-
-// needDisplay skips (or, with LINKDESK_REQUIRE_DISPLAY=1, fails) without one.
-func needDisplay(t *testing.T) {
-	t.Helper()
-	if err := ui.CheckDisplay(); err != nil {
-		if os.Getenv("LINKDESK_REQUIRE_DISPLAY") == "1" {
-			t.Fatalf("LINKDESK_REQUIRE_DISPLAY=1 but: %v", err)
-		}
-		t.Skipf("no display (run under Xvfb, e.g. `go tool task test`): %v", err)
-	}
-}
+func TestMain(m *testing.M) { uitest.Main(m) }
 
 // app is one running linkdesk with its window.
 type app struct {
@@ -75,7 +41,7 @@ type app struct {
 	seq     atomic.Int64
 	mu      sync.Mutex
 	waiters map[string]chan evalResult
-	ran     chan struct{}
+	ran     <-chan struct{}
 	logs    *syncBuffer
 }
 
@@ -106,7 +72,7 @@ func (b *syncBuffer) String() string {
 // the window; cleanup closes both.
 func startApp(t *testing.T, so sim.Options) *app {
 	t.Helper()
-	needDisplay(t)
+	uitest.NeedDisplay(t)
 	cfg, err := config.LoadFrom(func(k string) (string, bool) {
 		switch k {
 		case "LINKDESK_ENVIRONMENT":
@@ -124,15 +90,15 @@ func startApp(t *testing.T, so sim.Options) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &app{t: t, s: s, waiters: map[string]chan evalResult{}, ran: make(chan struct{}), logs: logs}
-	a.shots = filepath.Join(artifactsDir(t), "e2e", t.Name())
+	a := &app{t: t, s: s, waiters: map[string]chan evalResult{}, logs: logs}
+	a.shots = filepath.Join(uitest.ArtifactsDir(t), "e2e", t.Name())
 	os.RemoveAll(a.shots)
 	if err := os.MkdirAll(a.shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshots: %s", a.shots)
 	var openErr error
-	onMain(func() {
+	uitest.OnMain(func() {
 		a.w, openErr = s.OpenWindow(false)
 		if openErr != nil {
 			return
@@ -143,9 +109,7 @@ func startApp(t *testing.T, so sim.Options) *app {
 		s.Close()
 		t.Fatal(openErr)
 	}
-	go func() {
-		mainQueue <- func() { a.w.Run(); close(a.ran) }
-	}()
+	a.ran = uitest.Start(a.w.Run)
 	t.Cleanup(func() {
 		a.w.Terminate()
 		select {
@@ -153,7 +117,7 @@ func startApp(t *testing.T, so sim.Options) *app {
 		case <-time.After(10 * time.Second):
 			t.Error("the window did not stop within 10 s")
 		}
-		onMain(func() { a.w.Close() })
+		uitest.OnMain(func() { a.w.Close() })
 		s.Close()
 	})
 	a.waitJS(`document.body && document.body.dataset.ready === "true"`, 20*time.Second)
@@ -165,13 +129,6 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-func artifactsDir(t *testing.T) string {
-	if d := os.Getenv("LINKDESK_ARTIFACTS"); d != "" {
-		return d
-	}
-	return t.TempDir()
 }
 
 // report is the bound function results come back through. It runs on the UI
@@ -324,11 +281,7 @@ func (a *app) shot(name string) {
 	a.shotN++
 	// Let the page paint what the last step changed.
 	time.Sleep(250 * time.Millisecond)
-	file := filepath.Join(a.shots, fmt.Sprintf("%02d-%s.png", a.shotN, name))
-	out, err := exec.Command("import", "-window", "root", file).CombinedOutput()
-	if err != nil {
-		a.t.Errorf("screenshot %s: %v: %s", file, err, out)
-	}
+	uitest.Screenshot(a.t, filepath.Join(a.shots, fmt.Sprintf("%02d-%s.png", a.shotN, name)))
 }
 
 func (a *app) fatalf(format string, args ...any) {

@@ -1,0 +1,85 @@
+// Package uitest helps tests that open real windows: GTK must be driven from
+// the main OS thread, and the display may be missing.
+//
+// In a test package that opens windows:
+//
+//	func TestMain(m *testing.M) { uitest.Main(m) }
+//
+// then create and destroy windows inside uitest.OnMain, run their loop with
+// uitest.Start, and reach the page from any goroutine with Dispatch + Eval.
+package uitest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"linkdesk/app/ui"
+)
+
+var queue = make(chan func())
+
+// Main runs the tests in another goroutine and serves OnMain's queue on the
+// main OS thread (webview_go locks the main goroutine to it), then exits
+// with the tests' code.
+func Main(m *testing.M) {
+	done := make(chan int, 1)
+	go func() { done <- m.Run() }()
+	for {
+		select {
+		case f := <-queue:
+			f()
+		case code := <-done:
+			os.Exit(code)
+		}
+	}
+}
+
+// OnMain runs f on the main thread and waits for it.
+func OnMain(f func()) {
+	ch := make(chan struct{})
+	queue <- func() { defer close(ch); f() }
+	<-ch
+}
+
+// Start runs f (typically a window's Run loop) on the main thread without
+// waiting; the returned channel closes when f returns.
+func Start(f func()) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() { queue <- func() { defer close(ch); f() } }()
+	return ch
+}
+
+// NeedDisplay skips the test without a display, or fails it when
+// LINKDESK_REQUIRE_DISPLAY=1 (as CI sets).
+func NeedDisplay(t testing.TB) {
+	t.Helper()
+	if err := ui.CheckDisplay(); err != nil {
+		if os.Getenv("LINKDESK_REQUIRE_DISPLAY") == "1" {
+			t.Fatalf("LINKDESK_REQUIRE_DISPLAY=1 but: %v", err)
+		}
+		t.Skipf("no display (run under Xvfb, e.g. `go tool task test`): %v", err)
+	}
+}
+
+// ArtifactsDir is where tests save screenshots: $LINKDESK_ARTIFACTS, else a
+// temporary directory.
+func ArtifactsDir(t testing.TB) string {
+	if d := os.Getenv("LINKDESK_ARTIFACTS"); d != "" {
+		return d
+	}
+	return t.TempDir()
+}
+
+// Screenshot saves the whole display to file with ImageMagick's import.
+func Screenshot(t testing.TB, file string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Error(err)
+		return
+	}
+	if out, err := exec.Command("import", "-window", "root", file).CombinedOutput(); err != nil {
+		t.Errorf("screenshot %s: %v: %s", file, err, out)
+	}
+}
