@@ -61,7 +61,10 @@ func TestBridgeNeverBlocksTheWindowAndSurvivesPanics(t *testing.T) {
 	}
 	defer srv.Close()
 	methods := map[string]desk.Method{
-		"slow": func(ctx context.Context, _ json.RawMessage) (any, error) { time.Sleep(1500 * time.Millisecond); return "s", nil },
+		"slow": func(ctx context.Context, _ json.RawMessage) (any, error) {
+			time.Sleep(1500 * time.Millisecond)
+			return "s", nil
+		},
 		"fast": func(ctx context.Context, _ json.RawMessage) (any, error) { return "f", nil },
 		"boom": func(ctx context.Context, _ json.RawMessage) (any, error) { panic("kaboom") },
 	}
@@ -97,7 +100,9 @@ func TestBridgeNeverBlocksTheWindowAndSurvivesPanics(t *testing.T) {
 			}
 		case <-tick.C:
 			if !started {
-				w.View.Dispatch(func() { w.View.Eval(`window.run && (window.__started || (window.__started = true, window.run(), report("started", "")))`) })
+				w.View.Dispatch(func() {
+					w.View.Eval(`window.run && (window.__started || (window.__started = true, window.run(), report("started", "")))`)
+				})
 			}
 		case <-deadline:
 			t.Fatalf("the page did not finish; reports so far: %v", got)
