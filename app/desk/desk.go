@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -267,7 +268,7 @@ func decodeJSON(raw json.RawMessage, v any, strict bool) error {
 	}
 	if err := dec.Decode(v); err != nil {
 		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
+		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return fmt.Errorf("parameters are not valid JSON: %v", err)
 		}
 		return fmt.Errorf("parameters do not fit this call: %v", err)

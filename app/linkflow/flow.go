@@ -216,6 +216,9 @@ func (f *Flow) getLinkToken(ctx context.Context, id string) {
 		req.ExternalBankAccountGUID = a.AccountGUID
 	}
 	wf, err := f.api.CreateWorkflow(ctx, req)
+	if ctx.Err() != nil {
+		return // cancelled or closing: Cancel/Close already ended the attempt
+	}
 	if err != nil {
 		f.fail(id, "", fmt.Sprintf("Cybrid did not create the link-token workflow: %v. Check the connection and try again.", err))
 		return
@@ -365,6 +368,9 @@ func (f *Flow) createAccount(ctx context.Context, id string, acct PlaidAccount) 
 		PlaidPublicToken: cybrid.Secret(pub),
 		PlaidAccountID:   acct.ID,
 	})
+	if ctx.Err() != nil {
+		return
+	}
 	if err != nil {
 		f.fail(id, "", fmt.Sprintf("Cybrid did not create the external bank account: %v. The Plaid public token stays valid for 30 minutes; try again or link again.", err))
 		return
@@ -469,6 +475,9 @@ func accountFailure(code string) string {
 func (f *Flow) markRefreshed(ctx context.Context, id string) {
 	a, _ := f.Get(id)
 	acct, err := f.api.PatchExternalBankAccount(ctx, a.AccountGUID, cybrid.PatchExternalBankAccount{State: cybrid.AccountCompleted})
+	if ctx.Err() != nil {
+		return
+	}
 	if err != nil {
 		f.fail(id, "", fmt.Sprintf("The bank connection was renewed in Plaid, but marking the account completed at Cybrid failed: %v. Try Refresh connection again.", err))
 		return
