@@ -667,7 +667,7 @@
     if (o.status === 'error') {
       if (!S.resumed) emit('FAIL_OAUTH');
       emit('ERROR', errorFields(o.error));
-      showError(o.error, 'requires_oauth', null, { noEvent: true, message: S.institution.name +
+      showError(o.error, 'requires_oauth', null, { noEvent: true, title: 'Access was not granted', message: S.institution.name +
         ' did not grant access to your accounts. ' + (o.error.display_message || '') });
       return;
     }

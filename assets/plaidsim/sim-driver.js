@@ -15,7 +15,8 @@
  *                       (no element, or hidden via [hidden]/display:none ⇒ false)
  *            "popup"  — forward `command` (a request of this same shape, without
  *                       type/id) to the OAuth pop-up window Link opened, and
- *                       relay its result; error "no pop-up open" when none is
+ *                       relay its result; error "no pop-up open" when none is,
+ *                       "the pop-up is still loading" until its page is ready
  * Result   (Link iframe → host, target origin = the host origin):
  *   {type: "linkdesk-sim-driver-result", id, ok, value, error}
  *
@@ -29,6 +30,7 @@
   var inIframe = window.parent !== window;
   var hostOrigin = new URLSearchParams(location.search).get('origin') || '';
   var seq = 0;
+  window.__linkdeskSimDriver = true;
   var pending = {}; // pop-up relays: our id → {source, origin, id}
 
   function visible(el) {
@@ -62,11 +64,14 @@
         var popup = typeof window.__linkdeskSimPopup === 'function' ? window.__linkdeskSimPopup() : null;
         if (!popup) return reply({ ok: false, error: 'no pop-up open' });
         if (!d.command || typeof d.command !== 'object') return reply({ ok: false, error: 'popup needs a command object' });
+        var loaded = false;
+        try { loaded = popup.document.readyState !== 'loading' && !!popup.__linkdeskSimDriver; } catch (e) { loaded = false; }
+        if (!loaded) return reply({ ok: false, error: 'the pop-up is still loading' });
         var id = 'relay-' + (++seq);
         pending[id] = { reply: reply, popup: popup, timer: setTimeout(function () {
           delete pending[id];
-          reply({ ok: false, error: 'the pop-up did not answer within 10 s' });
-        }, 10000) };
+          reply({ ok: false, error: 'the pop-up did not answer within 5 s' });
+        }, 5000) };
         popup.postMessage(Object.assign({}, d.command, { type: REQ, id: id }), location.origin);
         return;
       default:
