@@ -510,7 +510,7 @@ func (f *Flow) Exit(id string, linkErr *LinkError, meta ExitMetadata) error {
 		if linkErr != nil {
 			a.State = Failed
 			a.Code = linkErr.ErrorCode
-			a.Error = plaidFailure(linkErr)
+			a.Error = plaidFailure(linkErr, status)
 		} else {
 			a.State = Exited
 			where := exitStatusText[status]
@@ -523,10 +523,14 @@ func (f *Flow) Exit(id string, linkErr *LinkError, meta ExitMetadata) error {
 	})
 }
 
-func plaidFailure(e *LinkError) string {
+func plaidFailure(e *LinkError, status string) string {
 	msg := e.ErrorMessage
 	if e.DisplayMessage != nil && *e.DisplayMessage != "" {
 		msg = *e.DisplayMessage
+	}
+	msg = strings.TrimRight(strings.TrimSpace(msg), ".")
+	if status == "requires_oauth" && e.ErrorCode != "INVALID_LINK_TOKEN" {
+		return fmt.Sprintf("The bank's own sign-in (OAuth) did not complete: the customer declined access, or the bank failed (%s: %s). Link again and approve access at the bank, or choose another bank.", e.ErrorCode, msg)
 	}
 	switch e.ErrorCode {
 	case "INVALID_LINK_TOKEN":
@@ -536,7 +540,7 @@ func plaidFailure(e *LinkError) string {
 	case "INSTITUTION_DOWN", "INSTITUTION_NOT_RESPONDING":
 		return fmt.Sprintf("The bank is not available right now (%s). Try again later or choose another bank.", e.ErrorCode)
 	}
-	return fmt.Sprintf("Plaid Link ended with %s %s: %s. Link again; if it repeats, report the code to QA.", e.ErrorType, e.ErrorCode, msg)
+	return fmt.Sprintf("Plaid Link ended with %s %s: %s. Link again; if it repeats, report the code and the Link session to support.", e.ErrorType, e.ErrorCode, msg)
 }
 
 func exitData(e *LinkError, m ExitMetadata) map[string]any {
@@ -554,6 +558,24 @@ func exitData(e *LinkError, m ExitMetadata) map[string]any {
 		d["error_message"] = e.ErrorMessage
 	}
 	return d
+}
+
+// LinkWindowEvent records something that happened around Plaid Link outside
+// the page (a bank pop-up opened or closed, the OAuth redirect returned) on
+// every attempt whose Link is open. It returns how many attempts it reached.
+func (f *Flow) LinkWindowEvent(msg string, data map[string]any) int {
+	f.mu.Lock()
+	var ids []string
+	for id, a := range f.attempts {
+		if a.State == LinkOpen {
+			ids = append(ids, id)
+		}
+	}
+	f.mu.Unlock()
+	for _, id := range ids {
+		f.noteData(id, "link_window", msg, data)
+	}
+	return len(ids)
 }
 
 // Loaded records Plaid's onLoad.

@@ -70,7 +70,7 @@ func (b *syncBuffer) String() string {
 
 // startApp starts linkdesk on the simulator (with its test driver) and opens
 // the window; cleanup closes both.
-func startApp(t *testing.T, so sim.Options) *app {
+func startApp(t *testing.T, so sim.Options, before ...func(*session.Session)) *app {
 	t.Helper()
 	uitest.NeedDisplay(t)
 	cfg, err := config.LoadFrom(func(k string) (string, bool) {
@@ -89,6 +89,9 @@ func startApp(t *testing.T, so sim.Options) *app {
 	s, err := session.Start(cfg, "e2e", log, keychain.NewMemory(), session.Options{Sim: so})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range before {
+		f(s)
 	}
 	a := &app{t: t, s: s, waiters: map[string]chan evalResult{}, logs: logs}
 	a.shots = filepath.Join(uitest.ArtifactsDir(t), "e2e", t.Name())
@@ -226,6 +229,9 @@ func (a *app) text(testid string) string {
 // returns its value.
 func (a *app) link(action, selector string, value any) (json.RawMessage, error) {
 	cmd := map[string]any{"action": action, "selector": selector, "value": value}
+	if action == "popup" {
+		cmd = map[string]any{"action": action, "command": value}
+	}
 	b, _ := json.Marshal(cmd)
 	return a.eval(fmt.Sprintf(`new Promise((resolve, reject) => {
 		const f = document.querySelector('iframe[id^="plaid-link-iframe"]');
@@ -241,6 +247,42 @@ func (a *app) link(action, selector string, value any) (json.RawMessage, error) 
 		window.addEventListener("message", on);
 		f.contentWindow.postMessage(Object.assign({type: "linkdesk-sim-driver", id}, %s), origin);
 	})`, b), 5*time.Second)
+}
+
+// popup sends one test-driver command to the bank's pop-up, through the
+// Link iframe that opened it.
+func (a *app) popup(action, selector string) (json.RawMessage, error) {
+	b, _ := json.Marshal(map[string]any{"action": action, "selector": selector})
+	return a.link("popup", "", json.RawMessage(b))
+}
+
+// inPopup waits until the bank's pop-up shows the element with the test id.
+func (a *app) inPopup(testid string, timeout time.Duration) {
+	a.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		v, err := a.popup("exists", sel(testid))
+		if err == nil && string(v) == "true" {
+			return
+		}
+		last = err
+		time.Sleep(150 * time.Millisecond)
+	}
+	a.fatalf("waited %s for %s in the bank pop-up (last error: %v)", timeout, testid, last)
+}
+
+// waitPopups waits until n pop-up windows are open.
+func (a *app) waitPopups(n int, timeout time.Duration) {
+	a.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if a.w.PopupCount() == n {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.fatalf("waited %s for %d pop-up windows; %d are open", timeout, n, a.w.PopupCount())
 }
 
 // inLink waits until the Link iframe shows the element with the test id.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 
 	"linkdesk/app/config"
@@ -39,11 +40,20 @@ type Session struct {
 	Flow   *linkflow.Flow
 	Desk   *desk.Desk
 	Server *ui.Server
-	Log    *slog.Logger
+	// Redirect serves the loopback OAuth redirect URI (sim, and sandbox with
+	// an http://localhost redirect URI), else nil.
+	Redirect *ui.RedirectServer
+	// Navigation is the window's pop-up and navigation policy.
+	Navigation *ui.Navigation
+	Log        *slog.Logger
 
 	mu     sync.Mutex
-	bridge *ui.Bridge // set once the window is open
+	window *ui.Window // set once the window is open
 }
+
+// DefaultSimRedirectPath is the path of the redirect URI linkdesk serves
+// itself in the simulator when none is configured.
+const DefaultSimRedirectPath = "/oauth/return"
 
 // NoCredentialsError says that no API credentials are stored for the
 // environment, and how to store them.
@@ -96,10 +106,27 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 		return nil, fmt.Errorf("setting up the Cybrid client: %w", err)
 	}
 	s.Client = client
+
+	// The OAuth redirect URI: served by linkdesk itself when it is a
+	// loopback http URI (always so in sim), else (https, production) only
+	// intercepted inside the window.
+	redirectURI := cfg.RedirectURI
+	if redirectURI == "" && cfg.Environment == config.Sim {
+		redirectURI = "http://localhost:0" + DefaultSimRedirectPath
+	}
+	if isLoopbackHTTP(redirectURI) {
+		rs, err := ui.ServeRedirect(redirectURI, s.oauthRedirect, log)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.Redirect = rs
+		redirectURI = rs.URI
+	}
 	s.Flow = linkflow.New(client, linkflow.Settings{
 		Language:              cfg.Language,
 		LinkCustomizationName: cfg.LinkCustomizationName,
-		RedirectURI:           cfg.RedirectURI,
+		RedirectURI:           redirectURI,
 		Asset:                 cfg.Asset,
 		PollInitial:           cfg.PollInitial,
 		PollMax:               cfg.PollMax,
@@ -107,40 +134,110 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 		AccountTimeout:        cfg.AccountTimeout,
 	}, log, s.observe)
 	s.Desk = desk.New(info, client, s.Flow)
-	srv, err := ui.NewServer(assets.App(), ui.PageConfig{Environment: info.Environment, PlaidScriptURL: info.PlaidScriptURL, Version: version}, log)
+	srv, err := ui.NewServer(assets.App(), ui.PageConfig{
+		Environment: info.Environment, PlaidScriptURL: info.PlaidScriptURL, Version: version,
+		CSP: ui.PageCSP(info.PlaidScriptURL),
+	}, log)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 	s.Server = srv
+	allowed := []string{srv.URL, origin(info.PlaidScriptURL)}
+	if s.Sim == nil {
+		allowed = append(allowed, "https://*.plaid.com")
+	}
+	s.Navigation = &ui.Navigation{
+		Allowed:     allowed,
+		RedirectURI: redirectURI,
+		OnRedirect:  s.oauthRedirect,
+		OnPopup:     s.popupEvent,
+		Log:         log,
+	}
 	return s, nil
+}
+
+func isLoopbackHTTP(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}
+
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// oauthRedirect handles the OAuth redirect URI being reached, in the window
+// or in the system browser: the page re-creates Link with the same link
+// token and receivedRedirectUri, and the bank's pop-up (if any) is closed.
+func (s *Session) oauthRedirect(rawURL string) {
+	s.Flow.LinkWindowEvent("OAuth redirect received; resuming Plaid Link", nil)
+	s.push(map[string]any{"type": "oauth_redirect", "url": rawURL})
+	s.mu.Lock()
+	w := s.window
+	s.mu.Unlock()
+	if w != nil {
+		w.ClosePopups(true)
+	}
+}
+
+var popupMessages = map[string]string{
+	"opened":         "The bank's sign-in window opened",
+	"closed_by_page": "The bank's sign-in window closed itself",
+	"closed_by_user": "The bank's sign-in window was closed before finishing; the customer is back in Plaid Link",
+	"open_external":  "The bank's sign-in page was opened in the system browser; Link continues when the bank sends the customer back",
+}
+
+// popupEvent records what happened to the bank's pop-up on the open attempt.
+func (s *Session) popupEvent(ev ui.PopupEvent) {
+	msg := popupMessages[ev.Kind]
+	if msg == "" {
+		msg = "Pop-up window: " + ev.Kind
+	}
+	s.Flow.LinkWindowEvent(msg, map[string]any{"popup": ev.Kind})
+	s.push(map[string]any{"type": "popup", "kind": ev.Kind})
+}
+
+func (s *Session) push(msg any) {
+	s.mu.Lock()
+	w := s.window
+	s.mu.Unlock()
+	if w != nil {
+		w.Bridge.Push(msg)
+	}
 }
 
 // observe pushes every attempt change to the page.
 func (s *Session) observe(a linkflow.Attempt, ev linkflow.Event) {
-	s.mu.Lock()
-	b := s.bridge
-	s.mu.Unlock()
-	if b != nil {
-		b.Push(map[string]any{"type": "attempt", "attempt": a, "event": ev})
-	}
+	s.push(map[string]any{"type": "attempt", "attempt": a, "event": ev})
 }
 
 // OpenWindow opens the window on the app page. Call it from the main
 // goroutine, then Run the window on it.
 func (s *Session) OpenWindow(debug bool) (*ui.Window, error) {
 	w, err := ui.Open(ui.WindowOptions{
-		Title:   "linkdesk — " + string(s.Config.Environment),
-		Debug:   debug,
-		Methods: s.Desk.Methods(),
-		Server:  s.Server,
-		Logger:  s.Log,
+		Title:      "linkdesk — " + string(s.Config.Environment),
+		Debug:      debug,
+		Methods:    s.Desk.Methods(),
+		Server:     s.Server,
+		Logger:     s.Log,
+		Navigation: s.Navigation,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.bridge = w.Bridge
+	s.window = w
 	s.mu.Unlock()
 	return w, nil
 }
@@ -152,6 +249,9 @@ func (s *Session) Close() {
 	}
 	if s.Server != nil {
 		s.Server.Close()
+	}
+	if s.Redirect != nil {
+		s.Redirect.Close()
 	}
 	if s.Sim != nil {
 		s.Sim.Close()

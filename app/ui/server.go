@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -26,6 +27,39 @@ type PageConfig struct {
 	Environment    string `json:"environment"`
 	PlaidScriptURL string `json:"plaid_script_url"`
 	Version        string `json:"version"`
+	// CSP is the page's Content-Security-Policy (see PageCSP).
+	CSP string `json:"-"`
+}
+
+// PageCSP is the app page's Content-Security-Policy: scripts only from the
+// app itself and Plaid's Link script, frames only from Link's origin (Link runs
+// in an iframe), no inline script, no plugins, no forms, not framable.
+// plaidScriptURL is https://cdn.plaid.com/link/v2/stable/link-initialize.js,
+// or the simulator's copy.
+func PageCSP(plaidScriptURL string) string {
+	origin := plaidScriptURL
+	if u, err := url.Parse(plaidScriptURL); err == nil {
+		origin = u.Scheme + "://" + u.Host
+	}
+	connect := "'self'"
+	if strings.HasSuffix(origin, "cdn.plaid.com") {
+		connect += " https://production.plaid.com https://sandbox.plaid.com"
+	} else {
+		connect += " " + origin
+	}
+	return strings.Join([]string{
+		"default-src 'self'",
+		"script-src 'self' " + plaidScriptURL,
+		"frame-src " + origin + "/",
+		"connect-src " + connect,
+		"img-src 'self' data:",
+		// Plaid styles its iframe through style attributes.
+		"style-src 'self' 'unsafe-inline'",
+		"object-src 'none'",
+		"base-uri 'none'",
+		"form-action 'none'",
+		"frame-ancestors 'none'",
+	}, "; ")
 }
 
 // Server is the app's loopback HTTP server: it serves the operator UI from an
@@ -180,6 +214,9 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if s.page.CSP != "" {
+		w.Header().Set("Content-Security-Policy", s.page.CSP)
+	}
 	w.Write(buf.Bytes())
 }
 

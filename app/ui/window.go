@@ -37,6 +37,7 @@ type Window struct {
 	Server *Server
 	Bridge *Bridge
 	log    *slog.Logger
+	native native // nil when the OS layer could not be installed
 }
 
 // WindowOptions configure Open.
@@ -48,6 +49,8 @@ type WindowOptions struct {
 	Methods map[string]desk.Method
 	Server  *Server
 	Logger  *slog.Logger
+	// Navigation is the pop-up and navigation policy (nil: none installed).
+	Navigation *Navigation
 }
 
 // Open creates the window, binds the bridge and navigates to the app page. It
@@ -70,6 +73,17 @@ func Open(o WindowOptions) (*Window, error) {
 	v.SetTitle(o.Title)
 	v.SetSize(o.Width, o.Height, webview.HintNone)
 	w := &Window{View: v, Server: o.Server, log: o.Logger}
+	if o.Navigation != nil {
+		if o.Navigation.Log == nil {
+			o.Navigation.Log = o.Logger
+		}
+		n, err := installNative(v, o.Navigation)
+		if err != nil {
+			o.Logger.Warn("pop-up windows are not available: banks that sign in through OAuth will not work in this window", "err", err)
+		} else {
+			w.native = n
+		}
+	}
 	w.Bridge = NewBridge(v, o.Server.Secret, o.Methods, o.Logger)
 	if err := v.Bind(BindingName, w.Bridge.Call); err != nil {
 		v.Destroy()
@@ -105,8 +119,48 @@ func (w *Window) Run() { w.View.Run() }
 // Terminate ends Run; safe from any goroutine.
 func (w *Window) Terminate() { w.View.Dispatch(w.View.Terminate) }
 
+// onUI runs f on the UI thread and waits for it.
+func (w *Window) onUI(f func()) {
+	done := make(chan struct{})
+	w.View.Dispatch(func() { defer close(done); f() })
+	<-done
+}
+
+// ClosePopups closes every pop-up window (byPage: as the page would, after
+// the OAuth redirect return; else as the user would). Safe from any goroutine
+// other than the UI thread.
+func (w *Window) ClosePopups(byPage bool) {
+	if w.native != nil {
+		w.View.Dispatch(func() { w.native.ClosePopups(byPage) })
+	}
+}
+
+// PopupCount reports how many pop-up windows are open. Not from the UI
+// thread.
+func (w *Window) PopupCount() (n int) {
+	if w.native == nil {
+		return 0
+	}
+	w.onUI(func() { n = w.native.PopupCount() })
+	return n
+}
+
+// ClickOpenExternal presses the first pop-up's "Open in system browser", as
+// the user would. Not from the UI thread.
+func (w *Window) ClickOpenExternal() (ok bool) {
+	if w.native == nil {
+		return false
+	}
+	w.onUI(func() { ok = w.native.ClickOpenExternal() })
+	return ok
+}
+
 // Close releases the window and stops the bridge.
 func (w *Window) Close() {
 	w.Bridge.Close()
+	if w.native != nil {
+		w.native.Shutdown()
+		w.native = nil
+	}
 	w.View.Destroy()
 }

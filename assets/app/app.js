@@ -96,8 +96,11 @@ function destroyPlaid() {
   plaidAttempt = null;
 }
 
-async function openPlaid(attempt) {
-  if (plaidAttempt === attempt.id) return;
+// openPlaid creates Link for the attempt and opens it once loaded. With
+// receivedRedirectUri (the OAuth redirect return) it re-creates Link with the
+// same link token, as Plaid requires, and opens it at once.
+async function openPlaid(attempt, receivedRedirectUri) {
+  if (plaidAttempt === attempt.id && !receivedRedirectUri) return;
   destroyPlaid();
   plaidAttempt = attempt.id;
   const id = attempt.id;
@@ -111,7 +114,7 @@ async function openPlaid(attempt) {
   }
   if (plaidAttempt !== id) return;
   const forward = (method, params) => rpc(method, { attempt_id: id, ...params }).catch((e) => addActivity(`${method}: ${e.message}`, true));
-  plaidHandler = Plaid.create({
+  const cfg = {
     token: attempt.link_token,
     onLoad: () => {
       forward("plaid.onLoad", {});
@@ -120,7 +123,11 @@ async function openPlaid(attempt) {
     onEvent: (eventName, metadata) => forward("plaid.onEvent", { event_name: eventName, metadata }),
     onExit: (error, metadata) => forward("plaid.onExit", { error, metadata }),
     onSuccess: (publicToken, metadata) => forward("plaid.onSuccess", { public_token: publicToken, metadata }),
-  });
+  };
+  // Never on the first init: Plaid rejects a receivedRedirectUri without a
+  // valid oauth_state_id.
+  if (receivedRedirectUri) cfg.receivedRedirectUri = receivedRedirectUri;
+  plaidHandler = Plaid.create(cfg);
 }
 
 // ---- rendering ----------------------------------------------------------
@@ -380,6 +387,12 @@ function onAttempt(a) {
 }
 
 listeners.push((msg) => {
+  if (msg.type === "oauth_redirect") {
+    const a = state.attempt;
+    if (a && a.state === "link_open" && a.link_token) openPlaid(a, msg.url);
+    else addActivity("The bank sent the customer back, but no Link is open to resume.", true);
+    return;
+  }
   if (msg.type !== "attempt") return;
   if (msg.event && msg.event.type !== "poll") addActivity(msg.event.message, msg.attempt.state === "failed", new Date(msg.event.time));
   onAttempt(msg.attempt);

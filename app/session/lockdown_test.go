@@ -1,0 +1,179 @@
+package session_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"linkdesk/app/session"
+	"linkdesk/app/sim"
+)
+
+// foreignSite is a page on another origin that tries to use linkdesk's
+// binding, and reports what happened to its own server.
+type foreignSite struct {
+	*httptest.Server
+	mu      sync.Mutex
+	reports []string
+}
+
+func newForeignSite(t *testing.T) *foreignSite {
+	f := &foreignSite{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/report" {
+			f.mu.Lock()
+			f.reports = append(f.reports, r.URL.Query().Get("v"))
+			f.mu.Unlock()
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<!doctype html><title>not linkdesk</title><body>foreign page<script>
+const say = (v) => fetch("/report?v=" + encodeURIComponent(v));
+say("binding:" + typeof window.linkdesk_rpc);
+if (typeof window.linkdesk_rpc === "function") {
+  window.linkdesk_rpc("guessed-secret", "x1", "listCustomers", {}).then(() => say("accepted"), (e) => say("rejected:" + e));
+}
+</script>`)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *foreignSite) wait(t *testing.T, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		f.mu.Lock()
+		for _, r := range f.reports {
+			if strings.HasPrefix(r, prefix) {
+				f.mu.Unlock()
+				return r
+			}
+		}
+		f.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t.Fatalf("the foreign page never reported %q (reports: %v)", prefix, f.reports)
+	return ""
+}
+
+// A foreign page gets webview_go's binding too (it is injected into every
+// page the views show); the call is refused for want of the per-launch
+// secret, and logged.
+func TestForeignPageCannotUseTheBinding(t *testing.T) {
+	site := newForeignSite(t)
+	a := startApp(t, sim.Options{})
+	a.js(fmt.Sprintf(`(window.open(%q, "_blank"), true)`, site.URL), nil)
+	a.waitPopups(1, 10*time.Second)
+	if got := site.wait(t, "binding:"); got != "binding:function" {
+		t.Fatalf("the foreign page sees the binding as %q; this test needs it present to prove the refusal", got)
+	}
+	// The refusal is logged; the foreign page gets no answer at all (the
+	// bridge answers only its own page), and certainly no data.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(a.logs.String(), "refused a call without the session secret") {
+		if time.Now().After(deadline) {
+			t.Fatal("the foreign page's call was not refused and logged")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.shot("foreign-popup")
+	time.Sleep(500 * time.Millisecond)
+	site.mu.Lock()
+	for _, r := range site.reports {
+		if r == "accepted" {
+			t.Error("linkdesk accepted a call from a foreign page")
+		}
+	}
+	site.mu.Unlock()
+
+}
+
+// The main view never leaves linkdesk, Plaid and the redirect URI.
+func TestMainViewStaysOnLinkdesk(t *testing.T) {
+	site := newForeignSite(t)
+	opened := make(chan string, 4)
+	a := startApp(t, sim.Options{}, func(s *session.Session) {
+		s.Navigation.OpenExternal = func(u string) error { opened <- u; return nil }
+	})
+	var origin string
+	a.js(`location.origin`, &origin)
+	stays := func(what string) {
+		t.Helper()
+		var now string
+		a.js(`location.origin`, &now)
+		if now != origin {
+			t.Fatalf("%s: the main view navigated to %s", what, now)
+		}
+		site.mu.Lock()
+		n := len(site.reports)
+		site.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("%s: the foreign page ran in the main view (%d reports)", what, n)
+		}
+	}
+	// An navigation the user started (WebKit counts the window's own script
+	// calls as such) opens in the system browser instead.
+	a.eval(fmt.Sprintf(`(location.href = %q, true)`, site.URL+"/user"), 2*time.Second)
+	select {
+	case u := <-opened:
+		if u != site.URL+"/user" {
+			t.Errorf("opened %s in the browser, want %s/user", u, site.URL)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a user's navigation away from linkdesk did not open the system browser")
+	}
+	stays("user navigation")
+	// A page script navigating on its own (no user gesture) is just blocked.
+	a.js(fmt.Sprintf(`(setTimeout(() => { location.href = %q }, 1500), true)`, site.URL+"/script"), nil)
+	time.Sleep(2500 * time.Millisecond)
+	stays("script navigation")
+	if !strings.Contains(a.logs.String(), "blocked a navigation away from linkdesk") {
+		t.Error("the blocked script navigation was not logged")
+	}
+	select {
+	case u := <-opened:
+		t.Errorf("a script navigation (no gesture) opened the browser at %s", u)
+	default:
+	}
+}
+
+// The page's Content-Security-Policy is sent and blocks an inline script
+// injected into the page.
+func TestCSPBlocksInjectedInlineScript(t *testing.T) {
+	a := startApp(t, sim.Options{})
+	var csp string
+	a.js(`fetch("/").then(r => r.headers.get("content-security-policy"))`, &csp)
+	for _, want := range []string{"default-src 'self'", "script-src 'self' " + a.s.Sim.PlaidURL + "/link/v2/stable/link-initialize.js", "frame-src " + a.s.Sim.PlaidURL + "/", "object-src 'none'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "'unsafe-inline'") && strings.Contains(strings.Split(strings.Split(csp, "script-src")[1], ";")[0], "unsafe-inline") {
+		t.Errorf("CSP allows inline scripts: %q", csp)
+	}
+	var res struct {
+		Ran      bool   `json:"ran"`
+		Violated string `json:"violated"`
+	}
+	a.js(`new Promise((resolve) => {
+		let violated = "";
+		document.addEventListener("securitypolicyviolation", (e) => { violated = e.violatedDirective; });
+		const s = document.createElement("script");
+		s.textContent = "window.__injected = true";
+		document.body.append(s);
+		setTimeout(() => resolve({ ran: window.__injected === true, violated }), 300);
+	})`, &res)
+	if res.Ran {
+		t.Error("an injected inline script ran")
+	}
+	if !strings.HasPrefix(res.Violated, "script-src") {
+		t.Errorf("no script-src violation was reported (got %q)", res.Violated)
+	}
+}

@@ -1,0 +1,278 @@
+//go:build linux || freebsd || openbsd || netbsd
+
+package ui
+
+/*
+#cgo pkg-config: gtk+-3.0 webkit2gtk-4.0
+#include <stdint.h>
+#include <stdlib.h>
+#include <gtk/gtk.h>
+#include <webkit2/webkit2.h>
+
+extern int linkdeskDecide(uintptr_t h, int popup, char *uri, int gesture);
+extern void linkdeskPopupEvent(uintptr_t h, int kind, char *uri);
+
+// One per view: the main view, and each pop-up.
+typedef struct {
+	uintptr_t h;          // cgo.Handle of the Go *linuxNative
+	int popup;
+	GtkWidget *win;       // the pop-up's window (NULL for the main view)
+	GtkWidget *mainwin;   // the app's main window
+	WebKitWebView *view;
+	GtkWidget *note;      // the pop-up's info line
+	gboolean closed_by_page;
+	gboolean redirected;
+} ld_view;
+
+static GList *ld_popups = NULL; // open pop-ups (ld_view*)
+
+enum { EV_OPENED = 1, EV_CLOSED_BY_PAGE = 2, EV_CLOSED_BY_USER = 3, EV_OPEN_EXTERNAL = 4 };
+
+static gboolean ld_destroy_later(gpointer w) {
+	// The window may have been destroyed meanwhile (closed by the user, or
+	// the app shutting down): destroy it only if it is still a toplevel.
+	GList *tops = gtk_window_list_toplevels();
+	if (g_list_find(tops, w)) gtk_widget_destroy(GTK_WIDGET(w));
+	g_list_free(tops);
+	g_object_unref(w);
+	return G_SOURCE_REMOVE;
+}
+
+static void ld_close_popup(ld_view *c) {
+	// Never destroy a view inside its own signal emission: do it when idle.
+	g_idle_add(ld_destroy_later, g_object_ref(c->win));
+}
+
+static gboolean ld_decide(WebKitWebView *v, WebKitPolicyDecision *d, WebKitPolicyDecisionType type, gpointer data) {
+	ld_view *c = data;
+	if (type != WEBKIT_POLICY_DECISION_TYPE_NAVIGATION_ACTION) return FALSE;
+	WebKitNavigationAction *a = webkit_navigation_policy_decision_get_navigation_action(WEBKIT_NAVIGATION_POLICY_DECISION(d));
+	const char *uri = webkit_uri_request_get_uri(webkit_navigation_action_get_request(a));
+	int verdict = linkdeskDecide(c->h, c->popup, (char *)(uri ? uri : ""), webkit_navigation_action_is_user_gesture(a));
+	if (verdict == 0) return FALSE;
+	webkit_policy_decision_ignore(d);
+	if (verdict == 2 && c->popup && !c->redirected) {
+		c->redirected = TRUE;
+		c->closed_by_page = TRUE;
+		ld_close_popup(c);
+	}
+	return TRUE;
+}
+
+static void ld_ready(WebKitWebView *v, gpointer data) {
+	ld_view *c = data;
+	gtk_widget_show_all(c->win);
+	gtk_window_present(GTK_WINDOW(c->win));
+	linkdeskPopupEvent(c->h, EV_OPENED, (char *)(webkit_web_view_get_uri(v) ? webkit_web_view_get_uri(v) : ""));
+}
+
+static void ld_page_close(WebKitWebView *v, gpointer data) {
+	ld_view *c = data;
+	c->closed_by_page = TRUE;
+	ld_close_popup(c);
+}
+
+static void ld_destroyed(GtkWidget *w, gpointer data) {
+	ld_view *c = data;
+	ld_popups = g_list_remove(ld_popups, c);
+	const char *uri = c->view ? webkit_web_view_get_uri(c->view) : NULL;
+	linkdeskPopupEvent(c->h, c->closed_by_page ? EV_CLOSED_BY_PAGE : EV_CLOSED_BY_USER, (char *)(uri ? uri : ""));
+	g_free(c);
+}
+
+static void ld_external(GtkButton *b, gpointer data) {
+	ld_view *c = data;
+	const char *uri = webkit_web_view_get_uri(c->view);
+	gtk_label_set_text(GTK_LABEL(c->note),
+		"Opened in your browser. Finish signing in to the bank there; linkdesk continues when the bank sends you back.");
+	linkdeskPopupEvent(c->h, EV_OPEN_EXTERNAL, (char *)(uri ? uri : ""));
+}
+
+static void ld_title(WebKitWebView *v, GParamSpec *p, gpointer data) {
+	ld_view *c = data;
+	const char *t = webkit_web_view_get_title(v);
+	const char *u = webkit_web_view_get_uri(v);
+	GtkWidget *hb = gtk_window_get_titlebar(GTK_WINDOW(c->win));
+	if (hb) {
+		gtk_header_bar_set_title(GTK_HEADER_BAR(hb), t && *t ? t : "Bank sign-in");
+		gtk_header_bar_set_subtitle(GTK_HEADER_BAR(hb), u ? u : "");
+	}
+}
+
+static GtkWidget *ld_create(WebKitWebView *v, WebKitNavigationAction *a, gpointer data);
+
+static void ld_watch(ld_view *c) {
+	g_signal_connect(c->view, "decide-policy", G_CALLBACK(ld_decide), c);
+	g_signal_connect(c->view, "create", G_CALLBACK(ld_create), c);
+}
+
+// ld_create answers window.open (also from cross-origin iframes such as
+// Plaid Link's): a new view related to the opener, so window.opener and
+// postMessage work, in a native window of its own.
+static GtkWidget *ld_create(WebKitWebView *v, WebKitNavigationAction *a, gpointer data) {
+	ld_view *parent = data;
+	ld_view *c = g_new0(ld_view, 1);
+	c->h = parent->h;
+	c->popup = 1;
+	c->mainwin = parent->mainwin;
+	c->view = WEBKIT_WEB_VIEW(webkit_web_view_new_with_related_view(v));
+
+	c->win = gtk_window_new(GTK_WINDOW_TOPLEVEL);
+	gtk_window_set_transient_for(GTK_WINDOW(c->win), GTK_WINDOW(c->mainwin));
+	gtk_window_set_default_size(GTK_WINDOW(c->win), 560, 700);
+	GtkWidget *hb = gtk_header_bar_new();
+	gtk_header_bar_set_show_close_button(GTK_HEADER_BAR(hb), TRUE);
+	gtk_header_bar_set_title(GTK_HEADER_BAR(hb), "Bank sign-in");
+	GtkWidget *ext = gtk_button_new_with_label("Open in system browser");
+	gtk_widget_set_name(ext, "linkdesk-open-external");
+	gtk_header_bar_pack_end(GTK_HEADER_BAR(hb), ext);
+	gtk_window_set_titlebar(GTK_WINDOW(c->win), hb);
+
+	GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
+	c->note = gtk_label_new("Your bank's sign-in page. If it refuses to work in this window, use “Open in system browser”: "
+		"sign in there, and linkdesk continues when the bank sends you back.");
+	gtk_label_set_line_wrap(GTK_LABEL(c->note), TRUE);
+	gtk_label_set_xalign(GTK_LABEL(c->note), 0);
+	gtk_widget_set_margin_start(c->note, 10);
+	gtk_widget_set_margin_end(c->note, 10);
+	gtk_widget_set_margin_top(c->note, 6);
+	gtk_widget_set_margin_bottom(c->note, 6);
+	gtk_box_pack_start(GTK_BOX(box), c->note, FALSE, FALSE, 0);
+	gtk_box_pack_start(GTK_BOX(box), GTK_WIDGET(c->view), TRUE, TRUE, 0);
+	gtk_container_add(GTK_CONTAINER(c->win), box);
+
+	g_signal_connect(c->view, "ready-to-show", G_CALLBACK(ld_ready), c);
+	g_signal_connect(c->view, "close", G_CALLBACK(ld_page_close), c);
+	g_signal_connect(c->view, "notify::title", G_CALLBACK(ld_title), c);
+	g_signal_connect(c->view, "notify::uri", G_CALLBACK(ld_title), c);
+	g_signal_connect(c->win, "destroy", G_CALLBACK(ld_destroyed), c);
+	g_signal_connect(ext, "clicked", G_CALLBACK(ld_external), c);
+	ld_watch(c);
+	ld_popups = g_list_append(ld_popups, c);
+	return GTK_WIDGET(c->view);
+}
+
+// ld_install hooks the main view (the child of the main GtkWindow).
+static int ld_install(void *mainwin, uintptr_t h) {
+	GtkWidget *child = gtk_bin_get_child(GTK_BIN(mainwin));
+	if (!child || !WEBKIT_IS_WEB_VIEW(child)) return 0;
+	ld_view *c = g_new0(ld_view, 1);
+	c->h = h;
+	c->mainwin = GTK_WIDGET(mainwin);
+	c->view = WEBKIT_WEB_VIEW(child);
+	WebKitSettings *s = webkit_web_view_get_settings(c->view);
+	webkit_settings_set_javascript_can_open_windows_automatically(s, TRUE);
+	ld_watch(c);
+	return 1;
+}
+
+// ld_close_popups closes every pop-up as if by the user (tests), or after a
+// redirect return.
+static void ld_close_popups(int by_page) {
+	for (GList *l = ld_popups; l; l = l->next) {
+		ld_view *c = l->data;
+		if (by_page) c->closed_by_page = TRUE;
+		gtk_window_close(GTK_WINDOW(c->win));
+	}
+}
+
+static int ld_popup_count(void) { return g_list_length(ld_popups); }
+
+// ld_destroy_popups destroys every pop-up at once (the app is closing; the
+// main loop may no longer run).
+static void ld_destroy_popups(void) {
+	while (ld_popups) {
+		ld_view *c = ld_popups->data;
+		c->closed_by_page = TRUE;
+		gtk_widget_destroy(c->win); // ld_destroyed removes it from the list
+	}
+}
+
+// ld_click_external presses the first pop-up's "Open in system browser".
+static int ld_click_external(void) {
+	if (!ld_popups) return 0;
+	ld_view *c = ld_popups->data;
+	GtkWidget *hb = gtk_window_get_titlebar(GTK_WINDOW(c->win));
+	GList *kids = gtk_container_get_children(GTK_CONTAINER(hb));
+	int done = 0;
+	for (GList *l = kids; l; l = l->next) {
+		if (GTK_IS_BUTTON(l->data) && g_strcmp0(gtk_widget_get_name(GTK_WIDGET(l->data)), "linkdesk-open-external") == 0) {
+			gtk_button_clicked(GTK_BUTTON(l->data));
+			done = 1;
+			break;
+		}
+	}
+	g_list_free(kids);
+	return done;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"log/slog"
+	"runtime/cgo"
+
+	webview "github.com/webview/webview_go"
+)
+
+type linuxNative struct {
+	nav    *Navigation
+	handle cgo.Handle
+}
+
+// installNative hooks the main view's pop-ups and navigations: WebKitGTK's
+// "create" signal (window.open, also from cross-origin iframes) makes a
+// native pop-up related to the opener, and "decide-policy" applies nav's
+// policy. Call on the UI thread.
+func installNative(v webview.WebView, nav *Navigation) (native, error) {
+	n := &linuxNative{nav: nav}
+	n.handle = cgo.NewHandle(n)
+	if C.ld_install(v.Window(), C.uintptr_t(n.handle)) == 0 {
+		n.handle.Delete()
+		return nil, errors.New("the window has no WebKit web view to hook pop-ups into")
+	}
+	return n, nil
+}
+
+func (n *linuxNative) ClosePopups(byPage bool) {
+	b := C.int(0)
+	if byPage {
+		b = 1
+	}
+	C.ld_close_popups(b)
+}
+
+func (n *linuxNative) Shutdown() {
+	C.ld_destroy_popups()
+	n.handle.Delete()
+}
+
+func (n *linuxNative) PopupCount() int { return int(C.ld_popup_count()) }
+
+func (n *linuxNative) ClickOpenExternal() bool { return C.ld_click_external() == 1 }
+
+//export linkdeskDecide
+func linkdeskDecide(h C.uintptr_t, popup C.int, uri *C.char, gesture C.int) (verdict C.int) {
+	// A panic must not cross into C: it would kill the app. Block instead.
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("navigation policy panicked; blocking the navigation", "panic", r)
+			verdict = C.int(Block)
+		}
+	}()
+	n := cgo.Handle(h).Value().(*linuxNative)
+	return C.int(n.nav.Decide(popup != 0, C.GoString(uri), gesture != 0))
+}
+
+//export linkdeskPopupEvent
+func linkdeskPopupEvent(h C.uintptr_t, kind C.int, uri *C.char) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("pop-up event handler panicked", "panic", r)
+		}
+	}()
+	n := cgo.Handle(h).Value().(*linuxNative)
+	kinds := map[C.int]string{1: "opened", 2: "closed_by_page", 3: "closed_by_user", 4: "open_external"}
+	n.nav.Popup(PopupEvent{Kind: kinds[kind], URL: C.GoString(uri)})
+}
