@@ -51,9 +51,10 @@ static void ld_event(uintptr_t h, int kind, NSString *url) {
 // weakly, and this webview.h version hands it an autoreleased delegate that
 // nothing else retains, so by the time installNative runs it is usually gone
 // (webview/webview#1113; fixed upstream by #1114, which the webview.h vendored
-// by webview_go predates: it still calls objc::autoreleased on it). Any other selector the previous UI delegate (or a previous
-// navigation delegate; this webview.h sets none) answers is forwarded to it,
-// and LDHook keeps it alive, so a newer webview.h keeps working too.
+// by webview_go predates: it still calls objc::autoreleased on it). Any
+// other selector the previous UI delegate (or a previous navigation delegate;
+// this webview.h sets none) answers is forwarded to it, and LDHook keeps it
+// alive, so a newer webview.h keeps working too.
 @interface LDHook : NSObject <WKUIDelegate, WKNavigationDelegate, NSWindowDelegate>
 @property(nonatomic) uintptr_t handle; // cgo.Handle of the Go *darwinNative
 @property(nonatomic, weak) NSWindow *mainWindow;
