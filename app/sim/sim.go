@@ -45,6 +45,9 @@ type Options struct {
 	// ClientID, ClientSecret: the bank credentials the simulated identity
 	// service accepts (DefaultClientID / DefaultClientSecret when empty).
 	ClientID, ClientSecret string
+	// ClientScopes restricts the scopes those credentials may be granted
+	// (cybridsim.Options.ClientScopes; nil: all bank scopes).
+	ClientScopes []string
 	// BankGUID of the simulated bank (cybridsim.DefaultBankGUID when empty).
 	BankGUID string
 	// WorkflowDelay and AccountDelay: see cybridsim.Options (zero: default).
@@ -134,7 +137,7 @@ func Start(o Options) (*Sim, error) {
 	}
 	plaid := plaidsim.New(plaidsim.Options{Logger: log.With("sim", "plaid"), TestDriver: o.TestDriver})
 	cyb := cybridsim.New(cybridsim.Options{
-		ClientID: o.ClientID, ClientSecret: o.ClientSecret, BankGUID: o.BankGUID, Plaid: plaid,
+		ClientID: o.ClientID, ClientSecret: o.ClientSecret, ClientScopes: o.ClientScopes, BankGUID: o.BankGUID, Plaid: plaid,
 		WorkflowDelay: o.WorkflowDelay, AccountDelay: o.AccountDelay, Logger: log.With("sim", "cybrid"),
 	})
 

@@ -50,6 +50,11 @@ type Options struct {
 	// ClientID and ClientSecret are the bank credentials POST /oauth/token
 	// accepts. When empty, no credentials are accepted.
 	ClientID, ClientSecret string
+	// ClientScopes, when non-nil, are the only scopes the credentials may
+	// be granted, like a Cybrid API key created with restricted scopes: a
+	// token request asking for any other scope is refused with
+	// invalid_scope. Nil means every scope in BankScopes.
+	ClientScopes []string
 	// BankGUID is the simulated bank; DefaultBankGUID when empty.
 	BankGUID string
 	// Plaid is the Plaid backend (required).

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -109,12 +110,20 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, _ pathParam
 	for _, sc := range BankScopes {
 		allowed[sc] = true
 	}
-	var bad []string
+	keyAllows := func(string) bool { return true }
+	if s.opts.ClientScopes != nil {
+		keyAllows = func(sc string) bool { return slices.Contains(s.opts.ClientScopes, sc) }
+	}
+	var bad, notAllowed []string
 	granted := map[string]bool{}
 	var order []string
 	for _, sc := range requested {
 		if !allowed[sc] {
 			bad = append(bad, sc)
+			continue
+		}
+		if !keyAllows(sc) {
+			notAllowed = append(notAllowed, sc)
 			continue
 		}
 		if !granted[sc] {
@@ -125,6 +134,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, _ pathParam
 	if len(bad) > 0 {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_scope",
 			"The requested scope is invalid, unknown, or malformed: "+strings.Join(bad, ", ")+" cannot be granted to bank credentials")
+		return
+	}
+	if len(notAllowed) > 0 {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_scope",
+			"The requested scope is invalid, unknown, or malformed: "+strings.Join(notAllowed, ", ")+" is not granted to this API key")
 		return
 	}
 	now := s.now()
