@@ -239,6 +239,7 @@ func (s *Session) OpenWindow(debug bool) (*ui.Window, error) {
 	s.mu.Lock()
 	s.window = w
 	s.mu.Unlock()
+	installBenchReady(w, s.Log) // app/bench's measurement hook; off unless LINKDESK_BENCH_READY=1
 	return w, nil
 }
 
