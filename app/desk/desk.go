@@ -30,6 +30,8 @@ type Info struct {
 	// "OS keychain" or "simulator"; never the credentials themselves.
 	Credentials string `json:"credentials"`
 	Version     string `json:"version"`
+	// RedirectURI is the OAuth redirect URI sent with workflows ("" none).
+	RedirectURI string `json:"redirect_uri,omitempty"`
 }
 
 // Customers is the part of the Cybrid client listing customers and accounts.
@@ -49,6 +51,9 @@ type Desk struct {
 func New(info Info, api Customers, flow *linkflow.Flow) *Desk {
 	return &Desk{info: info, api: api, flow: flow}
 }
+
+// Info describes the environment this desk works in.
+func (d *Desk) Info() Info { return d.info }
 
 // Customer is one row of the customer list.
 type Customer struct {

@@ -2,9 +2,16 @@
 // (the OS keychain, or the built-in simulator's) → Cybrid client → link flow →
 // desk → app server → window. main and the end-to-end tests both start the app
 // through it, so the tests exercise exactly what ships.
+//
+// A session outlives environments: the app server, the navigation policy and
+// the window stay, while the per-environment part (simulator, Cybrid client,
+// link flow, desk, redirect server) is swapped when the operator switches
+// environment, without a restart.
 package session
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +32,10 @@ import (
 // Plaid requires (never bundled), once per page.
 const PlaidScriptURL = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
 
+// DefaultSimRedirectPath is the path of the redirect URI linkdesk serves
+// itself in the simulator when none is configured.
+const DefaultSimRedirectPath = "/oauth/return"
+
 // Options tune a session beyond the configuration (tests use them).
 type Options struct {
 	// Sim configures the built-in simulator when the environment is sim.
@@ -32,6 +43,10 @@ type Options struct {
 }
 
 // Session is a running linkdesk minus its window.
+//
+// The fields Config, Sim, Client, Flow, Desk and Redirect describe the
+// current environment; they change when the environment is switched (read
+// them through Current from other goroutines).
 type Session struct {
 	Config *config.Config
 	// Sim is the in-process simulator (environment sim), else nil.
@@ -39,21 +54,26 @@ type Session struct {
 	Client *cybrid.Client
 	Flow   *linkflow.Flow
 	Desk   *desk.Desk
-	Server *ui.Server
 	// Redirect serves the loopback OAuth redirect URI (sim, and sandbox with
 	// an http://localhost redirect URI), else nil.
 	Redirect *ui.RedirectServer
+
+	Server *ui.Server
 	// Navigation is the window's pop-up and navigation policy.
 	Navigation *ui.Navigation
 	Log        *slog.Logger
 
-	mu     sync.Mutex
-	window *ui.Window // set once the window is open
-}
+	base    *config.Config // the configuration the session started with
+	version string
+	store   keychain.Store
+	opts    Options
 
-// DefaultSimRedirectPath is the path of the redirect URI linkdesk serves
-// itself in the simulator when none is configured.
-const DefaultSimRedirectPath = "/oauth/return"
+	mu       sync.Mutex
+	window   *ui.Window // set once the window is open
+	missing  string     // environment waiting for credentials ("" when none)
+	extra    map[string]desk.Method
+	switchMu sync.Mutex // one switch at a time
+}
 
 // NoCredentialsError says that no API credentials are stored for the
 // environment, and how to store them.
@@ -64,24 +84,79 @@ func (e *NoCredentialsError) Error() string {
 }
 
 // Start builds a session for cfg. For sim it starts the simulator on
-// loopback; otherwise it reads the credentials from store.
+// loopback; otherwise it reads the credentials from store. When none are
+// stored for sandbox or production, the session still starts: the page shows
+// the first-run screen that stores them (Current().Desk is nil meanwhile).
 func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.Store, o Options) (*Session, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Session{Config: cfg, Log: log}
-	info := desk.Info{Environment: string(cfg.Environment), BankGUID: cfg.BankGUID, PlaidScriptURL: PlaidScriptURL, Version: version}
-	copts := cybrid.Options{BankURL: cfg.BankURL(), IdentityURL: cfg.IdentityURL(), UserAgent: "linkdesk/" + version}
-	if cfg.Environment == config.Sim {
-		so := o.Sim
+	s := &Session{Log: log, base: cfg, version: version, store: store, opts: o, extra: map[string]desk.Method{}}
+	srv, err := ui.NewServer(assets.App(), ui.PageConfig{Version: version}, log)
+	if err != nil {
+		return nil, err
+	}
+	s.Server = srv
+	s.Navigation = &ui.Navigation{OnRedirect: s.oauthRedirect, OnPopup: s.popupEvent, Log: log}
+	if err := s.startEnv(cfg.Environment); err != nil {
+		var nc *NoCredentialsError
+		if !errors.As(err, &nc) {
+			s.Close()
+			return nil, err
+		}
+		log.Warn("no API credentials stored; the window asks for them", "environment", nc.Env)
+	}
+	return s, nil
+}
+
+// configFor returns the configuration for env: the session's, with the
+// environment replaced. Base-URL overrides apply to sandbox and production
+// only (the simulator sets its own).
+func (s *Session) configFor(env config.Environment) *config.Config {
+	c := *s.base
+	c.Environment = env
+	return &c
+}
+
+// envParts is one environment's running part.
+type envParts struct {
+	cfg      *config.Config
+	sim      *sim.Sim
+	client   *cybrid.Client
+	flow     *linkflow.Flow
+	desk     *desk.Desk
+	redirect *ui.RedirectServer
+	info     desk.Info
+}
+
+func (p *envParts) close() {
+	if p.flow != nil {
+		p.flow.Close()
+	}
+	if p.redirect != nil {
+		p.redirect.Close()
+	}
+	if p.sim != nil {
+		p.sim.Close()
+	}
+}
+
+// startEnv starts env's part and makes it current, closing the previous one.
+func (s *Session) startEnv(env config.Environment) error {
+	cfg := s.configFor(env)
+	p := &envParts{cfg: cfg}
+	info := desk.Info{Environment: string(env), BankGUID: cfg.BankGUID, PlaidScriptURL: PlaidScriptURL, Version: s.version}
+	copts := cybrid.Options{BankURL: cfg.BankURL(), IdentityURL: cfg.IdentityURL(), UserAgent: "linkdesk/" + s.version}
+	if env == config.Sim {
+		so := s.opts.Sim
 		if so.Logger == nil {
-			so.Logger = log.With("component", "sim")
+			so.Logger = s.Log.With("component", "sim")
 		}
 		sm, err := sim.Start(so)
 		if err != nil {
-			return nil, fmt.Errorf("starting the built-in simulator: %w", err)
+			return fmt.Errorf("starting the built-in simulator: %w", err)
 		}
-		s.Sim = sm
+		p.sim = sm
 		copts.BankURL, copts.IdentityURL = sm.BankURL, sm.IdentityURL
 		copts.ClientID, copts.ClientSecret = sm.ClientID, sm.ClientSecret
 		info.PlaidScriptURL = sm.PlaidURL + "/link/v2/stable/link-initialize.js"
@@ -90,40 +165,42 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 			info.BankGUID = sm.Cybrid.BankGUID()
 		}
 	} else {
-		creds, err := store.Get(string(cfg.Environment))
+		creds, err := s.store.Get(string(env))
 		if errors.Is(err, keychain.ErrNotFound) {
-			return nil, &NoCredentialsError{Env: string(cfg.Environment)}
+			s.setMissing(string(env))
+			return &NoCredentialsError{Env: string(env)}
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		copts.ClientID, copts.ClientSecret = creds.ClientID, creds.ClientSecret
 		info.Credentials = "OS keychain (" + creds.ClientID + ")"
 	}
 	client, err := cybrid.New(copts)
 	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("setting up the Cybrid client: %w", err)
+		p.close()
+		return fmt.Errorf("setting up the Cybrid client: %w", err)
 	}
-	s.Client = client
+	p.client = client
 
 	// The OAuth redirect URI: served by linkdesk itself when it is a
 	// loopback http URI (always so in sim), else (https, production) only
 	// intercepted inside the window.
 	redirectURI := cfg.RedirectURI
-	if redirectURI == "" && cfg.Environment == config.Sim {
+	if redirectURI == "" && env == config.Sim {
 		redirectURI = "http://localhost:0" + DefaultSimRedirectPath
 	}
 	if isLoopbackHTTP(redirectURI) {
-		rs, err := ui.ServeRedirect(redirectURI, s.oauthRedirect, log)
+		rs, err := ui.ServeRedirect(redirectURI, s.oauthRedirect, s.Log)
 		if err != nil {
-			s.Close()
-			return nil, err
+			p.close()
+			return err
 		}
-		s.Redirect = rs
+		p.redirect = rs
 		redirectURI = rs.URI
 	}
-	s.Flow = linkflow.New(client, linkflow.Settings{
+	info.RedirectURI = redirectURI
+	p.flow = linkflow.New(client, linkflow.Settings{
 		Language:              cfg.Language,
 		LinkCustomizationName: cfg.LinkCustomizationName,
 		RedirectURI:           redirectURI,
@@ -132,29 +209,42 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 		PollMax:               cfg.PollMax,
 		WorkflowTimeout:       cfg.WorkflowTimeout,
 		AccountTimeout:        cfg.AccountTimeout,
-	}, log, s.observe)
-	s.Desk = desk.New(info, client, s.Flow)
-	srv, err := ui.NewServer(assets.App(), ui.PageConfig{
-		Environment: info.Environment, PlaidScriptURL: info.PlaidScriptURL, Version: version,
-		CSP: ui.PageCSP(info.PlaidScriptURL),
-	}, log)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	s.Server = srv
-	allowed := []string{srv.URL, origin(info.PlaidScriptURL)}
-	if s.Sim == nil {
+	}, s.Log, s.observe)
+	p.info = info
+	p.desk = desk.New(info, client, p.flow)
+
+	allowed := []string{s.Server.URL, origin(info.PlaidScriptURL)}
+	if p.sim == nil {
 		allowed = append(allowed, "https://*.plaid.com")
 	}
-	s.Navigation = &ui.Navigation{
-		Allowed:     allowed,
-		RedirectURI: redirectURI,
-		OnRedirect:  s.oauthRedirect,
-		OnPopup:     s.popupEvent,
-		Log:         log,
-	}
-	return s, nil
+	s.Navigation.Configure(allowed, redirectURI)
+	s.Server.SetPage(ui.PageConfig{
+		Environment: info.Environment, PlaidScriptURL: info.PlaidScriptURL, Version: s.version,
+		CSP: ui.PageCSP(info.PlaidScriptURL),
+	})
+
+	s.mu.Lock()
+	old := &envParts{sim: s.Sim, flow: s.Flow, redirect: s.Redirect}
+	s.Config, s.Sim, s.Client, s.Flow, s.Desk, s.Redirect = cfg, p.sim, p.client, p.flow, p.desk, p.redirect
+	s.missing = ""
+	s.mu.Unlock()
+	old.close()
+	s.Log.Info("environment ready", "environment", env, "bank_api", copts.BankURL)
+	return nil
+}
+
+func (s *Session) setMissing(env string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.missing = env
+}
+
+// Current returns the current environment's desk and flow (nil while the
+// session waits for credentials).
+func (s *Session) Current() (*desk.Desk, *linkflow.Flow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Desk, s.Flow
 }
 
 func isLoopbackHTTP(raw string) bool {
@@ -177,11 +267,18 @@ func origin(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
+// observe pushes every attempt change to the page.
+func (s *Session) observe(a linkflow.Attempt, ev linkflow.Event) {
+	s.push(map[string]any{"type": "attempt", "attempt": a, "event": ev})
+}
+
 // oauthRedirect handles the OAuth redirect URI being reached, in the window
 // or in the system browser: the page re-creates Link with the same link
 // token and receivedRedirectUri, and the bank's pop-up (if any) is closed.
 func (s *Session) oauthRedirect(rawURL string) {
-	s.Flow.LinkWindowEvent("OAuth redirect received; resuming Plaid Link", nil)
+	if _, f := s.Current(); f != nil {
+		f.LinkWindowEvent("OAuth redirect received; resuming Plaid Link", nil)
+	}
 	s.push(map[string]any{"type": "oauth_redirect", "url": rawURL})
 	s.mu.Lock()
 	w := s.window
@@ -204,7 +301,9 @@ func (s *Session) popupEvent(ev ui.PopupEvent) {
 	if msg == "" {
 		msg = "Pop-up window: " + ev.Kind
 	}
-	s.Flow.LinkWindowEvent(msg, map[string]any{"popup": ev.Kind})
+	if _, f := s.Current(); f != nil {
+		f.LinkWindowEvent(msg, map[string]any{"popup": ev.Kind})
+	}
 	s.push(map[string]any{"type": "popup", "kind": ev.Kind})
 }
 
@@ -217,18 +316,145 @@ func (s *Session) push(msg any) {
 	}
 }
 
-// observe pushes every attempt change to the page.
-func (s *Session) observe(a linkflow.Attempt, ev linkflow.Event) {
-	s.push(map[string]any{"type": "attempt", "attempt": a, "event": ev})
+// Handle registers an extra page call (e.g. the timeline's), available in
+// every environment. Call before OpenWindow.
+func (s *Session) Handle(name string, m desk.Method) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extra[name] = m
+}
+
+// methods is the page's call table: the current environment's desk calls
+// (looked up at call time, so they follow environment switches), the
+// session's own calls, and the extra ones.
+func (s *Session) methods() map[string]desk.Method {
+	out := map[string]desk.Method{}
+	for name := range (&desk.Desk{}).Methods() {
+		out[name] = func(ctx context.Context, p json.RawMessage) (any, error) {
+			d, _ := s.Current()
+			if d == nil {
+				s.mu.Lock()
+				env := s.missing
+				s.mu.Unlock()
+				return nil, &NoCredentialsError{Env: env}
+			}
+			return d.Methods()[name](ctx, p)
+		}
+	}
+	out["info"] = s.info
+	out["switchEnvironment"] = s.switchEnvironment
+	out["storeCredentials"] = s.storeCredentials
+	s.mu.Lock()
+	for name, m := range s.extra {
+		out[name] = m
+	}
+	s.mu.Unlock()
+	return out
+}
+
+// SessionInfo is what the page's environment bar shows.
+type SessionInfo struct {
+	desk.Info
+	// NeedsCredentials is set when the environment has no stored
+	// credentials: the page shows the first-run screen.
+	NeedsCredentials bool     `json:"needs_credentials"`
+	Environments     []string `json:"environments"`
+}
+
+func (s *Session) info(ctx context.Context, _ json.RawMessage) (any, error) {
+	s.mu.Lock()
+	d, missing := s.Desk, s.missing
+	s.mu.Unlock()
+	envs := []string{}
+	for _, e := range config.Environments {
+		envs = append(envs, string(e))
+	}
+	if missing != "" {
+		return SessionInfo{Info: desk.Info{Environment: missing, Version: s.version, Credentials: "none stored"}, NeedsCredentials: true, Environments: envs}, nil
+	}
+	return SessionInfo{Info: d.Info(), Environments: envs}, nil
+}
+
+// switchEnvironment switches to another environment without a restart. Any
+// attempt still running in the old environment is cancelled (the page asks
+// the operator to confirm first).
+func (s *Session) switchEnvironment(ctx context.Context, raw json.RawMessage) (any, error) {
+	var p struct {
+		Environment string `json:"environment"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("parameters do not fit this call: %v", err)
+	}
+	env := config.Environment(p.Environment)
+	if !env.Valid() {
+		return nil, fmt.Errorf("environment %q is not one of sim, sandbox, production", p.Environment)
+	}
+	s.switchMu.Lock()
+	defer s.switchMu.Unlock()
+	if err := s.startEnv(env); err != nil {
+		var nc *NoCredentialsError
+		if errors.As(err, &nc) {
+			// Leave the old environment: the page shows the first-run screen.
+			s.mu.Lock()
+			old := &envParts{sim: s.Sim, flow: s.Flow, redirect: s.Redirect}
+			s.Sim, s.Client, s.Flow, s.Desk, s.Redirect = nil, nil, nil, nil, nil
+			s.Config = s.configFor(env)
+			s.mu.Unlock()
+			old.close()
+			return s.info(ctx, nil)
+		}
+		return nil, err
+	}
+	return s.info(ctx, nil)
+}
+
+// storeCredentials stores the client id and secret the operator typed on the
+// first-run screen in the OS keychain, then starts that environment. The
+// secret goes from the page to the keychain only: it is never logged and
+// never sent back to the page.
+func (s *Session) storeCredentials(ctx context.Context, raw json.RawMessage) (any, error) {
+	var p struct {
+		Environment  string `json:"environment"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if len(raw) > 4096 {
+		return nil, errors.New("the credentials are too long")
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, errors.New("the credentials could not be read; type them again")
+	}
+	env := config.Environment(p.Environment)
+	if env != config.Sandbox && env != config.Production {
+		return nil, fmt.Errorf("credentials are stored for sandbox or production, not %q", p.Environment)
+	}
+	creds := keychain.Credentials{ClientID: p.ClientID, ClientSecret: p.ClientSecret}
+	if err := creds.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.store.Set(string(env), creds); err != nil {
+		return nil, err
+	}
+	s.Log.Info("API credentials stored in the OS keychain", "environment", env, "client_id", creds.ClientID)
+	s.switchMu.Lock()
+	defer s.switchMu.Unlock()
+	if err := s.startEnv(env); err != nil {
+		return nil, err
+	}
+	return s.info(ctx, nil)
 }
 
 // OpenWindow opens the window on the app page. Call it from the main
 // goroutine, then Run the window on it.
 func (s *Session) OpenWindow(debug bool) (*ui.Window, error) {
+	title := "linkdesk"
+	if s.Config != nil {
+		title += " — " + string(s.Config.Environment)
+	}
 	w, err := ui.Open(ui.WindowOptions{
-		Title:      "linkdesk — " + string(s.Config.Environment),
+		Title:      title,
 		Debug:      debug,
-		Methods:    s.Desk.Methods(),
+		Methods:    s.methods(),
 		Server:     s.Server,
 		Logger:     s.Log,
 		Navigation: s.Navigation,
@@ -245,16 +471,11 @@ func (s *Session) OpenWindow(debug bool) (*ui.Window, error) {
 
 // Close stops the flow, the app server and the simulator.
 func (s *Session) Close() {
-	if s.Flow != nil {
-		s.Flow.Close()
-	}
+	s.mu.Lock()
+	p := &envParts{sim: s.Sim, flow: s.Flow, redirect: s.Redirect}
+	s.mu.Unlock()
+	p.close()
 	if s.Server != nil {
 		s.Server.Close()
-	}
-	if s.Redirect != nil {
-		s.Redirect.Close()
-	}
-	if s.Sim != nil {
-		s.Sim.Close()
 	}
 }

@@ -61,45 +61,65 @@ type Navigation struct {
 	OpenExternal func(rawURL string) error
 	Log          *slog.Logger
 
-	once     sync.Once
+	mu       sync.Mutex
+	ready    bool
 	allowed  map[string]bool
-	suffixes []string // from "scheme://*.domain" entries: "scheme://" + ".domain"
+	suffixes []string // from "scheme://*.domain" entries: "scheme://" + "|." + "domain"
 	redirect *url.URL
 }
 
+// Configure replaces the allowed origins and the redirect URI (after an
+// environment switch). Safe from any goroutine.
+func (n *Navigation) Configure(allowed []string, redirectURI string) {
+	n.mu.Lock()
+	n.Allowed, n.RedirectURI, n.ready = allowed, redirectURI, false
+	n.mu.Unlock()
+	n.init()
+}
+
+// init derives the lookup tables from Allowed and RedirectURI once.
 func (n *Navigation) init() {
-	n.once.Do(func() {
-		n.allowed = map[string]bool{}
-		for _, o := range n.Allowed {
-			o = strings.TrimRight(o, "/")
-			if scheme, rest, ok := strings.Cut(o, "://*."); ok {
-				n.suffixes = append(n.suffixes, scheme+"://|."+rest)
-				continue
-			}
-			n.allowed[o] = true
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ready {
+		return
+	}
+	n.ready = true
+	n.allowed = map[string]bool{}
+	n.suffixes = nil
+	for _, o := range n.Allowed {
+		o = strings.TrimRight(o, "/")
+		if scheme, rest, ok := strings.Cut(o, "://*."); ok {
+			n.suffixes = append(n.suffixes, scheme+"://|."+rest)
+			continue
 		}
-		if n.RedirectURI != "" {
-			n.redirect, _ = url.Parse(n.RedirectURI)
-		}
-		if n.Log == nil {
-			n.Log = slog.Default()
-		}
-	})
+		n.allowed[o] = true
+	}
+	n.redirect = nil
+	if n.RedirectURI != "" {
+		n.redirect, _ = url.Parse(n.RedirectURI)
+	}
+	if n.Log == nil {
+		n.Log = slog.Default()
+	}
 }
 
 // IsRedirect reports whether rawURL is the OAuth redirect URI (with any
 // query).
 func (n *Navigation) IsRedirect(rawURL string) bool {
 	n.init()
-	if n.redirect == nil {
+	n.mu.Lock()
+	r := n.redirect
+	n.mu.Unlock()
+	if r == nil {
 		return false
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return false
 	}
-	return strings.EqualFold(u.Scheme, n.redirect.Scheme) && strings.EqualFold(u.Host, n.redirect.Host) &&
-		strings.TrimRight(u.Path, "/") == strings.TrimRight(n.redirect.Path, "/")
+	return strings.EqualFold(u.Scheme, r.Scheme) && strings.EqualFold(u.Host, r.Host) &&
+		strings.TrimRight(u.Path, "/") == strings.TrimRight(r.Path, "/")
 }
 
 // Decide is called by the native layer for each navigation.
@@ -133,6 +153,8 @@ func (n *Navigation) Decide(popup bool, rawURL string, userGesture bool) Verdict
 }
 
 func (n *Navigation) allowedOrigin(u *url.URL) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.allowed[u.Scheme+"://"+u.Host] {
 		return true
 	}

@@ -82,6 +82,7 @@ type Server struct {
 	cookie   string // value of the session cookie
 	host     string
 	files    fs.FS
+	pageMu   sync.Mutex
 	page     PageConfig
 	index    *template.Template
 	srv      *http.Server
@@ -138,6 +139,14 @@ func NewServer(files fs.FS, page PageConfig, log *slog.Logger) (*Server, error) 
 // Handle registers an extra handler on the server (e.g. the OAuth redirect
 // return). It is subject to the same Host check.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// SetPage replaces what the page is told at load time (after an environment
+// switch); the next page load uses it.
+func (s *Server) SetPage(p PageConfig) {
+	s.pageMu.Lock()
+	defer s.pageMu.Unlock()
+	s.page = p
+}
 
 // LaunchURL is the URL the window opens first; it works once.
 func (s *Server) LaunchURL() string {
@@ -202,7 +211,10 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "linkdesk's page is only served to its own window", http.StatusForbidden)
 		return
 	}
-	cfg, _ := json.Marshal(s.page)
+	s.pageMu.Lock()
+	page := s.page
+	s.pageMu.Unlock()
+	cfg, _ := json.Marshal(page)
 	var buf bytes.Buffer
 	err := s.index.Execute(&buf, map[string]any{
 		"Secret": s.Secret,
@@ -214,8 +226,8 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if s.page.CSP != "" {
-		w.Header().Set("Content-Security-Policy", s.page.CSP)
+	if page.CSP != "" {
+		w.Header().Set("Content-Security-Policy", page.CSP)
 	}
 	w.Write(buf.Bytes())
 }
