@@ -38,6 +38,7 @@ type Info struct {
 type Customers interface {
 	ListCustomers(ctx context.Context, p cybrid.ListCustomersParams) (cybrid.CustomerList, error)
 	ListExternalBankAccounts(ctx context.Context, p cybrid.ListExternalBankAccountsParams) (cybrid.ExternalBankAccountList, error)
+	DeleteExternalBankAccount(ctx context.Context, guid string) (cybrid.ExternalBankAccount, error)
 }
 
 // Desk serves the page's calls.
@@ -45,6 +46,9 @@ type Desk struct {
 	info Info
 	api  Customers
 	flow *linkflow.Flow
+	// VerifyBehaviours are Cybrid's sandbox expected_behaviours sent with
+	// ownership verifications (e.g. passed_immediately); nil elsewhere.
+	VerifyBehaviours []string
 }
 
 // New returns a Desk over the Cybrid client api and the link flow.
@@ -106,11 +110,7 @@ func (d *Desk) ListCustomers(ctx context.Context, page, perPage int) (CustomerPa
 	}
 	out := CustomerPage{Page: l.Page, PerPage: l.PerPage, Total: l.Total, Customers: []Customer{}}
 	for _, c := range l.Objects {
-		name := c.Name.Full
-		if name == "" {
-			name = strings.TrimSpace(c.Name.First + " " + c.Name.Last)
-		}
-		out.Customers = append(out.Customers, Customer{GUID: c.GUID, Name: name, State: string(c.State), Type: c.Type})
+		out.Customers = append(out.Customers, customerRow(c))
 	}
 	return out, nil
 }
@@ -143,6 +143,85 @@ func (d *Desk) ListAccounts(ctx context.Context, customerGUID string) ([]Account
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
 	return out, nil
+}
+
+// SearchResult is what SearchCustomers found.
+type SearchResult struct {
+	Customers []Customer `json:"customers"`
+	// Scanned is how many customers were looked at; Total how many the bank
+	// has. Scanned < Total means the search stopped early (see the limit).
+	Scanned int `json:"scanned"`
+	Total   int `json:"total"`
+}
+
+// searchLimit bounds a name search: Cybrid cannot filter customers by name,
+// so it reads pages of 100 until this many customers were looked at.
+const searchLimit = 2000
+
+// SearchCustomers finds customers by GUID (exact, through Cybrid's guid
+// filter) or by name (case-insensitive substring over the bank's customers,
+// reading at most searchLimit of them, newest first).
+func (d *Desk) SearchCustomers(ctx context.Context, query string) (SearchResult, error) {
+	q := strings.ToLower(strings.TrimSpace(query))
+	if q == "" {
+		return SearchResult{}, errors.New("type a name or a customer GUID to search")
+	}
+	if len(q) > 128 {
+		return SearchResult{}, errors.New("the search is longer than 128 characters")
+	}
+	out := SearchResult{Customers: []Customer{}}
+	if guidRE.MatchString(q) {
+		l, err := d.api.ListCustomers(ctx, cybrid.ListCustomersParams{PerPage: 1, GUIDs: []string{q}, BankGUID: d.info.BankGUID, IncludePII: true})
+		if err != nil {
+			return SearchResult{}, fmt.Errorf("searching customers failed: %w", err)
+		}
+		for _, c := range l.Objects {
+			out.Customers = append(out.Customers, customerRow(c))
+		}
+		out.Scanned, out.Total = len(l.Objects), l.Total
+		return out, nil
+	}
+	for page := 0; out.Scanned < searchLimit; page++ {
+		l, err := d.api.ListCustomers(ctx, cybrid.ListCustomersParams{Page: page, PerPage: 100, BankGUID: d.info.BankGUID, IncludePII: true})
+		if err != nil {
+			return SearchResult{}, fmt.Errorf("searching customers failed: %w", err)
+		}
+		out.Total = l.Total
+		for _, c := range l.Objects {
+			out.Scanned++
+			row := customerRow(c)
+			if strings.Contains(strings.ToLower(row.Name), q) || strings.HasPrefix(row.GUID, q) {
+				out.Customers = append(out.Customers, row)
+			}
+		}
+		if len(l.Objects) < 100 || out.Scanned >= l.Total {
+			break
+		}
+	}
+	return out, nil
+}
+
+func customerRow(c cybrid.Customer) Customer {
+	name := c.Name.Full
+	if name == "" {
+		name = strings.TrimSpace(c.Name.First + " " + c.Name.Last)
+	}
+	return Customer{GUID: c.GUID, Name: name, State: string(c.State), Type: c.Type}
+}
+
+// UnlinkAccount deletes the external bank account (it moves through
+// deleting to deleted).
+func (d *Desk) UnlinkAccount(ctx context.Context, accountGUID string) (Account, error) {
+	if err := checkGUID("account GUID", accountGUID); err != nil {
+		return Account{}, err
+	}
+	a, err := d.api.DeleteExternalBankAccount(ctx, accountGUID)
+	if err != nil {
+		return Account{}, fmt.Errorf("unlinking the account failed: %w. Reload the accounts to see its state", err)
+	}
+	return Account{GUID: a.GUID, Name: a.Name, State: string(a.State), FailureCode: a.FailureCode,
+		InstitutionID: a.PlaidInstitutionID, Mask: a.PlaidAccountMask, Asset: a.Asset,
+		CreatedAt: a.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}, nil
 }
 
 // Method is one call the page can make: params is the JSON the page sent
@@ -184,6 +263,34 @@ func (d *Desk) Methods() map[string]Method {
 				return nil, err
 			}
 			return d.flow.StartLink(p.CustomerGUID)
+		},
+		"searchCustomers": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				Query string `json:"query"`
+			}
+			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			return d.SearchCustomers(ctx, p.Query)
+		},
+		"unlinkAccount": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				AccountGUID string `json:"account_guid"`
+			}
+			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			return d.UnlinkAccount(ctx, p.AccountGUID)
+		},
+		"verifyAccount": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var p struct {
+				CustomerGUID string `json:"customer_guid"`
+				AccountGUID  string `json:"account_guid"`
+			}
+			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			return d.flow.StartVerify(p.CustomerGUID, p.AccountGUID, d.VerifyBehaviours)
 		},
 		"startRefresh": func(ctx context.Context, raw json.RawMessage) (any, error) {
 			var p struct {
