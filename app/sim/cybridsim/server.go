@@ -110,6 +110,8 @@ type Stats struct {
 	// ByRoute counts requests per matched route, keyed like
 	// "GET /api/workflows/{guid}". Unmatched requests are not counted here.
 	ByRoute map[string]int
+	// Faults counts injected faults applied (see SetFaults).
+	Faults int
 }
 
 // Server is the simulated Cybrid identity + bank API; it is an http.Handler.
@@ -131,6 +133,7 @@ type Server struct {
 	verifications map[string]*verificationRec
 	seq           int
 	stats         Stats
+	faults        []*faultRec // injected faults, in order (faults.go)
 }
 
 // New returns a Server with its deterministic seed customers. It panics when
@@ -295,6 +298,9 @@ func (rt route) match(path string) (pathParams, bool) {
 // ServeHTTP implements http.Handler. Unknown paths get a 404 ErrorResponse,
 // known paths with another method a 405 ErrorResponse with an Allow header.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveFault(w, r) { // /sim/faults and injected faults (faults.go)
+		return
+	}
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: 200}
 	routeKey := ""
