@@ -1,0 +1,572 @@
+// Package journal keeps a crash-safe record of linkdesk's in-flight link and
+// refresh attempts, so that after linkdesk stops abruptly (kill -9, a power
+// cut, a crash) the next start can say what became of each attempt: it
+// reconciles every unfinished attempt with Cybrid (reconcile.go) and offers
+// the outcome to the operator until dismissed.
+//
+// # File
+//
+// One file per environment, DefaultDir()/journal-<env>.jsonl (see FileName),
+// mode 0600 in a 0700 directory. It is JSON Lines, append-only while
+// linkdesk runs: each line is the complete current record of one attempt
+// (an Entry plus "v":1); the last line for an attempt id wins. A line is
+// written, and the file fsynced, whenever something worth keeping changes
+// (state, workflow, account, institution, the account chosen in Link) —
+// not for polls. At Open the file is compacted: rewritten with one line per
+// attempt, dropping finished attempts older than Options.Retain.
+//
+// A journal holds no secret: never a link token, a Plaid public token, an
+// access token or a client secret — only GUIDs, states, times, the bank's
+// name and the chosen Plaid account's id, mask and name.
+//
+// # Damage
+//
+// A line cut short (linkdesk killed while writing) can only be the last
+// one; it is dropped and reported (Notes), and nothing else is lost: every
+// earlier line is whole because each write is one append followed by fsync.
+// A damaged line elsewhere is reported too, and the file as found is kept
+// next to the journal (".damaged-<time>") before compaction.
+//
+// # One writer
+//
+// Open takes an exclusive lock (flock on Unix, an unshared handle on
+// Windows) on "<file>.lock" for as long as the Journal is open, so a second
+// linkdesk on the same environment gets ErrBusy instead of mistaking the
+// first one's running attempts for interrupted ones.
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"linkdesk/app/linkflow"
+)
+
+// Version is the format version written in every line ("v").
+const Version = 1
+
+// DefaultRetain is how long finished attempts are kept (Options.Retain).
+const DefaultRetain = 7 * 24 * time.Hour
+
+// maxLine bounds one line; a record is well under 2 KB.
+const maxLine = 64 << 10
+
+// Entry is what the journal keeps of one attempt.
+type Entry struct {
+	ID           string         `json:"id"`
+	Kind         linkflow.Kind  `json:"kind"`
+	CustomerGUID string         `json:"customer_guid"`
+	State        linkflow.State `json:"state"`
+	StartedAt    time.Time      `json:"started_at"`
+	// UpdatedAt is the attempt's UpdatedAt when this record was written.
+	UpdatedAt time.Time `json:"updated_at"`
+
+	WorkflowGUID string `json:"workflow_guid,omitempty"`
+	// AccountGUID is the account refreshed, or the account created once
+	// Cybrid answered the POST.
+	AccountGUID  string `json:"account_guid,omitempty"`
+	AccountState string `json:"account_state,omitempty"`
+	// Code is the failure code of an attempt that ended failed.
+	Code string `json:"code,omitempty"`
+
+	// Institution and InstitutionID are the bank chosen in Link.
+	Institution   string `json:"institution,omitempty"`
+	InstitutionID string `json:"institution_id,omitempty"`
+	// The Plaid account chosen in Link (see NoteSelection).
+	PlaidAccountID   string `json:"plaid_account_id,omitempty"`
+	PlaidAccountMask string `json:"plaid_account_mask,omitempty"`
+	PlaidAccountName string `json:"plaid_account_name,omitempty"`
+
+	// Recovered is set once the attempt, found unfinished at a start, has
+	// been reconciled with Cybrid.
+	Recovered *Recovered `json:"recovered,omitempty"`
+	// DismissedAt is when the operator dismissed Recovered.
+	DismissedAt *time.Time `json:"dismissed_at,omitempty"`
+}
+
+// Finished reports whether nothing is left to find out about the attempt:
+// it ended while linkdesk ran, it was reconciled, or the operator dismissed
+// it. Unfinished entries found at Open are what Reconcile checks.
+func (e *Entry) Finished() bool {
+	switch {
+	case e.State.Final(), e.DismissedAt != nil:
+		return true
+	case e.Recovered != nil:
+		return e.Recovered.Outcome != OutcomeUnchecked
+	}
+	return false
+}
+
+// line is one line of the file.
+type line struct {
+	V int `json:"v"`
+	Entry
+}
+
+// Options configure Open.
+type Options struct {
+	// Dir holds the journal; "" means DefaultDir().
+	Dir string
+	// Env is the environment (sandbox, production); it names the file.
+	Env string
+	// BankURL is the Bank API base URL in use. When it is not the
+	// environment's standard one (an override, e.g. a simulator run apart
+	// with `linkdesk sim`), the file name carries a hash of it, so attempts
+	// are never reconciled against a different server.
+	BankURL string
+	// Retain is how long finished attempts are kept; DefaultRetain when 0.
+	Retain time.Duration
+	// Log receives warnings (a write that failed, damage found); discarded
+	// when nil. It never sees a secret: the journal holds none.
+	Log *slog.Logger
+	// OnChange is called (from any goroutine, without locks held) when the
+	// list of recovered attempts changes: reconciliation done, a dismissal.
+	OnChange func()
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// standardBankURL is each environment's standard Bank API base.
+var standardBankURL = map[string]string{
+	"sandbox":    "https://bank.sandbox.cybrid.app",
+	"production": "https://bank.production.cybrid.app",
+}
+
+var envRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// FileName is the journal's file name for an environment and Bank API URL:
+// "journal-<env>.jsonl", or "journal-<env>-<8 hex of sha256(bankURL)>.jsonl"
+// when bankURL is set and is not the environment's standard URL.
+func FileName(env, bankURL string) (string, error) {
+	if !envRE.MatchString(env) {
+		return "", fmt.Errorf("journal: environment %q is not a valid name (lowercase letters, digits, - and _)", env)
+	}
+	u := strings.TrimRight(bankURL, "/")
+	if u == "" || u == standardBankURL[env] {
+		return "journal-" + env + ".jsonl", nil
+	}
+	h := sha256.Sum256([]byte(u))
+	return "journal-" + env + "-" + hex.EncodeToString(h[:4]) + ".jsonl", nil
+}
+
+// ErrBusy is returned by Open when another process has the journal open
+// (another linkdesk on the same environment).
+var ErrBusy = errors.New("journal: another linkdesk is using this journal")
+
+// Journal is an open journal. Its methods are safe for concurrent use.
+type Journal struct {
+	path     string
+	off      string // non-empty: the journal is off, and why
+	log      *slog.Logger
+	retain   time.Duration
+	now      func() time.Time
+	onChange func()
+
+	mu         sync.Mutex
+	f          *os.File
+	unlock     func() error
+	entries    map[string]*Entry
+	order      []string // ids in first-seen order
+	pending    []string // unfinished at Open: to reconcile
+	selections map[string]Selection
+	notes      []string
+	writeErr   error // the last write failure, reported once
+
+	rec recon // reconciliation state (reconcile.go)
+}
+
+// Off returns a journal that records nothing and has nothing to recover;
+// reason says why (shown by Status). Its methods are safe to call.
+func Off(reason string) *Journal {
+	return &Journal{off: reason, log: slog.New(slog.DiscardHandler), now: time.Now,
+		onChange: func() {}, entries: map[string]*Entry{}, selections: map[string]Selection{}}
+}
+
+// Open opens (creating it if needed) the journal for o.Env in o.Dir,
+// compacts it and reads the attempts left unfinished, which Reconcile then
+// checks. Damage is tolerated and reported by Notes. It fails when the
+// directory cannot be made private or written, or with ErrBusy.
+func Open(o Options) (*Journal, error) {
+	name, err := FileName(o.Env, o.BankURL)
+	if err != nil {
+		return nil, err
+	}
+	dir := o.Dir
+	if dir == "" {
+		if dir, err = DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: cannot create the state directory %s: %w; make it writable or set XDG_STATE_HOME", dir, err)
+	}
+	// MkdirAll leaves an existing directory's mode alone: the journal's own
+	// directory is made private whatever it was.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: cannot make %s private (mode 0700): %w", dir, err)
+	}
+	j := &Journal{
+		path: filepath.Join(dir, name), log: o.Log, retain: o.Retain, now: o.Now, onChange: o.OnChange,
+		entries: map[string]*Entry{}, selections: map[string]Selection{},
+	}
+	if j.log == nil {
+		j.log = slog.New(slog.DiscardHandler)
+	}
+	if j.retain <= 0 {
+		j.retain = DefaultRetain
+	}
+	if j.now == nil {
+		j.now = time.Now
+	}
+	if j.onChange == nil {
+		j.onChange = func() {}
+	}
+	unlock, err := lockFile(j.path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	j.unlock = unlock
+	if err := j.load(); err != nil {
+		unlock()
+		return nil, err
+	}
+	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("journal: cannot open %s for writing: %w", j.path, err)
+	}
+	j.f = f
+	return j, nil
+}
+
+// load reads the file, keeps the last record of each attempt, reports
+// damage, and rewrites the file compacted.
+func (j *Journal) load() error {
+	raw, err := os.ReadFile(j.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("journal: cannot read %s: %w", j.path, err)
+	}
+	var keepRaw [][]byte // lines of another format version, kept as they are
+	damagedInside := false
+	r := bufio.NewReader(bytes.NewReader(raw))
+	for n := 1; ; n++ {
+		b, err := r.ReadBytes('\n')
+		if len(b) == 0 && err == io.EOF {
+			break
+		}
+		last := err == io.EOF
+		b = bytes.TrimRight(b, "\r\n")
+		if len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		var l line
+		perr := json.Unmarshal(b, &l)
+		switch {
+		case perr == nil && l.V != Version && l.V != 0:
+			keepRaw = append(keepRaw, append([]byte(nil), b...))
+			j.note(fmt.Sprintf("Line %d of the journal %s was written by another version of linkdesk (format %d); it is kept but not used.", n, j.path, l.V))
+			continue
+		case perr == nil && l.ID == "":
+			perr = errors.New("no attempt id")
+		case perr == nil && len(b) > maxLine:
+			perr = errors.New("line too long")
+		}
+		if perr != nil {
+			if last {
+				j.note(fmt.Sprintf("The last line of the journal %s was cut short (%d bytes; linkdesk probably stopped while writing it) and was dropped; every earlier record was read.", j.path, len(b)))
+			} else {
+				damagedInside = true
+				j.note(fmt.Sprintf("Line %d of the journal %s is damaged (%v) and was skipped; the file as found is kept as %s.", n, j.path, shortErr(perr), filepath.Base(j.damagedName())))
+			}
+			continue
+		}
+		e := l.Entry
+		if _, seen := j.entries[e.ID]; !seen {
+			j.order = append(j.order, e.ID)
+		}
+		j.entries[e.ID] = &e
+	}
+	if damagedInside {
+		if err := os.WriteFile(j.damagedName(), raw, 0o600); err != nil {
+			return fmt.Errorf("journal: cannot keep a copy of the damaged journal: %w", err)
+		}
+	}
+	// Compact: one line per attempt, old finished attempts dropped.
+	cutoff := j.now().Add(-j.retain)
+	var kept []string
+	for _, id := range j.order {
+		e := j.entries[id]
+		if e.Finished() && lastTouched(e).Before(cutoff) {
+			delete(j.entries, id)
+			continue
+		}
+		kept = append(kept, id)
+		if !e.Finished() {
+			j.pending = append(j.pending, id)
+		}
+	}
+	j.order = kept
+	var buf bytes.Buffer
+	for _, b := range keepRaw {
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	for _, id := range j.order {
+		b, err := json.Marshal(line{V: Version, Entry: *j.entries[id]})
+		if err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	if bytes.Equal(buf.Bytes(), raw) {
+		return nil
+	}
+	return writeAtomic(j.path, buf.Bytes())
+}
+
+func (j *Journal) damagedName() string {
+	return j.path + ".damaged-" + j.now().UTC().Format("20060102T150405Z")
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if len(s) > 80 {
+		s = s[:80] + "…"
+	}
+	return s
+}
+
+func lastTouched(e *Entry) time.Time {
+	t := e.UpdatedAt
+	if e.Recovered != nil && e.Recovered.CheckedAt.After(t) {
+		t = e.Recovered.CheckedAt
+	}
+	if e.DismissedAt != nil && e.DismissedAt.After(t) {
+		t = *e.DismissedAt
+	}
+	return t
+}
+
+// writeAtomic replaces path with data: a private temporary file, fsync,
+// rename, fsync of the directory.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("journal: cannot compact %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("journal: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("journal: cannot compact %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("journal: cannot compact %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("journal: cannot compact %s: %w", path, err)
+	}
+	syncDir(filepath.Dir(path))
+	return nil
+}
+
+// Path is the journal file ("" when the journal is off).
+func (j *Journal) Path() string { return j.path }
+
+// Notes are what Open found worth telling the operator (damage dropped,
+// lines of another version) and write failures since.
+func (j *Journal) Notes() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.notes...)
+}
+
+func (j *Journal) note(s string) {
+	j.notes = append(j.notes, s)
+	j.log.Warn("journal: " + s)
+}
+
+// Entries returns a copy of every entry, in the order attempts started.
+func (j *Journal) Entries() []Entry {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make([]Entry, 0, len(j.order))
+	for _, id := range j.order {
+		out = append(out, *j.entries[id])
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].StartedAt.Before(out[b].StartedAt) })
+	return out
+}
+
+// Selection is the account the customer chose in Plaid Link.
+type Selection struct {
+	InstitutionID string
+	Institution   string
+	AccountID     string
+	Mask          string
+	Name          string
+}
+
+// NoteSelection records the account chosen in Link for an attempt, before
+// the flow is told (so it is on disk before the account is requested from
+// Cybrid). Only the first account is kept: the flow refuses more than one.
+func (j *Journal) NoteSelection(attemptID string, meta linkflow.SuccessMetadata) {
+	var s Selection
+	if meta.Institution != nil {
+		s.InstitutionID, s.Institution = meta.Institution.InstitutionID, meta.Institution.Name
+	}
+	if len(meta.Accounts) > 0 {
+		a := meta.Accounts[0]
+		s.AccountID, s.Name = a.ID, a.Name
+		if a.Mask != nil {
+			s.Mask = *a.Mask
+		}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.off != "" {
+		return
+	}
+	e, ok := j.entries[attemptID]
+	if !ok {
+		// Not journaled yet: applied with the attempt's next snapshot.
+		j.selections[attemptID] = s
+		return
+	}
+	next := *e
+	applySelection(&next, s)
+	j.putLocked(&next)
+}
+
+func applySelection(e *Entry, s Selection) {
+	if s.InstitutionID != "" {
+		e.InstitutionID = s.InstitutionID
+	}
+	if s.Institution != "" && e.Institution == "" {
+		e.Institution = s.Institution
+	}
+	if s.AccountID != "" {
+		e.PlaidAccountID, e.PlaidAccountMask, e.PlaidAccountName = s.AccountID, s.Mask, s.Name
+	}
+}
+
+// Observe records an attempt's snapshot; it is a linkflow.Observer. A
+// record is written (and fsynced) only when something the journal keeps has
+// changed. A write failure is logged and reported by Notes; the flow goes
+// on.
+func (j *Journal) Observe(a linkflow.Attempt, ev linkflow.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.off != "" {
+		return
+	}
+	var next Entry
+	if e, ok := j.entries[a.ID]; ok {
+		next = *e
+	}
+	next.ID, next.Kind, next.CustomerGUID, next.State = a.ID, a.Kind, a.CustomerGUID, a.State
+	next.StartedAt, next.UpdatedAt = a.StartedAt, a.UpdatedAt
+	next.WorkflowGUID, next.AccountGUID = a.WorkflowGUID, a.AccountGUID
+	if a.Institution != "" {
+		next.Institution = a.Institution
+	}
+	if a.Account != nil {
+		next.AccountState = a.Account.State
+		if a.Account.InstitutionID != "" && next.InstitutionID == "" {
+			next.InstitutionID = a.Account.InstitutionID
+		}
+	}
+	if a.State == linkflow.Failed {
+		next.Code = a.Code
+	}
+	if id, ok := ev.Data["institution_id"].(string); ok && id != "" && ev.Type == "plaid_callback" {
+		next.InstitutionID = id
+	}
+	if s, ok := j.selections[a.ID]; ok {
+		applySelection(&next, s)
+		delete(j.selections, a.ID)
+	}
+	if prev, ok := j.entries[a.ID]; ok && sameRecord(prev, &next) {
+		// Only times or counters moved: keep the record as it is in memory,
+		// without a write.
+		return
+	}
+	j.putLocked(&next)
+}
+
+// sameRecord reports whether a and b differ only in UpdatedAt.
+func sameRecord(a, b *Entry) bool {
+	x, y := *a, *b
+	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
+	ax, _ := json.Marshal(x)
+	by, _ := json.Marshal(y)
+	return bytes.Equal(ax, by)
+}
+
+// putLocked stores e and appends its line. The caller holds mu.
+func (j *Journal) putLocked(e *Entry) {
+	if _, ok := j.entries[e.ID]; !ok {
+		j.order = append(j.order, e.ID)
+	}
+	j.entries[e.ID] = e
+	if j.f == nil {
+		return
+	}
+	b, err := json.Marshal(line{V: Version, Entry: *e})
+	if err == nil {
+		b = append(b, '\n')
+		if _, err = j.f.Write(b); err == nil {
+			err = j.f.Sync()
+		}
+	}
+	if err != nil {
+		if j.writeErr == nil {
+			j.note(fmt.Sprintf("Writing the journal %s failed (%v): attempts from now on may not be recoverable after a crash. Check the disk.", j.path, err))
+		}
+		j.writeErr = err
+		return
+	}
+	j.writeErr = nil
+}
+
+// Close stops reconciliation, closes the file and releases the lock.
+func (j *Journal) Close() error {
+	j.stopReconcile()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var err error
+	if j.f != nil {
+		err = j.f.Close()
+		j.f = nil
+	}
+	if j.unlock != nil {
+		j.unlock()
+		j.unlock = nil
+	}
+	return err
+}

@@ -1,0 +1,584 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"linkdesk/app/cybrid"
+	"linkdesk/app/linkflow"
+)
+
+// API is what reconciliation asks Cybrid (*cybrid.Client). It only reads:
+// reconciling never creates, changes or deletes anything.
+type API interface {
+	GetWorkflow(ctx context.Context, guid string) (cybrid.Workflow, error)
+	ListWorkflows(ctx context.Context, p cybrid.ListWorkflowsParams) (cybrid.WorkflowList, error)
+	GetExternalBankAccount(ctx context.Context, guid string) (cybrid.ExternalBankAccount, error)
+	ListExternalBankAccounts(ctx context.Context, p cybrid.ListExternalBankAccountsParams) (cybrid.ExternalBankAccountList, error)
+}
+
+// Outcome is what reconciliation found for an interrupted attempt.
+type Outcome string
+
+const (
+	// OutcomeChecking: not yet compared with Cybrid (reconciliation runs).
+	OutcomeChecking Outcome = "checking"
+	// OutcomeUnchecked: Cybrid could not be asked; checked again at the
+	// next start or on Recheck.
+	OutcomeUnchecked Outcome = "unchecked"
+	// OutcomeNothingLinked: stopped before an account was requested from
+	// Cybrid; nothing can have been linked.
+	OutcomeNothingLinked Outcome = "nothing_linked"
+	// OutcomeNotCreated: the account may have been requested, but Cybrid
+	// has no account from this attempt.
+	OutcomeNotCreated Outcome = "not_created"
+	// OutcomeLinked: the account exists (completed, unverified, or since
+	// then refresh_required).
+	OutcomeLinked Outcome = "linked"
+	// OutcomeStoring: the account exists and Cybrid is still storing it.
+	OutcomeStoring Outcome = "storing"
+	// OutcomeFailed: the account exists in state failed.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeGone: the account is deleted, being deleted, or unknown.
+	OutcomeGone Outcome = "gone"
+	// OutcomeAmbiguous: more than one new account could be this attempt's.
+	OutcomeAmbiguous Outcome = "ambiguous"
+	// OutcomeRefreshed: a refreshed account is completed or unverified.
+	OutcomeRefreshed Outcome = "refreshed"
+	// OutcomeRefreshRequired: a refreshed account is still refresh_required.
+	OutcomeRefreshRequired Outcome = "refresh_required"
+)
+
+// Action is the next step a Recovered suggests, for the UI's button.
+type Action string
+
+const (
+	ActionNone         Action = ""              // nothing to do
+	ActionStartLink    Action = "start_link"    // link a new account for CustomerGUID
+	ActionStartRefresh Action = "start_refresh" // refresh AccountGUID of CustomerGUID
+	ActionOpenAccounts Action = "open_accounts" // look at CustomerGUID's accounts
+	ActionRecheck      Action = "recheck"       // ask Cybrid again (Recheck)
+)
+
+// Recovered is what became of an attempt that linkdesk was running when it
+// stopped, as found in Cybrid at the next start.
+type Recovered struct {
+	AttemptID    string        `json:"attempt_id"`
+	Kind         linkflow.Kind `json:"kind"`
+	CustomerGUID string        `json:"customer_guid"`
+	// Step is the state the attempt was in when linkdesk stopped.
+	Step      linkflow.State `json:"step"`
+	StartedAt time.Time      `json:"started_at"`
+	// StoppedAt is the attempt's last recorded change.
+	StoppedAt time.Time `json:"stopped_at"`
+
+	Outcome Outcome `json:"outcome"`
+	Action  Action  `json:"action,omitempty"`
+	// Message says, in one or two sentences, what happened and what to do.
+	Message string `json:"message"`
+
+	WorkflowGUID string `json:"workflow_guid,omitempty"`
+	AccountGUID  string `json:"account_guid,omitempty"`
+	AccountState string `json:"account_state,omitempty"`
+	FailureCode  string `json:"failure_code,omitempty"`
+	Institution  string `json:"institution,omitempty"`
+	AccountName  string `json:"account_name,omitempty"`
+	AccountMask  string `json:"account_mask,omitempty"`
+	// Candidates are the accounts an ambiguous outcome could not choose
+	// between.
+	Candidates []string `json:"candidates,omitempty"`
+	// CheckedAt is when Cybrid was asked (zero while checking).
+	CheckedAt time.Time `json:"checked_at,omitzero"`
+}
+
+// recon is the reconciliation state of a Journal.
+type recon struct {
+	serial  sync.Mutex // one Reconcile at a time
+	api     API
+	running bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// ClockSkew is how much earlier than the attempt's request an account's
+// created_at (Cybrid's clock) may be and still match it (linkdesk's clock).
+const ClockSkew = 2 * time.Minute
+
+// StartReconcile runs Reconcile in the background, bounded by timeout, and
+// calls Options.OnChange when it is done. It returns at once; it does
+// nothing when there is nothing to check or a run is in progress.
+func (j *Journal) StartReconcile(api API, timeout time.Duration) {
+	j.mu.Lock()
+	if j.off != "" || j.rec.running || len(j.pending) == 0 || j.f == nil {
+		j.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	j.rec.api, j.rec.running, j.rec.cancel = api, true, cancel
+	j.rec.wg.Add(1)
+	j.mu.Unlock()
+	go func() {
+		defer j.rec.wg.Done()
+		defer cancel()
+		j.Reconcile(ctx, api)
+		j.mu.Lock()
+		j.rec.running = false
+		j.mu.Unlock()
+		j.onChange()
+	}()
+}
+
+// Recheck starts reconciliation again for the attempts Cybrid could not be
+// asked about (OutcomeUnchecked), with the API StartReconcile was given.
+func (j *Journal) Recheck(timeout time.Duration) error {
+	j.mu.Lock()
+	api := j.rec.api
+	j.mu.Unlock()
+	if api == nil {
+		return errors.New("there is nothing to check again")
+	}
+	j.StartReconcile(api, timeout)
+	return nil
+}
+
+// Checking reports whether a background reconciliation is running.
+func (j *Journal) Checking() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.rec.running
+}
+
+func (j *Journal) stopReconcile() {
+	j.mu.Lock()
+	cancel := j.rec.cancel
+	j.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	j.rec.wg.Wait()
+}
+
+// Reconcile compares every attempt found unfinished at Open with Cybrid,
+// records the outcome (which finishes the entry, unless Cybrid could not be
+// asked) and returns the outcomes. It only reads from Cybrid.
+func (j *Journal) Reconcile(ctx context.Context, api API) []Recovered {
+	j.rec.serial.Lock()
+	defer j.rec.serial.Unlock()
+	j.mu.Lock()
+	var todo []Entry
+	claimedAccounts, claimedWorkflows := map[string]string{}, map[string]string{}
+	for _, id := range j.order {
+		e := j.entries[id]
+		if e.AccountGUID != "" {
+			claimedAccounts[e.AccountGUID] = id
+		}
+		if e.Recovered != nil && e.Recovered.AccountGUID != "" {
+			claimedAccounts[e.Recovered.AccountGUID] = id
+		}
+		if e.WorkflowGUID != "" {
+			claimedWorkflows[e.WorkflowGUID] = id
+		}
+	}
+	for _, id := range j.pending {
+		if e := j.entries[id]; e != nil && !e.Finished() {
+			todo = append(todo, *e)
+		}
+	}
+	j.mu.Unlock()
+
+	var out []Recovered
+	for _, e := range todo {
+		r := check(ctx, api, e, claimedAccounts, claimedWorkflows)
+		r.CheckedAt = j.now()
+		if r.AccountGUID != "" {
+			claimedAccounts[r.AccountGUID] = e.ID
+		}
+		j.mu.Lock()
+		if cur := j.entries[e.ID]; cur != nil && !cur.Finished() {
+			next := *cur
+			next.Recovered = &r
+			j.putLocked(&next)
+		}
+		j.mu.Unlock()
+		out = append(out, r)
+	}
+	j.mu.Lock()
+	var still []string
+	for _, id := range j.pending {
+		if e := j.entries[id]; e != nil && !e.Finished() {
+			still = append(still, id)
+		}
+	}
+	j.pending = still
+	j.mu.Unlock()
+	return out
+}
+
+// Recovered returns the interrupted attempts not yet dismissed, newest
+// first: reconciled ones with their outcome, and those still being checked
+// as OutcomeChecking.
+func (j *Journal) Recovered() []Recovered {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := []Recovered{}
+	pending := map[string]bool{}
+	for _, id := range j.pending {
+		pending[id] = true
+	}
+	for _, id := range j.order {
+		e := j.entries[id]
+		switch {
+		case e.DismissedAt != nil:
+		case e.Recovered != nil:
+			out = append(out, *e.Recovered)
+		case pending[id]:
+			r := base(*e)
+			r.Outcome = OutcomeChecking
+			r.Message = "linkdesk stopped " + stepText(e.Kind, e.State) + ". Checking with Cybrid what became of it…"
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].StartedAt.After(out[b].StartedAt) })
+	return out
+}
+
+var attemptIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// Dismiss hides a reconciled attempt for good (an unchecked one is then no
+// longer checked).
+func (j *Journal) Dismiss(attemptID string) error {
+	if !attemptIDRE.MatchString(attemptID) {
+		return fmt.Errorf("attempt id %q is not valid: it is 16 lowercase hexadecimal characters", attemptID)
+	}
+	j.mu.Lock()
+	e := j.entries[attemptID]
+	switch {
+	case e == nil || (e.Recovered == nil && e.DismissedAt == nil):
+		j.mu.Unlock()
+		return fmt.Errorf("attempt %s is not among the interrupted attempts; reload the list", attemptID)
+	case e.DismissedAt != nil:
+		j.mu.Unlock()
+		return nil
+	}
+	next := *e
+	now := j.now()
+	next.DismissedAt = &now
+	j.putLocked(&next)
+	j.mu.Unlock()
+	j.onChange()
+	return nil
+}
+
+func base(e Entry) Recovered {
+	return Recovered{
+		AttemptID: e.ID, Kind: e.Kind, CustomerGUID: e.CustomerGUID, Step: e.State,
+		StartedAt: e.StartedAt, StoppedAt: e.UpdatedAt, WorkflowGUID: e.WorkflowGUID,
+		AccountGUID: e.AccountGUID, Institution: e.Institution,
+		AccountName: e.PlaidAccountName, AccountMask: e.PlaidAccountMask,
+	}
+}
+
+// stepText says where the attempt was, after "linkdesk stopped ".
+func stepText(k linkflow.Kind, s linkflow.State) string {
+	switch s {
+	case linkflow.CreatingWorkflow:
+		return "while asking Cybrid for a Plaid link token"
+	case linkflow.WaitingForToken:
+		return "while waiting for Cybrid to create the Plaid link token"
+	case linkflow.LinkOpen:
+		return "while Plaid Link was open"
+	case linkflow.CreatingAccount:
+		return "while asking Cybrid to create the account"
+	case linkflow.WaitingForAccount:
+		return "while Cybrid was storing the new account"
+	case linkflow.UpdatingAccount:
+		return "while marking the renewed bank connection at Cybrid"
+	}
+	return "during an attempt (" + string(s) + ")"
+}
+
+// check finds out what became of one interrupted attempt.
+func check(ctx context.Context, api API, e Entry, claimedAccounts, claimedWorkflows map[string]string) Recovered {
+	r := base(e)
+	lead := "linkdesk stopped " + stepText(e.Kind, e.State) + ". "
+	unchecked := func(what string, err error) Recovered {
+		r.Outcome, r.Action = OutcomeUnchecked, ActionRecheck
+		r.Message = lead + "Cybrid could not be asked " + what + " (" + errText(err) + "). linkdesk checks again at the next start; check the connection, then Check again."
+		return r
+	}
+	if e.Kind == linkflow.KindRefresh {
+		if e.AccountGUID == "" {
+			r.Outcome, r.Action = OutcomeNothingLinked, ActionOpenAccounts
+			r.Message = lead + "The journal does not say which account was being refreshed; look for accounts in refresh_required."
+			return r
+		}
+		acct, err := api.GetExternalBankAccount(ctx, e.AccountGUID)
+		if cybrid.IsNotFound(err) {
+			r.Outcome, r.Action = OutcomeGone, ActionOpenAccounts
+			r.Message = lead + fmt.Sprintf("Cybrid has no account %s any more. Nothing to refresh.", e.AccountGUID)
+			return r
+		}
+		if err != nil {
+			return unchecked("about account "+e.AccountGUID, err)
+		}
+		fill(&r, acct)
+		switch acct.State {
+		case cybrid.AccountRefreshRequired:
+			r.Outcome, r.Action = OutcomeRefreshRequired, ActionStartRefresh
+			if e.State == linkflow.UpdatingAccount {
+				r.Message = lead + fmt.Sprintf("The bank connection was renewed in Plaid, but account %s is still refresh_required at Cybrid. Refresh connection again.", acct.GUID)
+			} else {
+				r.Message = lead + fmt.Sprintf("The bank connection was not renewed: account %s is still refresh_required. Refresh connection again.", acct.GUID)
+			}
+		case cybrid.AccountCompleted, cybrid.AccountUnverified:
+			r.Outcome = OutcomeRefreshed
+			r.Message = lead + fmt.Sprintf("Account %s is %s at Cybrid: the connection is renewed. Nothing to do.", acct.GUID, acct.State)
+		default:
+			r.Outcome, r.Action = accountOutcome(acct.State), ActionOpenAccounts
+			r.Message = lead + fmt.Sprintf("Account %s is %s at Cybrid. Check the customer's accounts.", acct.GUID, acct.State)
+		}
+		return r
+	}
+
+	switch e.State {
+	case linkflow.CreatingWorkflow:
+		r.Outcome, r.Action = OutcomeNothingLinked, ActionStartLink
+		r.Message = lead + "Plaid Link never opened, so nothing was linked."
+		// Best effort: name the workflow Cybrid made for it, if any.
+		if wf := newWorkflow(ctx, api, e, claimedWorkflows); wf != "" {
+			r.WorkflowGUID = wf
+			r.Message += " Cybrid's link-token workflow " + wf + " is left unused."
+		}
+		r.Message += " Start a new link for this customer."
+		return r
+	case linkflow.WaitingForToken:
+		r.Outcome, r.Action = OutcomeNothingLinked, ActionStartLink
+		wf, err := api.GetWorkflow(ctx, e.WorkflowGUID)
+		switch {
+		case err != nil:
+			r.Message = lead + "Plaid Link never opened, so nothing was linked. Start a new link for this customer."
+		case wf.State == cybrid.WorkflowFailed:
+			r.FailureCode = wf.FailureCode
+			r.Message = lead + fmt.Sprintf("Cybrid's link-token workflow %s failed (failure code %s), and nothing was linked. Start a new link; if it fails again, report the workflow GUID to Cybrid support.", wf.GUID, orNotGiven(wf.FailureCode))
+		case wf.State == cybrid.WorkflowCompleted:
+			r.Message = lead + fmt.Sprintf("Cybrid finished the link-token workflow %s, but Plaid Link never opened with it and that session is gone. Nothing was linked. Start a new link for this customer.", wf.GUID)
+		default:
+			r.Message = lead + fmt.Sprintf("Cybrid's link-token workflow %s is %s and that session cannot be resumed. Nothing was linked. Start a new link for this customer.", wf.GUID, wf.State)
+		}
+		return r
+	case linkflow.LinkOpen:
+		r.Outcome, r.Action = OutcomeNothingLinked, ActionStartLink
+		at := ""
+		if e.Institution != "" {
+			at = " (at " + e.Institution + ")"
+		}
+		r.Message = lead + "The Link session" + at + " is gone and no account was requested from Cybrid, so nothing was linked. Start a new link; the customer goes through Plaid Link again."
+		return r
+	case linkflow.CreatingAccount:
+		accts, err := accountsSince(ctx, api, e.CustomerGUID, e.UpdatedAt.Add(-ClockSkew))
+		if err != nil {
+			return unchecked("about the customer's accounts", err)
+		}
+		claimed := map[string]bool{}
+		for g, id := range claimedAccounts {
+			if id != e.ID {
+				claimed[g] = true
+			}
+		}
+		m := MatchCreated(e, accts, claimed)
+		switch len(m) {
+		case 0:
+			r.Outcome, r.Action = OutcomeNotCreated, ActionStartLink
+			r.Message = lead + "Cybrid has no account from this attempt, so nothing was linked. Start a new link; the customer goes through Plaid Link again."
+		case 1:
+			fill(&r, m[0])
+			describeNew(&r, lead, m[0])
+		default:
+			r.Outcome, r.Action = OutcomeAmbiguous, ActionOpenAccounts
+			for _, a := range m {
+				r.Candidates = append(r.Candidates, a.GUID)
+			}
+			r.Message = lead + fmt.Sprintf("%d accounts created since could be this attempt's (%s). Check the customer's accounts before linking again.", len(m), strings.Join(r.Candidates, ", "))
+		}
+		return r
+	case linkflow.WaitingForAccount:
+		acct, err := api.GetExternalBankAccount(ctx, e.AccountGUID)
+		if cybrid.IsNotFound(err) {
+			r.Outcome, r.Action = OutcomeGone, ActionOpenAccounts
+			r.Message = lead + fmt.Sprintf("Cybrid has no account %s any more (deleted?). Check the customer's accounts before linking again.", e.AccountGUID)
+			return r
+		}
+		if err != nil {
+			return unchecked("about account "+e.AccountGUID, err)
+		}
+		fill(&r, acct)
+		describeNew(&r, lead, acct)
+		return r
+	}
+	r.Outcome, r.Action = OutcomeUnchecked, ActionOpenAccounts
+	r.Message = lead + "linkdesk does not know how to check this step; look at the customer's accounts."
+	return r
+}
+
+func fill(r *Recovered, a cybrid.ExternalBankAccount) {
+	r.AccountGUID, r.AccountState, r.FailureCode = a.GUID, string(a.State), a.FailureCode
+	if a.PlaidAccountMask != "" {
+		r.AccountMask = a.PlaidAccountMask
+	}
+	if r.AccountName == "" {
+		r.AccountName = a.Name
+	}
+}
+
+func accountOutcome(s cybrid.AccountState) Outcome {
+	switch s {
+	case cybrid.AccountCompleted, cybrid.AccountUnverified, cybrid.AccountRefreshRequired:
+		return OutcomeLinked
+	case cybrid.AccountStoring:
+		return OutcomeStoring
+	case cybrid.AccountFailed:
+		return OutcomeFailed
+	}
+	return OutcomeGone
+}
+
+// describeNew explains the account a link attempt created.
+func describeNew(r *Recovered, lead string, a cybrid.ExternalBankAccount) {
+	r.Outcome = accountOutcome(a.State)
+	what := "account " + a.GUID
+	switch a.State {
+	case cybrid.AccountCompleted:
+		r.Message = lead + "Cybrid created " + what + " and it is linked and ready. Nothing to do."
+	case cybrid.AccountUnverified:
+		r.Action = ActionOpenAccounts
+		r.Message = lead + "Cybrid created " + what + " and it is linked; bank-account ownership verification is still needed."
+	case cybrid.AccountRefreshRequired:
+		r.Action = ActionStartRefresh
+		r.Message = lead + "Cybrid created " + what + ", but its bank connection has since expired (refresh_required). Refresh connection."
+	case cybrid.AccountStoring:
+		r.Action = ActionOpenAccounts
+		r.Message = lead + "Cybrid is still storing " + what + ". Check the customer's accounts in a moment; do not link it again."
+	case cybrid.AccountFailed:
+		r.Action = ActionStartLink
+		advice := "Link again; if it repeats, report the account GUID and failure code to Cybrid support."
+		if a.FailureCode == "duplicate" {
+			r.Action = ActionOpenAccounts
+			advice = "This bank account was already linked to this customer: use the existing account."
+		}
+		r.Message = lead + fmt.Sprintf("Cybrid could not create %s (failure code %s). %s", what, orNotGiven(a.FailureCode), advice)
+	default:
+		r.Action = ActionOpenAccounts
+		r.Message = lead + "Cybrid created " + what + ", which is now " + string(a.State) + ". Check the customer's accounts."
+	}
+}
+
+// PostedName is the account name linkflow sends to Cybrid for a Plaid
+// account named plaidName (linkflow.Flow's createAccount: trimmed, "Bank
+// account" when empty, at most 128 bytes).
+func PostedName(plaidName string) string {
+	n := strings.TrimSpace(plaidName)
+	if n == "" {
+		n = "Bank account"
+	}
+	if len(n) > 128 {
+		n = n[:128]
+	}
+	return n
+}
+
+// MatchCreated returns the accounts in accts (the customer's accounts) that
+// the attempt e, interrupted after it may have asked Cybrid to create an
+// account, could have created. The match rule:
+//
+//   - not claimed by another attempt (claimed: account GUIDs the journal
+//     knows belong to other attempts);
+//   - created no earlier than ClockSkew before e.UpdatedAt (when the
+//     attempt entered creating_account; the request came after);
+//   - of kind plaid;
+//   - when the chosen Plaid account's name is known: the account's name is
+//     PostedName of it, or its plaid_account_name is it;
+//   - when Cybrid shows them (it does once the account leaves storing): the
+//     plaid_institution_id and plaid_account_mask equal the chosen ones.
+//
+// One match is the attempt's account; none means no account was created;
+// more than one cannot be told apart.
+func MatchCreated(e Entry, accts []cybrid.ExternalBankAccount, claimed map[string]bool) []cybrid.ExternalBankAccount {
+	since := e.UpdatedAt.Add(-ClockSkew)
+	var out []cybrid.ExternalBankAccount
+	for _, a := range accts {
+		switch {
+		case claimed[a.GUID]:
+		case a.CustomerGUID != "" && a.CustomerGUID != e.CustomerGUID:
+		case a.CreatedAt.Before(since):
+		case a.AccountKind != "" && a.AccountKind != cybrid.AccountKindPlaid:
+		case e.PlaidAccountName != "" && a.Name != PostedName(e.PlaidAccountName) && a.PlaidAccountName != e.PlaidAccountName:
+		case e.InstitutionID != "" && a.PlaidInstitutionID != "" && a.PlaidInstitutionID != e.InstitutionID:
+		case e.PlaidAccountMask != "" && a.PlaidAccountMask != "" && a.PlaidAccountMask != e.PlaidAccountMask:
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// accountsSince lists the customer's accounts created at or after since
+// (the list is newest first; paging stops at the first older one).
+func accountsSince(ctx context.Context, api API, customerGUID string, since time.Time) ([]cybrid.ExternalBankAccount, error) {
+	var out []cybrid.ExternalBankAccount
+	for page := 0; page < 50; page++ {
+		l, err := api.ListExternalBankAccounts(ctx, cybrid.ListExternalBankAccountsParams{Page: page, PerPage: 100, CustomerGUID: customerGUID})
+		if err != nil {
+			return nil, err
+		}
+		older := false
+		for _, a := range l.Objects {
+			if a.CreatedAt.Before(since) {
+				older = true
+				continue
+			}
+			out = append(out, a)
+		}
+		if older || len(l.Objects) < 100 || (page+1)*100 >= l.Total {
+			break
+		}
+	}
+	return out, nil
+}
+
+// newWorkflow returns the GUID of the customer's first workflow created
+// since the attempt started that no other attempt claims, or "".
+func newWorkflow(ctx context.Context, api API, e Entry, claimed map[string]string) string {
+	l, err := api.ListWorkflows(ctx, cybrid.ListWorkflowsParams{PerPage: 100, CustomerGUID: e.CustomerGUID})
+	if err != nil {
+		return ""
+	}
+	since := e.StartedAt.Add(-ClockSkew)
+	found := ""
+	for _, w := range l.Objects { // newest first: keep the oldest match
+		if id, ok := claimed[w.GUID]; (!ok || id == e.ID) && !w.CreatedAt.Before(since) {
+			found = w.GUID
+		}
+	}
+	return found
+}
+
+func errText(err error) string {
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+func orNotGiven(s string) string {
+	if s == "" {
+		return "not given"
+	}
+	return s
+}
