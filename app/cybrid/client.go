@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"sort"
 	"strconv"
@@ -71,6 +72,16 @@ type Options struct {
 
 	// UserAgent is sent with every request; empty means "linkdesk".
 	UserAgent string
+
+	// RequestTimeout bounds each HTTP exchange, token requests included
+	// (DefaultRequestTimeout when zero), so that a stalled answer is
+	// retried instead of eating the caller's whole deadline. The caller's
+	// context bounds a call with all its retries.
+	RequestTimeout time.Duration
+
+	// Retry is the retry policy; its zero fields take DefaultRetryPolicy's
+	// values. See RetryPolicy for what is retried.
+	Retry RetryPolicy
 }
 
 // String describes the options without the client secret.
@@ -100,15 +111,24 @@ type Call struct {
 	// Err is the transport or body-read error, nil on a complete exchange
 	// (whatever its status).
 	Err error
+	// Attempt numbers the tries of one call (or of one token fetch): 1 for
+	// the first, 2 and up for retries.
+	Attempt int
+	// Retry is "" for a first try; for a retry it says why the previous try
+	// failed: "timeout", "connection reset", "connection closed", "502 Bad
+	// Gateway", "429 Too Many Requests", "malformed JSON", "401: new token"…
+	Retry string
 }
 
 // Client calls Cybrid's Bank API. It is safe for concurrent use.
 type Client struct {
-	bankURL   *url.URL
-	userAgent string
-	api       *http.Client
-	tokens    *tokenCache
-	secrets   *secretSet
+	bankURL        *url.URL
+	userAgent      string
+	api            *http.Client
+	tokens         *tokenCache
+	secrets        *secretSet
+	requestTimeout time.Duration
+	retry          RetryPolicy
 }
 
 // New returns a Client for o, after checking that the URLs are usable and the
@@ -161,6 +181,18 @@ func New(o Options) (*Client, error) {
 		ua = "linkdesk"
 	}
 
+	reqTimeout := o.RequestTimeout
+	if reqTimeout < 0 {
+		return nil, fmt.Errorf("cybrid: RequestTimeout %s is negative: %w (0 means DefaultRequestTimeout)", reqTimeout, ErrInvalidArgument)
+	}
+	if reqTimeout == 0 {
+		reqTimeout = DefaultRequestTimeout
+	}
+	if o.Retry.MaxAttempts < 0 || o.Retry.BaseDelay < 0 || o.Retry.MaxDelay < 0 || o.Retry.MaxRetryAfter < 0 {
+		return nil, fmt.Errorf("cybrid: Retry has a negative field: %w (zero fields take DefaultRetryPolicy's values)", ErrInvalidArgument)
+	}
+	policy := o.Retry.withDefaults()
+
 	tokenURL := *ident
 	tokenURL.Path = strings.TrimSuffix(ident.Path, "/") + "/oauth/token"
 	fetch := &tokenFetcher{
@@ -171,13 +203,16 @@ func New(o Options) (*Client, error) {
 		scopes:       scopes,
 		userAgent:    ua,
 		secrets:      secrets,
+		timeout:      reqTimeout,
 	}
-	tokens := newTokenCache(fetch)
+	tokens := newTokenCache(fetch, policy)
 	c := &Client{
-		bankURL:   bank,
-		userAgent: ua,
-		tokens:    tokens,
-		secrets:   secrets,
+		bankURL:        bank,
+		userAgent:      ua,
+		tokens:         tokens,
+		secrets:        secrets,
+		requestTimeout: reqTimeout,
+		retry:          policy,
 		api: &http.Client{
 			Transport:     &oauth2.Transport{Source: tokens, Base: rt},
 			Timeout:       base.Timeout,
@@ -247,8 +282,9 @@ type request struct {
 	secrets []string
 }
 
-// do sends r, retrying once with a new token after a 401, and decodes a 2xx
-// JSON answer into out.
+// do sends r under the client's RetryPolicy and decodes a 2xx JSON answer
+// into out. Each try is bounded by the per-request timeout; ctx bounds the
+// whole call, waits included.
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	var body []byte
 	if r.body != nil {
@@ -262,56 +298,164 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	u.Path = c.bankURL.Path + r.path
 	u.RawQuery = r.query.Encode()
 
-	for attempt := 0; ; attempt++ {
+	idempotent := r.method != http.MethodPost
+	began := time.Now()
+	tries := 0        // tries counted against MaxAttempts (not the one after a 401)
+	reauthed := false // a 401 was answered with a new token
+	retryWhy := ""    // why the next try is a retry
+	for attempt := 1; ; attempt++ {
 		gen := c.tokens.generation()
 		// Fetch (or reuse) the token here, where the caller's context can
 		// cancel the wait; oauth2.Transport then finds it cached.
 		if _, err := c.tokens.tokenContext(ctx); err != nil {
-			return c.wrap(r, err)
+			return c.gaveUp(c.wrap(ctx, r, err), attempt-1, began, "")
 		}
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
+		if retryWhy != "401: new token" {
+			tries++
 		}
-		req, err := http.NewRequestWithContext(ctx, r.method, u.String(), rd)
-		if err != nil {
-			return fmt.Errorf("cybrid: %s %s: %w", r.method, r.path, err)
-		}
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("User-Agent", c.userAgent)
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := c.api.Do(req)
-		if err != nil {
-			return c.wrap(r, err)
-		}
-		data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+		ex := c.exchange(ctx, r, u.String(), body, attempt, retryWhy)
+
+		var err error
+		var wait time.Duration = -1 // -1: backoff
+		switch {
+		case ex.err != nil:
+			err = c.wrap(ctx, r, ex.err)
+			if !idempotent && ex.wrote {
+				return c.gaveUp(&ambiguousError{err}, attempt, began, "")
+			}
+			if ctx.Err() != nil {
+				return c.gaveUp(err, attempt, began, "")
+			}
+		case ex.status == http.StatusUnauthorized && !reauthed:
 			c.tokens.invalidate(gen)
+			reauthed = true
+			retryWhy = "401: new token"
 			continue
+		case ex.readErr != nil:
+			err = c.wrap(ctx, r, fmt.Errorf("reading the %d answer: %w", ex.status, ex.readErr))
+			if !idempotent && (ex.status < 400 || ex.status >= 500) {
+				return c.gaveUp(&ambiguousError{err}, attempt, began, "")
+			}
+			if ctx.Err() != nil || ex.status >= 400 && !temporaryStatus(ex.status) {
+				return c.gaveUp(err, attempt, began, "")
+			}
+		case ex.status >= 200 && ex.status <= 299:
+			if out == nil {
+				return nil
+			}
+			jerr := json.Unmarshal(ex.data, out)
+			if jerr == nil {
+				return nil
+			}
+			err = fmt.Errorf("cybrid: %s %s: the %d response is not the JSON the spec describes (%s): %w",
+				r.method, r.path, ex.status, redact(jerr.Error(), c.secretList(r.secrets)), ErrMalformedResponse)
+			if !idempotent {
+				return c.gaveUp(&ambiguousError{err}, attempt, began, "")
+			}
+		case ex.status == http.StatusTooManyRequests || temporaryStatus(ex.status):
+			ae := c.apiError(r, ex.status, ex.data)
+			ae.RetryAfter = parseRetryAfter(ex.header.Get("Retry-After"))
+			err = ae
+			if ex.status != http.StatusTooManyRequests && !idempotent {
+				return c.gaveUp(&ambiguousError{err}, attempt, began, "")
+			}
+			if ae.RetryAfter > 0 {
+				if ae.RetryAfter > c.retry.MaxRetryAfter {
+					return c.gaveUp(err, attempt, began, fmt.Sprintf("Cybrid asks to wait %s, longer than the %s the client waits; try again after that", ae.RetryAfter, c.retry.MaxRetryAfter))
+				}
+				wait = ae.RetryAfter
+			}
+		default:
+			return c.gaveUp(c.apiError(r, ex.status, ex.data), attempt, began, "")
 		}
-		if readErr != nil {
-			return c.wrap(r, fmt.Errorf("reading %d response: %w", resp.StatusCode, readErr))
+
+		if tries >= c.retry.MaxAttempts {
+			return c.gaveUp(err, attempt, began, "")
 		}
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return c.apiError(r, resp.StatusCode, data)
+		if wait < 0 {
+			wait = c.retry.backoff(tries)
 		}
-		if out == nil {
-			return nil
+		if !fitsDeadline(ctx, wait) {
+			return c.gaveUp(err, attempt, began, "the caller's deadline leaves no time for another try")
 		}
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("cybrid: %s %s: the %d response is not the JSON the spec describes: %s",
-				r.method, r.path, resp.StatusCode, redact(err.Error(), c.secretList(r.secrets)))
+		if !sleep(ctx, wait) {
+			return c.gaveUp(err, attempt, began, "")
 		}
-		return nil
+		retryWhy = failureText(err)
 	}
+}
+
+// exchanged is the outcome of one try.
+type exchanged struct {
+	err     error // transport error (no answer)
+	wrote   bool  // the whole request was written to a connection
+	status  int
+	header  http.Header
+	data    []byte
+	readErr error // the answer's body could not be read whole
+}
+
+// exchange makes one try of r, bounded by the per-request timeout.
+func (c *Client) exchange(ctx context.Context, r request, u string, body []byte, attempt int, retryWhy string) exchanged {
+	var ex exchanged
+	actx, cancel := context.WithTimeout(ctx, c.requestTimeout)
+	defer cancel()
+	actx = withAttempt(actx, attempt, retryWhy)
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				ex.wrote = true
+			}
+		},
+	})
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(actx, r.method, u, rd)
+	if err != nil {
+		ex.err = err
+		return ex
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.api.Do(req)
+	if err != nil {
+		ex.err = timeoutErr(ctx, actx, err)
+		return ex
+	}
+	ex.status, ex.header = resp.StatusCode, resp.Header
+	ex.data, ex.readErr = io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	resp.Body.Close()
+	if ex.readErr != nil {
+		ex.readErr = timeoutErr(ctx, actx, ex.readErr)
+	}
+	return ex
+}
+
+// timeoutErr turns the error of a try that ran out of its per-request time
+// (but not the caller's) into ErrRequestTimeout.
+func timeoutErr(ctx, actx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return ErrRequestTimeout
+	}
+	return err
+}
+
+// gaveUp adds the number of tries to err when there was more than one.
+func (c *Client) gaveUp(err error, attempts int, began time.Time, why string) error {
+	if attempts <= 1 && why == "" {
+		return err
+	}
+	return &retriedError{err: err, attempts: attempts, elapsed: time.Since(began), why: why}
 }
 
 // wrap adds method and path to a transport or token error, unwrapping the
 // *url.Error of net/http (whose text repeats the full URL).
-func (c *Client) wrap(r request, err error) error {
+func (c *Client) wrap(ctx context.Context, r request, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
@@ -320,7 +464,14 @@ func (c *Client) wrap(r request, err error) error {
 	if errors.As(err, &te) {
 		return fmt.Errorf("cybrid: %s %s: %w", r.method, r.path, te)
 	}
-	return &transportError{method: r.method, path: r.path, err: err, text: redact(err.Error(), c.secretList(r.secrets))}
+	text := redact(err.Error(), c.secretList(r.secrets))
+	switch failureText(err) {
+	case "timeout":
+		text = fmt.Sprintf("no complete answer within %s (the per-request timeout)", c.requestTimeout)
+	case "connection closed":
+		text = "the connection closed before a complete answer (" + text + ")"
+	}
+	return &transportError{method: r.method, path: r.path, err: err, text: text, callerDone: ctx.Err() != nil}
 }
 
 // transportError is a failure to exchange with the API (network, timeout,
@@ -329,6 +480,7 @@ type transportError struct {
 	method, path string
 	err          error
 	text         string
+	callerDone   bool // the caller's context had ended
 }
 
 func (e *transportError) Error() string {
@@ -350,7 +502,10 @@ type observedTransport struct {
 
 func (t *observedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
-	call := Call{Method: req.Method, Path: callPath(req.URL)}
+	call := Call{Method: req.Method, Path: callPath(req.URL), Attempt: 1}
+	if ai, ok := req.Context().Value(attemptKey{}).(attemptInfo); ok {
+		call.Attempt, call.Retry = ai.n, ai.retry
+	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
 		call.Duration = time.Since(start)

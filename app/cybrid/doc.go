@@ -22,14 +22,35 @@
 //     lives less than a minute is reused for half its lifetime); concurrent
 //     callers wait for a single token request instead of each sending one.
 //     A token without expires_in is reused until the API answers 401.
-//   - 401 retried once: when the bank API answers 401, the cached token is
-//     discarded, one new token is fetched, and the request is sent once more.
-//     This is safe for every method, POST included, because a 401 means the API
-//     rejected the request before acting on it. A second 401 is returned as an
-//     *APIError. Nothing else is retried: 5xx, network errors and timeouts are
-//     returned to the caller as they are.
-//   - Token calls honour the caller's context for cancellation; the token
-//     request itself is bounded by a 30 s timeout.
+//   - 401 retried once: when the bank API answers 401 (the token expired or
+//     was revoked), the cached token is discarded, one new token is fetched,
+//     and the request is sent once more. This is safe for every method, POST
+//     included, because a 401 means the API rejected the request before
+//     acting on it. A second 401 is returned as an *APIError.
+//   - Token calls honour the caller's context for cancellation; each token
+//     request is bounded by the per-request timeout.
+//
+// # Faults, timeouts and retries
+//
+// Every HTTP exchange is bounded by Options.RequestTimeout
+// (DefaultRequestTimeout, 10 s); the caller's context bounds a whole call.
+// Under Options.Retry (DefaultRetryPolicy: 4 tries, full-jitter exponential
+// backoff from 250 ms capped at 4 s, Retry-After honoured up to 20 s):
+//
+//   - GET, PATCH and DELETE (idempotent) and token requests are retried after
+//     a network error, a reset, a per-request timeout, 500/502/503/504, 429,
+//     or a 2xx body that is cut or not JSON.
+//   - POST is retried only when the server certainly did not act: the
+//     request never left (no connection) or the answer was 429. Otherwise a
+//     POST that failed after it was sent returns an error wrapping
+//     ErrAmbiguous: Cybrid has no idempotency keys, so the caller must look
+//     (list the accounts or workflows) before sending it again.
+//   - No wait runs past the caller's deadline; an error after several tries
+//     says how many and how long. Options.Observer sees every try, with
+//     Call.Attempt and Call.Retry marking retries.
+//
+// IsTemporary, RetryAfter, ErrAmbiguous, ErrRequestTimeout and
+// ErrMalformedResponse classify the errors.
 //
 // # Errors
 //

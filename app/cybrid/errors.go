@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 )
 
@@ -31,6 +32,9 @@ type APIError struct {
 	// RequiredScope is the scope the operation needs according to Cybrid's
 	// spec; it is named in the message of a 403.
 	RequiredScope string
+	// RetryAfter is the wait a 429 or 503 answer's Retry-After header asked
+	// for, 0 when it had none.
+	RetryAfter time.Duration
 
 	scopeNotAsked bool // RequiredScope is not among the scopes the client asks for
 }
@@ -47,6 +51,9 @@ func (e *APIError) Error() string {
 	}
 	if e.Message != "" {
 		b.WriteString(": " + e.Message)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (Retry-After %s)", e.RetryAfter)
 	}
 	switch e.StatusCode {
 	case http.StatusUnauthorized:
@@ -126,8 +133,26 @@ type TokenError struct {
 	Scopes []string
 	// Err is the underlying transport or decoding error, if any.
 	Err error
+	// RetryAfter is the wait a 429 or 503 answer asked for, 0 when none.
+	RetryAfter time.Duration
+	// Attempts is how many token requests were made before giving up (0 or
+	// 1: one); Elapsed how long they took; Stopped why the client stopped
+	// retrying early ("" when the attempts ran out or there was no retry).
+	Attempts int
+	Elapsed  time.Duration
+	Stopped  string
 
 	errText string // scrubbed text of Err
+	cut     bool   // a 2xx (or other) answer whose body was cut or not JSON
+}
+
+// temporary reports whether another token request may succeed: no answer,
+// a timeout, a 5xx or 429, or an answer cut short or not JSON.
+func (e *TokenError) temporary() bool {
+	if e.badCredentials() {
+		return false
+	}
+	return e.StatusCode == 0 || e.cut || temporaryStatus(e.StatusCode)
 }
 
 func (e *TokenError) badCredentials() bool {
@@ -140,6 +165,18 @@ func (e *TokenError) Unwrap() error { return e.Err }
 
 // Error says what failed and what to do about it.
 func (e *TokenError) Error() string {
+	s := e.message()
+	if e.Attempts > 1 || e.Stopped != "" {
+		s += fmt.Sprintf(" (gave up after %d attempts in %s", max(e.Attempts, 1), e.Elapsed.Round(time.Millisecond))
+		if e.Stopped != "" {
+			s += ": " + e.Stopped
+		}
+		s += ")"
+	}
+	return s
+}
+
+func (e *TokenError) message() string {
 	var b strings.Builder
 	b.WriteString("cybrid: token request to " + e.URL)
 	if e.StatusCode == 0 {
@@ -157,6 +194,9 @@ func (e *TokenError) Error() string {
 	} else if e.errText != "" {
 		b.WriteString(": " + e.errText)
 	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (Retry-After %s)", e.RetryAfter)
+	}
 	b.WriteString("; ")
 	switch {
 	case e.badCredentials():
@@ -169,7 +209,7 @@ func (e *TokenError) Error() string {
 		b.WriteString("there is no token endpoint there; check the identity URL (https://id.<environment>.cybrid.app)")
 	case e.StatusCode >= 300 && e.StatusCode < 400:
 		b.WriteString("the token endpoint redirects, which the client does not follow; check the identity URL")
-	case e.StatusCode >= 500:
+	case e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests:
 		b.WriteString("the identity service failed; try again later")
 	case e.StatusCode >= 200 && e.StatusCode < 300:
 		b.WriteString("the answer is not an OAuth token; check that the identity URL is Cybrid's identity service")

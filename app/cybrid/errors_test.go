@@ -79,7 +79,7 @@ func TestNonJSONErrorBodyIsExcerpted(t *testing.T) {
 		f.apiHook = func(w http.ResponseWriter, r *http.Request, _ []byte) bool { w.WriteHeader(503); return true }
 	})
 	_, err = c.GetCustomer(context.Background(), testCustomerGUID, false)
-	if err == nil || err.Error() != "cybrid: GET /api/customers/"+testCustomerGUID+": 503 Service Unavailable" {
+	if err == nil || !strings.HasPrefix(err.Error(), "cybrid: GET /api/customers/"+testCustomerGUID+": 503 Service Unavailable (gave up after 4 attempts in ") {
 		t.Fatalf("empty 503: %v", err)
 	}
 	if !errors.As(err, &ae) || ae.StatusCode != 503 {
@@ -300,8 +300,17 @@ func TestObserverSeesEveryExchange(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2.Token(ctx)
-	if l := seen2.list(); len(l) != 1 || l[0].Err == nil || l[0].Status != 0 || l[0].Path != "/oauth/token" {
-		t.Fatalf("failed exchange observed as %+v", l)
+	l := seen2.list()
+	if len(l) != DefaultRetryPolicy.MaxAttempts {
+		t.Fatalf("a token request to a dead server was observed %d times, want %d tries: %+v", len(l), DefaultRetryPolicy.MaxAttempts, l)
+	}
+	for i, call := range l {
+		if call.Err == nil || call.Status != 0 || call.Path != "/oauth/token" || call.Attempt != i+1 {
+			t.Errorf("failed exchange %d observed as %+v", i, call)
+		}
+		if (i == 0) != (call.Retry == "") || i > 0 && call.Retry != "connection refused" {
+			t.Errorf("try %d is marked Retry %q", i+1, call.Retry)
+		}
 	}
 }
 

@@ -14,6 +14,9 @@ import (
 	"time"
 )
 
+// fastRetries keeps retried calls quick in tests.
+var fastRetries = RetryPolicy{BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
+
 // fakeCybrid is a loopback server answering like Cybrid's identity service
 // (/oauth/token) and Bank API (/api/...), with bodies shaped as in Cybrid's
 // OpenAPI spec. It keeps a tiny store so that a create followed by a get
@@ -327,6 +330,7 @@ func (f *fakeCybrid) client(t *testing.T, base http.RoundTripper, observe func(C
 		ClientID: f.clientID, ClientSecret: f.clientSecret,
 		HTTPClient: &http.Client{Transport: base, Timeout: 10 * time.Second},
 		Observer:   observe,
+		Retry:      fastRetries,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -20,10 +21,6 @@ import (
 // EarlyExpiry is how long before its expiry a token stops being reused. A
 // token that lives less than 2×EarlyExpiry is reused for half its lifetime.
 const EarlyExpiry = 30 * time.Second
-
-// tokenRequestTimeout bounds one token request even when the base HTTP client
-// has no timeout: token requests hold the token cache's lock.
-const tokenRequestTimeout = 30 * time.Second
 
 // TokenInfo describes the current access token without revealing it.
 type TokenInfo struct {
@@ -69,15 +66,16 @@ func (c *Client) Token(ctx context.Context) (TokenInfo, error) {
 // tokenCache is the oauth2.TokenSource under the API transport: a
 // ReuseTokenSource that can be replaced (invalidated) after a 401.
 type tokenCache struct {
-	fetch *tokenFetcher
+	fetch  *tokenFetcher
+	policy RetryPolicy
 
 	mu  sync.Mutex
 	src oauth2.TokenSource
 	gen uint64
 }
 
-func newTokenCache(f *tokenFetcher) *tokenCache {
-	return &tokenCache{fetch: f, src: oauth2.ReuseTokenSourceWithExpiry(nil, f, EarlyExpiry)}
+func newTokenCache(f *tokenFetcher, p RetryPolicy) *tokenCache {
+	return &tokenCache{fetch: f, policy: p, src: oauth2.ReuseTokenSourceWithExpiry(nil, f, EarlyExpiry)}
 }
 
 // Token implements oauth2.TokenSource: the cached token, or a new one.
@@ -108,9 +106,46 @@ func (c *tokenCache) invalidate(gen uint64) {
 	c.src = oauth2.ReuseTokenSourceWithExpiry(nil, c.fetch, EarlyExpiry)
 }
 
-// tokenContext is Token, abandoned (not cancelled) when ctx ends: a token
-// request in flight completes and is cached for the next call.
+// tokenContext is Token, retried under the policy while the failure is
+// temporary (network, timeout, 5xx, 429, malformed answer), and abandoned
+// (not cancelled) when ctx ends: a token request in flight completes and is
+// cached for the next call.
 func (c *tokenCache) tokenContext(ctx context.Context) (*oauth2.Token, error) {
+	began := time.Now()
+	for attempt := 1; ; attempt++ {
+		t, err := c.tokenOnce(ctx)
+		if err == nil || ctx.Err() != nil {
+			return t, err
+		}
+		var te *TokenError
+		if !errors.As(err, &te) || !te.temporary() {
+			return nil, err
+		}
+		stop := func(why string) (*oauth2.Token, error) {
+			te.Attempts, te.Elapsed, te.Stopped = attempt, time.Since(began), why
+			return nil, te
+		}
+		if attempt >= c.policy.MaxAttempts {
+			return stop("")
+		}
+		wait := c.policy.backoff(attempt)
+		if te.RetryAfter > 0 {
+			if te.RetryAfter > c.policy.MaxRetryAfter {
+				return stop(fmt.Sprintf("it asks to wait %s, longer than the %s the client waits", te.RetryAfter, c.policy.MaxRetryAfter))
+			}
+			wait = te.RetryAfter
+		}
+		if !fitsDeadline(ctx, wait) {
+			return stop("the caller's deadline leaves no time for another try")
+		}
+		if !sleep(ctx, wait) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// tokenOnce is one Token call, abandoned when ctx ends.
+func (c *tokenCache) tokenOnce(ctx context.Context) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -139,7 +174,11 @@ type tokenFetcher struct {
 	clientID, clientSecret string
 	scopes                 []string
 	userAgent              string
-	secrets                *secretSet // the new token is added, for scrubbing
+	secrets                *secretSet    // the new token is added, for scrubbing
+	timeout                time.Duration // per token request
+
+	failures atomic.Int32           // consecutive failed token requests (numbers retries for the Observer)
+	lastWhy  atomic.Pointer[string] // why the last one failed
 }
 
 const tokenMetaKey = "linkdesk.cybrid.meta"
@@ -161,8 +200,33 @@ type tokenResponse struct {
 
 // Token implements oauth2.TokenSource.
 func (f *tokenFetcher) Token() (*oauth2.Token, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), tokenRequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()
+	if n := int(f.failures.Load()); n > 0 {
+		why := "token request failed"
+		if p := f.lastWhy.Load(); p != nil {
+			why = *p
+		}
+		ctx = withAttempt(ctx, n+1, why)
+	}
+	t, err := f.token(ctx)
+	if err != nil {
+		f.failures.Add(1)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && err.StatusCode == 0 {
+			err.Err, err.errText = ErrRequestTimeout, fmt.Sprintf("no answer within %s (the per-request timeout)", f.timeout)
+		}
+		why := failureText(err)
+		if err.cut {
+			why = "malformed JSON"
+		}
+		f.lastWhy.Store(&why)
+		return nil, err
+	}
+	f.failures.Store(0)
+	return t, nil
+}
+
+func (f *tokenFetcher) token(ctx context.Context) (*oauth2.Token, *TokenError) {
 	body, err := json.Marshal(map[string]string{
 		"grant_type":    "client_credentials",
 		"client_id":     f.clientID,
@@ -192,15 +256,21 @@ func (f *tokenFetcher) Token() (*oauth2.Token, error) {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
 	resp.Body.Close()
 	if err != nil {
-		return nil, f.fail(resp.StatusCode, fmt.Errorf("reading the answer: %w", err))
+		te := f.fail(resp.StatusCode, fmt.Errorf("reading the answer: %w", err))
+		te.cut = true
+		return nil, te
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, f.errorFromBody(resp.StatusCode, data)
+		te := f.errorFromBody(resp.StatusCode, data)
+		te.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+		return nil, te
 	}
 	var tr tokenResponse
 	if err := json.Unmarshal(data, &tr); err != nil {
 		// The body is not quoted: it may hold a token after all.
-		return nil, f.fail(resp.StatusCode, fmt.Errorf("the answer is not OAuth token JSON: %w", err))
+		te := f.fail(resp.StatusCode, fmt.Errorf("the answer is not OAuth token JSON: %w", err))
+		te.cut = true
+		return nil, te
 	}
 	if tr.AccessToken == "" {
 		te := f.errorFromBody(resp.StatusCode, data)
