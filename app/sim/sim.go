@@ -7,8 +7,9 @@
 // One port, two origins: the Cybrid API is addressed as
 // http://127.0.0.1:PORT and Plaid as http://localhost:PORT, so that Link
 // runs cross-origin both to the app and to the API, as cdn.plaid.com does.
-// Requests are routed by path: /oauth/, /api/ and /sim/ go to cybridsim,
-// everything else (/link/…) to plaidsim.
+// Requests are routed by path: /sim/scenarios (the QA scenario catalogue,
+// scenarios.go) is served here, /oauth/, /api/ and other /sim/ paths go to
+// cybridsim, everything else (/link/…) to plaidsim.
 package sim
 
 import (
@@ -71,6 +72,7 @@ type Sim struct {
 	// ClientID and ClientSecret are the credentials the simulator accepts.
 	ClientID, ClientSecret string
 
+	scen      scenarioState // the QA scenario catalogue's state (scenarios.go)
 	srv       *http.Server
 	listeners []net.Listener
 	wg        sync.WaitGroup
@@ -165,6 +167,8 @@ func Start(o Options) (*Sim, error) {
 		},
 		listeners: ls,
 	}
+	s.initScenarios()
+	s.srv.Handler = s.scenarioHandler(s.srv.Handler) // /sim/scenarios
 	for _, l := range ls {
 		s.wg.Add(1)
 		go func(l net.Listener) {

@@ -95,7 +95,8 @@ func (s *Server) accountPIILocked(a *accountRec) []accountPII {
 //     account;
 //   - failed/duplicate when the customer already has a live (not failed,
 //     deleting or deleted) account at the same institution with the same mask;
-//   - failed/<code> when the scenario's AccountFailureCode is set;
+//   - failed/<code> when the scenario's AccountFailureCode is set (for the
+//     next AccountFailureLimit accounts only, when that is positive);
 //   - unverified otherwise: a new Plaid account awaits bank-account
 //     ownership verification (POST /api/identity_verifications).
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, _ pathParams) {
@@ -163,6 +164,9 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, _ pathPar
 		cstate = c.state
 	}
 	sc := s.scenario
+	if cstate == "verified" {
+		s.consumeAccountFailureLocked()
+	}
 	s.mu.Unlock()
 	if c == nil {
 		unprocessable(w, "no_customer", "Unable to process request: InvalidCustomer - Customer not found: "+custGUID)

@@ -99,6 +99,11 @@ type Scenario struct {
 	// account fail with this failure_code (the public token is not
 	// exchanged).
 	AccountFailureCode string
+	// AccountFailureLimit, when positive, limits AccountFailureCode to that
+	// many more accounts: each account it fails counts down, and the last
+	// one clears AccountFailureCode. Zero: every account while the code is
+	// set.
+	AccountFailureLimit int
 }
 
 // Stats counts requests since the server was created.

@@ -351,7 +351,11 @@ func (s *Sim) apiInstitution(req *apiRequest) (map[string]any, error) {
 	se.inst, se.candidates, se.mfaPending = ins, nil, false
 	v := map[string]any{"institution": ins.link(), "health": ins.Health}
 	switch {
-	case ins.Health == healthDown:
+	case ins.Health == healthDown || s.scenario.InstitutionDown:
+		// Scenario.InstitutionDown: every institution behaves like
+		// Sandbox's "Unhealthy Platypus Bank - Down". The session goes
+		// on: the user may choose another institution (or leave).
+		v["health"] = healthDown
 		v["error"] = newLinkError("INSTITUTION_ERROR", "INSTITUTION_DOWN")
 	case ins.Health == healthUnsupported:
 		v["error"] = newLinkError("INSTITUTION_ERROR", "INSTITUTION_NOT_SUPPORTED")
@@ -377,6 +381,11 @@ func (s *Sim) apiCredentials(req *apiRequest) (map[string]any, error) {
 	case strings.HasPrefix(req.Password, "error_"):
 		code := strings.TrimPrefix(req.Password, "error_")
 		o = s.failStep(se, sandboxErrorType(code), code)
+	case s.scenario.InstitutionDown:
+		// Only reachable in update mode (selection already refused).
+		o = s.failStep(se, "INSTITUTION_ERROR", "INSTITUTION_DOWN")
+	case s.scenario.RejectCredentials:
+		o = s.failStep(se, "ITEM_ERROR", "INVALID_CREDENTIALS")
 	case req.Username == "user_good" && req.Password == "mfa_device":
 		se.mfaPending, se.step = true, "mfa"
 		o = outcome{Status: "mfa", MFAType: "code"}

@@ -74,6 +74,7 @@ type Sim struct {
 	items        map[string]*item
 	itemOrder    []*item
 	publicTokens map[string]*publicToken
+	scenario     Scenario
 }
 
 var _ Backend = (*Sim)(nil)
@@ -100,14 +101,18 @@ type linkToken struct {
 	req      LinkTokenRequest
 	expires  time.Time
 	consumed bool // a session linked an item with it
+	multi    bool // Account Select allows several accounts
 }
 
 func (lt *linkToken) updateMode() bool { return lt.req.UpdateItemID != "" }
 
 // multiSelect reports whether Account Select allows several accounts: the
-// Link customization decides, as in Plaid's Dashboard.
-func (lt *linkToken) multiSelect() bool {
-	return strings.Contains(strings.ToLower(lt.req.LinkCustomizationName), "multi")
+// Link customization decides, as in Plaid's Dashboard (a customization whose
+// name contains "multi"), or Scenario.MultiSelect when the token was issued.
+func (lt *linkToken) multiSelect() bool { return lt.multi }
+
+func multiCustomization(name string) bool {
+	return strings.Contains(strings.ToLower(name), "multi")
 }
 
 type session struct {
@@ -148,7 +153,8 @@ type publicToken struct {
 }
 
 // CreateLinkToken implements Backend (/link/token/create). A new-item token
-// lives 4 hours, an update-mode token (UpdateItemID set) 30 minutes.
+// lives 4 hours, an update-mode token (UpdateItemID set) 30 minutes — unless
+// Scenario.ExpiredLinkTokens asks for an already expired one.
 func (s *Sim) CreateLinkToken(req LinkTokenRequest) (LinkToken, error) {
 	if strings.TrimSpace(req.CustomerGUID) == "" {
 		return LinkToken{}, fmt.Errorf("%w: user.client_user_id (the customer guid) must not be empty", ErrInvalidLinkField)
@@ -173,10 +179,11 @@ func (s *Sim) CreateLinkToken(req LinkTokenRequest) (LinkToken, error) {
 		life = UpdateLinkTokenLifetime
 	}
 	tok := "link-sandbox-" + newUUID()
-	exp := s.now().Add(life)
-	s.linkTokens[tok] = &linkToken{req: req, expires: exp}
+	exp := s.tokenExpiryLocked(s.now(), life)
+	lt := &linkToken{req: req, expires: exp, multi: multiCustomization(req.LinkCustomizationName) || s.scenario.MultiSelect}
+	s.linkTokens[tok] = lt
 	s.log.Info("link token created", "customer", req.CustomerGUID, "update_item", req.UpdateItemID,
-		"customization", req.LinkCustomizationName, "expires", exp.Format(time.RFC3339))
+		"customization", req.LinkCustomizationName, "account_select_multi", lt.multi, "expires", exp.Format(time.RFC3339))
 	return LinkToken{Token: tok, Expiration: exp}, nil
 }
 
