@@ -161,8 +161,17 @@ var envMu sync.Mutex
 func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	keys := varNames()
 	raw := make(map[string]string, len(keys)) // the set, non-empty values
+	var errs []error
+	failed := map[string]bool{}
 	for _, k := range keys {
 		if v, ok := lookup(k); ok && v != "" {
+			if strings.ContainsRune(v, 0) {
+				// os.Setenv refuses it, which would leave the process's
+				// own value in place: report it instead.
+				errs = append(errs, &VarError{k, v, "contains a NUL character, which no environment variable can hold: remove it"})
+				failed[k] = true
+				continue
+			}
 			raw[k] = v
 		}
 	}
@@ -175,8 +184,6 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	// envconfig stops at the first value it cannot convert. To report every
 	// problem, record it, unset the variable (so its default applies) and run
 	// again; there are at most len(keys) rounds.
-	var errs []error
-	failed := map[string]bool{}
 	var s spec
 	for {
 		s = spec{}
