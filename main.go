@@ -5,6 +5,7 @@
 //	linkdesk                      open the window (LINKDESK_* variables apply)
 //	linkdesk sim [--addr …]       run the simulator alone
 //	linkdesk credentials …        store, show or delete API credentials
+//	linkdesk doctor [--env ENV]   check the set-up of an environment
 //	linkdesk version              print the version
 //	linkdesk --help               this help and every LINKDESK_* variable
 package main
@@ -20,6 +21,7 @@ import (
 
 	"linkdesk/app/config"
 	"linkdesk/app/credcmd"
+	"linkdesk/app/doctor"
 	"linkdesk/app/keychain"
 	"linkdesk/app/session"
 	"linkdesk/app/sim"
@@ -51,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return sim.Run(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		return doctor.Main(args[1:], stdout, stderr, doctor.Options{Store: keychain.New(keychain.DefaultTimeout)})
 	case "credentials":
 		cfg, err := config.Load()
 		if err != nil {
@@ -71,6 +75,7 @@ func usage(w io.Writer) {
 Usage:
   linkdesk                         open the window (environment from LINKDESK_ENVIRONMENT; default: the built-in simulator)
   linkdesk sim [--addr HOST:PORT]  run the simulator (Cybrid API + Plaid Link) alone
+  linkdesk doctor [--env ENV]      check configuration, keychain, credentials, token scopes, API and redirect URI
   linkdesk credentials set|status|delete [--env ENV]
                                    manage the API client id and secret in the OS keychain
   linkdesk version                 print the version
