@@ -273,7 +273,7 @@ func TestAPIUnreachable(t *testing.T) {
 	}
 	wantLine(t, out, doctor.CheckToken, "ok")
 	wantLine(t, out, doctor.CheckScopes, "ok")
-	wantLine(t, out, doctor.CheckAPI, "FAIL", "cannot reach the bank API at "+dead, "connection refused")
+	wantLine(t, out, doctor.CheckAPI, "FAIL", "cannot reach the bank API at "+dead, "connection refused (nothing is listening at that address)")
 	wantAdvice(t, out, doctor.CheckAPI, "check LINKDESK_BANK_API_URL ("+dead+")", "Unset it to use Cybrid's sandbox URL")
 }
 
@@ -494,4 +494,25 @@ func TestSymbolsStyle(t *testing.T) {
 	if r, ok := rep.Result(doctor.CheckCredentials); !ok || r.Status != doctor.Failed || rep.OK() || rep.Failures() != 1 {
 		t.Errorf("report: %+v", rep)
 	}
+}
+
+// When the simulator cannot start (its port is taken), doctor says why and
+// skips what needs it.
+func TestSimCannotStart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var out, errOut bytes.Buffer
+	code := doctor.Main([]string{"--env", "sim"}, &out, &errOut, doctor.Options{
+		Lookup: func(string) (string, bool) { return "", false }, Sim: sim.Options{Addr: l.Addr().String()}})
+	o := out.String()
+	t.Logf("linkdesk doctor --env sim:\n%s", o)
+	if code != doctor.ExitFail {
+		t.Errorf("exit %d, want 1", code)
+	}
+	wantLine(t, o, doctor.CheckSimulator, "FAIL", "the built-in simulator did not start")
+	wantAdvice(t, o, doctor.CheckSimulator, "cannot listen on "+l.Addr().String(), "is the port in use?")
+	wantLine(t, o, doctor.CheckToken, "skip", "needs the simulator")
 }
