@@ -76,8 +76,9 @@ type Fault struct {
 	// Delay is how long a slow fault holds the answer (DefaultFaultDelay
 	// when zero).
 	Delay time.Duration
-	// RetryAfter is a rate_limited fault's Retry-After, rounded up to whole
-	// seconds (DefaultFaultRetryAfter when zero).
+	// RetryAfter is the Retry-After header, rounded up to whole seconds, of
+	// a rate_limited fault (DefaultFaultRetryAfter when zero) and of a 503
+	// fault (none when zero).
 	RetryAfter time.Duration
 }
 
@@ -286,7 +287,9 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request) bool {
 	case Fault500:
 		writeError(w, http.StatusInternalServerError, "internal_error", "Internal server error")
 	case Fault503:
-		w.Header().Set("Retry-After", "1")
+		if f.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((f.RetryAfter+time.Second-1)/time.Second)))
+		}
 		writeError(w, http.StatusServiceUnavailable, "service_unavailable", "The service is temporarily unavailable; try again shortly")
 	case Fault502:
 		w.Header().Set("Content-Type", "text/html")

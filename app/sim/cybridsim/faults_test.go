@@ -87,7 +87,7 @@ func TestFaultKindsOnTheWire(t *testing.T) {
 		}},
 	}
 	for _, tc := range cases {
-		if err := h.srv.SetFaults([]Fault{{Route: route, Kind: tc.kind, Times: 1}}); err != nil {
+		if err := h.srv.SetFaults([]Fault{{Route: route, Kind: tc.kind, Times: 1, RetryAfter: time.Second}}); err != nil {
 			t.Fatal(err)
 		}
 		// A fresh connection each time, so that net/http does not replay a
