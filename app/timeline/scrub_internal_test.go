@@ -1,0 +1,86 @@
+package timeline
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+const clientSecret = "s3cr3t-client-secret-value-42"
+
+var tokenSamples = map[string]string{
+	"JWT":                "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjMifQ.abcDEF123_-x",
+	"public sandbox":     "public-sandbox-6f4e2c1a-0000-4000-8000-123456789abc",
+	"public production":  "public-production-6f4e2c1a-0000-4000-8000-123456789abc",
+	"access token":       "access-sandbox-6f4e2c1a-0000-4000-8000-123456789abc",
+	"link sandbox":       "link-sandbox-6f4e2c1a-0000-4000-8000-123456789abc",
+	"link production":    "link-production-6f4e2c1a-0000-4000-8000-123456789abc",
+	"bearer":             "Bearer abcdefghijklmnop.qrstu",
+	"configured secret":  clientSecret,
+	"processor token":    "processor-production-6f4e2c1a-0000-4000-8000-123456789abc",
+	"development public": "public-development-6f4e2c1a",
+}
+
+func TestScrubReplacesEveryTokenShape(t *testing.T) {
+	s := newScrubber([]string{clientSecret, "abc"}) // "abc" is too short to be used
+	for name, tok := range tokenSamples {
+		got := s.String("before " + tok + " after")
+		if strings.Contains(got, tok) || !strings.HasPrefix(got, "before ") || !strings.HasSuffix(got, " after") {
+			t.Errorf("%s: %q", name, got)
+		}
+		if err := s.check([]byte(got)); err != nil {
+			t.Errorf("%s: the scrubbed text fails the final check: %v", name, err)
+		}
+	}
+	if got := s.String("link-sandbox-6f4e2c1a-0000"); got != "link-sandbox-[redacted]" {
+		t.Errorf("link token → %q, want its environment kept", got)
+	}
+	if got := s.String("abc GET /api/workflows/0123456789abcdef0123456789abcdef"); got != "abc GET /api/workflows/0123456789abcdef0123456789abcdef" {
+		t.Errorf("ordinary text changed: %q", got)
+	}
+	// Keys that name a secret lose their value whatever it looks like.
+	m := s.Map(map[string]any{"Public-Token": "anything", "password": "hunter2", "nested": map[string]any{"link_token": "x", "ok": "fine"},
+		"list": []any{"public-sandbox-abcdef12", 3.0, nil}})
+	if m["Public-Token"] != redactedValue || m["password"] != redactedValue || m["nested"].(map[string]any)["link_token"] != redactedValue ||
+		m["nested"].(map[string]any)["ok"] != "fine" || m["list"].([]any)[0] != "public-sandbox-[redacted]" {
+		t.Errorf("scrubbed map = %v", m)
+	}
+}
+
+func TestFinalCheckRefusesAnExportHoldingASecret(t *testing.T) {
+	s := newScrubber([]string{clientSecret, `sec"ret<&>value`})
+	for name, tok := range tokenSamples {
+		err := s.check([]byte(`{"message":"x ` + tok + ` y"}`))
+		var se *ErrSecretInExport
+		if !errors.As(err, &se) {
+			t.Errorf("%s passed the final check", name)
+			continue
+		}
+		if strings.Contains(err.Error(), tok) {
+			t.Errorf("%s: the refusal repeats the value: %v", name, err)
+		}
+	}
+	// The configured secret is found in its JSON and HTML forms too.
+	for _, form := range []string{`sec\"ret\u003c\u0026\u003evalue`, `sec&#34;ret&lt;&amp;&gt;value`} {
+		if err := s.check([]byte("x " + form)); err == nil {
+			t.Errorf("escaped secret %s passed", form)
+		}
+	}
+
+	// Through Export: a secret that reached the recorder unscrubbed (here by
+	// writing the entry directly) stops the export and no file is written.
+	dir := t.TempDir()
+	r := New(Options{Environment: "sandbox", Dir: dir, Secrets: []string{clientSecret}})
+	r.mu.Lock()
+	r.appendLocked(Entry{Kind: KindNote, Message: "leak " + tokenSamples["link sandbox"]})
+	r.mu.Unlock()
+	files, err := r.Export("", JSONL, HTML)
+	var se *ErrSecretInExport
+	if !errors.As(err, &se) || se.What != "a Plaid link token" || len(files) != 0 {
+		t.Fatalf("Export = %v, %v; want a refusal naming the link token", files, err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("a refused export left files: %v", left)
+	}
+}

@@ -1,0 +1,594 @@
+// Package timeline records every step of every link attempt of a linkdesk
+// session — workflow states, each Cybrid API call, each Plaid Link callback
+// and event, the bank pop-up and OAuth redirect — and exports one attempt or
+// the whole session as JSON Lines and as a self-contained HTML report to
+// attach to a bug ticket.
+//
+// A Recorder is fed by two observers: the link flow's (ObserveAttempt, see
+// linkflow.Observer) and the Cybrid client's (ObserveCall, see
+// cybrid.Options.Observer). It keeps the last Options.MaxEntries entries in
+// memory; nothing is written to disk except by an explicit export.
+//
+// No entry holds a secret: values are scrubbed as they are recorded (see
+// scrub.go for the rules), and every export is checked again before it is
+// written.
+//
+// API calls carry no attempt id (the Cybrid client's observer does not know
+// which attempt made a call), so the Recorder attributes them itself, from
+// what the call is and what the attempts are doing at that moment:
+//
+//   - a call whose path ends in a GUID goes to the one running attempt whose
+//     workflow or account has that GUID (GET /api/workflows/{guid} polls,
+//     GET/PATCH /api/external_bank_accounts/{guid});
+//   - POST /api/workflows goes to the one running attempt in
+//     creating_workflow, POST /api/external_bank_accounts to the one in
+//     creating_account;
+//   - anything else, or when two attempts could have made the call, is a
+//     session-level entry (attempt id ""). An ambiguous call lists the
+//     attempts that could have made it in data.candidates, and an attempt's
+//     export includes it, marked as such. Token requests (POST
+//     /oauth/token) are always session-level: one token serves every call.
+//
+// The attribution is exact for one attempt at a time, which is how operators
+// work; it never guesses between two.
+package timeline
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"linkdesk/app/cybrid"
+	"linkdesk/app/linkflow"
+)
+
+// Kind is what an entry records.
+type Kind string
+
+const (
+	// KindState is a step of an attempt: it started, changed state, failed
+	// or ended. Data.state is the state after the step, data.from the state
+	// before it when it changed.
+	KindState Kind = "state"
+	// KindAPI is one HTTP exchange with Cybrid (token requests included).
+	KindAPI Kind = "api"
+	// KindPlaidCallback is a Plaid Link callback: onLoad, onSuccess, onExit.
+	KindPlaidCallback Kind = "plaid_callback"
+	// KindPlaidEvent is a Plaid Link onEvent, with its metadata.
+	KindPlaidEvent Kind = "plaid_event"
+	// KindLinkWindow is something around Link outside the page: the bank's
+	// pop-up opened or closed, the OAuth redirect came back.
+	KindLinkWindow Kind = "link_window"
+	// KindNote is anything else worth knowing (a retried poll, dropped
+	// entries, notes from other parts of linkdesk).
+	KindNote Kind = "note"
+)
+
+// Entry is one step. Time is UTC and marshals as RFC 3339 with nanoseconds.
+// Seq increases by one per entry recorded in the session (the page asks for
+// entries "since" the last Seq it has). Data never holds a secret.
+type Entry struct {
+	Seq       int64          `json:"seq"`
+	Time      time.Time      `json:"time"`
+	AttemptID string         `json:"attempt_id"`
+	Kind      Kind           `json:"kind"`
+	Message   string         `json:"message"`
+	Data      map[string]any `json:"data,omitempty"`
+}
+
+// Attempt summarises one link or refresh attempt for a report: the latest
+// snapshot the flow reported, without its link token.
+type Attempt struct {
+	ID           string         `json:"id"`
+	Kind         linkflow.Kind  `json:"kind"`
+	CustomerGUID string         `json:"customer_guid"`
+	State        linkflow.State `json:"state"`
+	// Ended reports whether State is final (done, failed, exited).
+	Ended     bool      `json:"ended"`
+	StartedAt time.Time `json:"started_at"`
+	// EndedAt is when the attempt reached its final state; zero while it runs.
+	EndedAt time.Time `json:"ended_at,omitzero"`
+	// DurationMS runs from StartedAt to EndedAt (or to the last update).
+	DurationMS int64 `json:"duration_ms"`
+
+	WorkflowGUID string `json:"workflow_guid,omitempty"`
+	AccountGUID  string `json:"account_guid,omitempty"`
+	AccountState string `json:"account_state,omitempty"`
+	AccountName  string `json:"account_name,omitempty"`
+	AccountMask  string `json:"account_mask,omitempty"`
+	Institution  string `json:"institution,omitempty"`
+	ExitStatus   string `json:"exit_status,omitempty"`
+	Polls        int    `json:"polls"`
+	// Code is the machine-readable reason of a failure (Cybrid failure_code,
+	// Plaid error_code, or linkflow's own); Error says what happened and
+	// what to do next.
+	Code  string `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// DefaultMaxEntries is how many entries a Recorder keeps when
+// Options.MaxEntries is 0.
+const DefaultMaxEntries = 10000
+
+// maxAttempts bounds the attempt summaries kept; the oldest ended ones go
+// first.
+const maxAttempts = 2000
+
+// Options configure a Recorder.
+type Options struct {
+	// Environment (sim, sandbox, production), BankGUID and Version go into
+	// every export's header.
+	Environment, BankGUID, Version string
+	// MaxEntries is how many entries are kept (0: DefaultMaxEntries). When
+	// full, the oldest entry is dropped; exports and Entries say how many
+	// were dropped.
+	MaxEntries int
+	// Dir is where exports go; "" means DefaultExportDir, resolved at the
+	// first export.
+	Dir string
+	// Secrets are exact values that must never be written (the API client
+	// secret). Values shorter than 6 bytes are ignored.
+	Secrets []string
+	// OnEntry, when set, is called after each entry is recorded, outside the
+	// Recorder's lock, from the goroutine that reported the step. It must
+	// not block for long.
+	OnEntry func(Entry)
+	// Now is the clock for API entries and export times; nil means time.Now.
+	Now func() time.Time
+}
+
+// Recorder keeps the session's timeline. It is safe for concurrent use.
+type Recorder struct {
+	opts  Options
+	max   int
+	scrub *scrubber
+	now   func() time.Time
+
+	mu        sync.Mutex
+	seq       int64
+	entries   []Entry
+	dropped   int64
+	droppedBy map[string]int64 // attempt id → entries of it dropped
+	attempts  map[string]*Attempt
+	order     []string // attempt ids, oldest first
+	dirOnce   sync.Once
+	dir       string
+	dirErr    error
+}
+
+// New returns an empty Recorder.
+func New(o Options) *Recorder {
+	r := &Recorder{
+		opts:      o,
+		max:       o.MaxEntries,
+		scrub:     newScrubber(o.Secrets),
+		now:       o.Now,
+		droppedBy: map[string]int64{},
+		attempts:  map[string]*Attempt{},
+	}
+	if r.max <= 0 {
+		r.max = DefaultMaxEntries
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	return r
+}
+
+// ObserveAttempt records a flow event and the attempt's new snapshot. It has
+// the shape of a linkflow.Observer (chain it with others). Poll-count events
+// ("Poll 3") are not entries of their own: each poll is already an API entry.
+func (r *Recorder) ObserveAttempt(a linkflow.Attempt, ev linkflow.Event) {
+	id := a.ID
+	if id == "" {
+		id = ev.AttemptID
+	}
+	if id == "" {
+		return
+	}
+	r.mu.Lock()
+	prev, known := r.attempts[id]
+	var prevState linkflow.State
+	prevPolls := 0
+	if known {
+		prevState, prevPolls = prev.State, prev.Polls
+	}
+	r.updateAttempt(a, ev)
+	if ev.Type == "poll" && a.Polls != prevPolls {
+		r.mu.Unlock()
+		return
+	}
+	kind := KindNote
+	switch ev.Type {
+	case "state":
+		kind = KindState
+	case "plaid_callback":
+		kind = KindPlaidCallback
+	case "plaid_event":
+		kind = KindPlaidEvent
+	case "link_window":
+		kind = KindLinkWindow
+	}
+	data := r.scrub.Map(ev.Data)
+	if kind == KindState {
+		if data == nil {
+			data = map[string]any{}
+		}
+		data["state"] = string(a.State)
+		if known && prevState != a.State {
+			data["from"] = string(prevState)
+		}
+		if a.State.Final() {
+			if a.Code != "" {
+				data["code"] = r.scrub.String(a.Code)
+			}
+			if a.Error != "" && a.Error != ev.Message {
+				data["what_to_do"] = r.scrub.String(a.Error)
+			}
+		}
+		if data["code"] == "" {
+			delete(data, "code")
+		}
+	}
+	t := ev.Time
+	if t.IsZero() {
+		t = r.now()
+	}
+	e := r.appendLocked(Entry{Time: t.UTC(), AttemptID: id, Kind: kind, Message: r.scrub.String(ev.Message), Data: data})
+	out := []Entry{e}
+	if kind != KindState && known && prevState != a.State {
+		// A callback moved the attempt on (onSuccess → creating_account,
+		// onExit → exited): the state change gets its own entry, so that
+		// the state entries alone tell the attempt's path.
+		sd := map[string]any{"state": string(a.State), "from": string(prevState)}
+		if a.State.Final() {
+			if a.Code != "" {
+				sd["code"] = r.scrub.String(a.Code)
+			}
+			if a.Error != "" {
+				sd["what_to_do"] = r.scrub.String(a.Error)
+			}
+		}
+		out = append(out, r.appendLocked(Entry{Time: t.UTC(), AttemptID: id, Kind: KindState, Message: stateMessage(a), Data: sd}))
+	}
+	r.mu.Unlock()
+	for _, e := range out {
+		r.notify(e)
+	}
+}
+
+// stateMessage describes the state an attempt entered after a callback.
+func stateMessage(a linkflow.Attempt) string {
+	switch a.State {
+	case linkflow.CreatingAccount:
+		return "Creating the external bank account at Cybrid"
+	case linkflow.UpdatingAccount:
+		return "Marking the account completed at Cybrid (update mode)"
+	case linkflow.Exited:
+		return "Attempt ended: nothing was linked"
+	case linkflow.Failed:
+		return "Attempt failed"
+	case linkflow.Done:
+		return "Attempt done"
+	}
+	return "Attempt is now " + string(a.State)
+}
+
+// updateAttempt stores the summary of snapshot a; the caller holds r.mu.
+func (r *Recorder) updateAttempt(a linkflow.Attempt, ev linkflow.Event) {
+	s, ok := r.attempts[a.ID]
+	if !ok {
+		s = &Attempt{ID: a.ID}
+		r.attempts[a.ID] = s
+		r.order = append(r.order, a.ID)
+		r.trimAttemptsLocked()
+	}
+	sc := r.scrub.String
+	s.Kind, s.CustomerGUID, s.State = a.Kind, sc(a.CustomerGUID), a.State
+	s.StartedAt = a.StartedAt.UTC()
+	s.Ended = a.State.Final()
+	s.WorkflowGUID, s.AccountGUID = sc(a.WorkflowGUID), sc(a.AccountGUID)
+	if a.Account != nil {
+		s.AccountState, s.AccountName, s.AccountMask = sc(a.Account.State), sc(a.Account.Name), sc(a.Account.Mask)
+	}
+	if a.Institution != "" {
+		s.Institution = sc(a.Institution)
+	} else if s.Institution == "" && ev.Type == "plaid_event" {
+		// The flow learns the bank at onSuccess/onExit; Plaid's events
+		// name it earlier.
+		if m, ok := ev.Data["metadata"].(map[string]any); ok {
+			if name, ok := m["institution_name"].(string); ok {
+				s.Institution = cut(sc(name))
+			}
+		}
+	}
+	s.ExitStatus = sc(a.ExitStatus)
+	s.Polls = a.Polls
+	s.Code, s.Error = sc(a.Code), sc(a.Error)
+	end := a.UpdatedAt
+	if s.Ended {
+		if s.EndedAt.IsZero() {
+			s.EndedAt = a.StateSince.UTC()
+		}
+		end = s.EndedAt
+	}
+	if !a.StartedAt.IsZero() && !end.IsZero() {
+		s.DurationMS = end.Sub(a.StartedAt).Milliseconds()
+	}
+}
+
+func (r *Recorder) trimAttemptsLocked() {
+	for len(r.order) > maxAttempts {
+		// Drop the oldest ended attempt; if none has ended, the oldest.
+		drop := 0
+		for i, id := range r.order {
+			if r.attempts[id].Ended {
+				drop = i
+				break
+			}
+		}
+		delete(r.attempts, r.order[drop])
+		r.order = append(r.order[:drop], r.order[drop+1:]...)
+	}
+}
+
+// ObserveCall records one Cybrid API exchange. It has the shape of
+// cybrid.Options.Observer. The call is attributed to an attempt as the
+// package documentation describes.
+func (r *Recorder) ObserveCall(c cybrid.Call) {
+	now := r.now()
+	path := r.scrub.String(c.Path)
+	method := r.scrub.String(c.Method)
+	data := map[string]any{
+		"method":      method,
+		"path":        path,
+		"status":      c.Status,
+		"duration_ms": float64(c.Duration.Microseconds()) / 1000,
+	}
+	msg := fmt.Sprintf("%s %s → %s", method, path, statusText(c.Status))
+	if c.Err != nil {
+		data["error"] = cut(r.scrub.String(c.Err.Error()))
+		msg = fmt.Sprintf("%s %s → failed: %s", method, path, data["error"])
+	}
+	if c.Retry != "" {
+		// The client's own retry: why the previous try failed.
+		data["retry"] = cut(r.scrub.String(c.Retry))
+	}
+	if c.Attempt > 1 {
+		data["try"] = c.Attempt
+	}
+	r.mu.Lock()
+	id, candidates := r.attributeLocked(c.Method, c.Path)
+	if len(candidates) > 0 {
+		data["candidates"] = candidates
+	}
+	// The observer runs when the response has been read: the call started
+	// Duration earlier. Entries are stamped with the end, like every other
+	// entry (when it was known).
+	e := r.appendLocked(Entry{Time: now.UTC(), AttemptID: id, Kind: KindAPI, Message: msg, Data: data})
+	r.mu.Unlock()
+	r.notify(e)
+}
+
+func statusText(status int) string {
+	if status == 0 {
+		return "no response"
+	}
+	return fmt.Sprint(status)
+}
+
+// attributeLocked finds the attempt that made a call (see the package
+// documentation); the caller holds r.mu.
+func (r *Recorder) attributeLocked(method, path string) (string, []string) {
+	p, _, _ := strings.Cut(path, "?")
+	p = strings.TrimSuffix(p, "/")
+	if strings.HasSuffix(p, "/oauth/token") {
+		return "", nil
+	}
+	var match []string
+	seg := p[strings.LastIndex(p, "/")+1:]
+	if isGUID(seg) {
+		for _, id := range r.order {
+			a := r.attempts[id]
+			if !a.Ended && (a.WorkflowGUID == seg || a.AccountGUID == seg) {
+				match = append(match, id)
+			}
+		}
+	} else if method == "POST" {
+		var want linkflow.State
+		switch {
+		case strings.HasSuffix(p, "/api/workflows"):
+			want = linkflow.CreatingWorkflow
+		case strings.HasSuffix(p, "/api/external_bank_accounts"):
+			want = linkflow.CreatingAccount
+		}
+		if want != "" {
+			for _, id := range r.order {
+				if a := r.attempts[id]; a.State == want {
+					match = append(match, id)
+				}
+			}
+		}
+	}
+	if len(match) == 1 {
+		return match[0], nil
+	}
+	return "", match
+}
+
+func isGUID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Note records a note, for an attempt or (attemptID "") for the session.
+// Other parts of linkdesk use it for steps the flow does not report (an
+// unlink, an ownership verification). msg and data are scrubbed.
+func (r *Recorder) Note(attemptID, msg string, data map[string]any) {
+	r.mu.Lock()
+	e := r.appendLocked(Entry{Time: r.now().UTC(), AttemptID: r.scrub.String(attemptID), Kind: KindNote, Message: r.scrub.String(msg), Data: r.scrub.Map(data)})
+	r.mu.Unlock()
+	r.notify(e)
+}
+
+// appendLocked stamps e with the next Seq, stores it, and drops the oldest
+// entry when full; the caller holds r.mu.
+func (r *Recorder) appendLocked(e Entry) Entry {
+	r.seq++
+	e.Seq = r.seq
+	r.entries = append(r.entries, e)
+	if n := len(r.entries) - r.max; n > 0 {
+		for _, old := range r.entries[:n] {
+			r.droppedBy[old.AttemptID]++
+		}
+		r.dropped += int64(n)
+		clear(r.entries[:n])
+		r.entries = r.entries[n:]
+	}
+	return e
+}
+
+func (r *Recorder) notify(e Entry) {
+	if r.opts.OnEntry != nil {
+		r.opts.OnEntry(e)
+	}
+}
+
+// Entries returns, oldest first, the session's entries (attemptID "") or
+// one attempt's, with Seq greater than since. An attempt's entries include
+// the session-level API calls that list it as a candidate and the token
+// requests made while it ran. When entries were dropped, the first entry
+// returned (when since is 0) is a note saying how many (with Seq 0).
+func (r *Recorder) Entries(attemptID string, since int64) []Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.entriesLocked(attemptID, since)
+}
+
+func (r *Recorder) entriesLocked(attemptID string, since int64) []Entry {
+	out := []Entry{}
+	var lost int64
+	if attemptID == "" {
+		lost = r.dropped
+	} else {
+		lost = r.droppedBy[attemptID]
+	}
+	if lost > 0 && since == 0 {
+		t := time.Time{}
+		if len(r.entries) > 0 {
+			t = r.entries[0].Time
+		}
+		out = append(out, Entry{Time: t, AttemptID: attemptID, Kind: KindNote,
+			Message: fmt.Sprintf("%d earlier entries were dropped: linkdesk keeps the last %d steps of a session", lost, r.max),
+			Data:    map[string]any{"dropped": lost}})
+	}
+	var a *Attempt
+	if attemptID != "" {
+		a = r.attempts[attemptID]
+	}
+	for _, e := range r.entries {
+		if e.Seq <= since {
+			continue
+		}
+		if attemptID == "" || e.AttemptID == attemptID || (e.AttemptID == "" && relatedSessionEntry(e, a)) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// relatedSessionEntry reports whether a session-level entry belongs in
+// attempt a's export: an API call that lists a as a candidate, or a token
+// request made while a ran.
+func relatedSessionEntry(e Entry, a *Attempt) bool {
+	if a == nil || e.Kind != KindAPI {
+		return false
+	}
+	if c, ok := e.Data["candidates"].([]string); ok {
+		for _, id := range c {
+			if id == a.ID {
+				return true
+			}
+		}
+	}
+	p, _ := e.Data["path"].(string)
+	if !strings.HasSuffix(strings.SplitN(p, "?", 2)[0], "/oauth/token") {
+		return false
+	}
+	end := a.EndedAt
+	if end.IsZero() {
+		end = time.Now().Add(time.Hour)
+	}
+	return !e.Time.Before(a.StartedAt) && !e.Time.After(end)
+}
+
+// Attempts returns the summaries of the session's attempts, oldest first.
+func (r *Recorder) Attempts() []Attempt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Attempt, 0, len(r.order))
+	for _, id := range r.order {
+		out = append(out, *r.attempts[id])
+	}
+	return out
+}
+
+// Attempt returns the summary of one attempt.
+func (r *Recorder) Attempt(id string) (Attempt, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, ok := r.attempts[id]
+	if !ok {
+		return Attempt{}, false
+	}
+	return *a, true
+}
+
+// LastSeq is the Seq of the latest entry (0 before the first).
+func (r *Recorder) LastSeq() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seq
+}
+
+// snapshot is a consistent copy for an export.
+type snapshot struct {
+	scope    string // "attempt" or "session"
+	attempt  string
+	entries  []Entry
+	attempts []Attempt
+	dropped  int64
+}
+
+func (r *Recorder) snapshot(attemptID string) (snapshot, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := snapshot{scope: "session", attempt: attemptID}
+	if attemptID != "" {
+		a, ok := r.attempts[attemptID]
+		if !ok {
+			return s, fmt.Errorf("no attempt %q in this session's timeline: pick one from the timeline panel (the timeline keeps the attempts of the running session only)", r.scrub.String(attemptID))
+		}
+		s.scope = "attempt"
+		s.attempts = []Attempt{*a}
+		s.dropped = r.droppedBy[attemptID]
+	} else {
+		for _, id := range r.order {
+			s.attempts = append(s.attempts, *r.attempts[id])
+		}
+		s.dropped = r.dropped
+	}
+	s.entries = r.entriesLocked(attemptID, 0)
+	sort.SliceStable(s.attempts, func(i, j int) bool { return s.attempts[i].StartedAt.Before(s.attempts[j].StartedAt) })
+	return s, nil
+}
