@@ -271,6 +271,10 @@ func (d *doctor) newClient(scopes []string) (*cybrid.Client, error) {
 		BankURL: d.bankURL, IdentityURL: d.identityURL,
 		ClientID: d.creds.ClientID, ClientSecret: d.creds.ClientSecret,
 		Scopes: scopes, HTTPClient: d.o.HTTPClient, UserAgent: "linkdesk-doctor",
+		// One try per check, so that the report shows what the first
+		// attempt met, in the time the check has. The check's context
+		// ends before the per-request timeout.
+		Retry: cybrid.RetryPolicy{MaxAttempts: 1}, RequestTimeout: d.o.Timeout + time.Second,
 	})
 }
 
@@ -488,6 +492,9 @@ func netCause(err error, timeout time.Duration) string {
 func safeText(err error) string { return strings.TrimPrefix(err.Error(), "cybrid: ") }
 
 func isTimeout(err error) bool {
+	if errors.Is(err, cybrid.ErrRequestTimeout) {
+		return true
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
