@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+type reportOut struct {
+	text string
+	pass bool
+}
+
+type row struct {
+	figure, measured, target string
+	pass                     bool
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// report renders the table, the machine and the details as Markdown.
+func report(m machine, ld, br []windowRun, lt linkResult, sizeLinkdesk, sizeBare int64, runs int, idle time.Duration, maxLoad float64, took time.Duration) reportOut {
+	var rows []row
+
+	// Cold start.
+	ldReady, brReady := readies(ld), readies(br)
+	ldMed, brMed := medianDur(ldReady), medianDur(brReady)
+	ratio := float64(ldMed) / float64(brMed)
+	rows = append(rows, row{
+		"Cold start to UI interactive",
+		fmt.Sprintf("linkdesk %.0f ms vs bare %.0f ms (medians of %d): **%.2f×**", ms(ldMed), ms(brMed), runs, ratio),
+		fmt.Sprintf("≤ %.2f× bare", coldStartRatio), ratio <= coldStartRatio,
+	})
+
+	// Link-token overhead.
+	var over []time.Duration
+	maxP := lt.Cold.Polls
+	for _, r := range lt.Warm {
+		over = append(over, r.Overhead)
+		if r.Polls > maxP {
+			maxP = r.Polls
+		}
+	}
+	oMed := medianDur(over)
+	rows = append(rows, row{
+		fmt.Sprintf("Link-token overhead beyond a %s workflow", lt.WorkflowDelay),
+		fmt.Sprintf("median **%.0f ms** over %d warm workflows (cold first one: %.0f ms, %d polls); max **%d polls**", ms(oMed), len(lt.Warm), ms(lt.Cold.Overhead), lt.Cold.Polls, maxP),
+		fmt.Sprintf("≤ %d ms median, ≤ %d polls", maxOverhead.Milliseconds(), maxPolls),
+		oMed <= maxOverhead && maxP <= maxPolls,
+	})
+
+	// Idle memory.
+	ldPSS, brPSS := psss(ld), psss(br)
+	ldM, brM := medianInt(ldPSS), medianInt(brPSS)
+	mratio := float64(ldM) / float64(brM)
+	rows = append(rows, row{
+		"Idle memory (PSS, app + WebKit processes)",
+		fmt.Sprintf("linkdesk %.1f MiB vs bare %.1f MiB (medians of %d, %s idle): **%.2f×**", mib(ldM), mib(brM), runs, idle, mratio),
+		fmt.Sprintf("≤ %.1f× bare", memoryRatio), mratio <= memoryRatio,
+	})
+
+	// Binary size.
+	rows = append(rows, row{
+		"Stripped binary size (-trimpath -ldflags \"-s -w\")",
+		fmt.Sprintf("**%.1f MB** (%d bytes)", float64(sizeLinkdesk)/1e6, sizeLinkdesk),
+		fmt.Sprintf("≤ %d MB", maxBinaryBytes/1_000_000), sizeLinkdesk > 0 && sizeLinkdesk <= maxBinaryBytes,
+	})
+
+	// Token requests.
+	rows = append(rows, row{
+		"Token requests",
+		fmt.Sprintf("**%d** for %d API calls over %.1f s (token lifetime %s)", lt.TokenRequests, lt.APICalls, lt.TokenSpan.Seconds(), lt.TokenLifetime),
+		fmt.Sprintf("1 per token lifetime, ≥ %d calls", minTokenAPICalls),
+		lt.TokenRequests == 1 && lt.APICalls >= minTokenAPICalls && lt.TokenSpan < lt.TokenLifetime,
+	})
+
+	var b strings.Builder
+	pass := true
+	fmt.Fprintf(&b, "## linkdesk benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	b.WriteString("| Figure | Measured | Target | Result |\n|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.figure, r.measured, r.target, verdict(r.pass))
+		pass = pass && r.pass
+	}
+	fmt.Fprintf(&b, "\nMachine: %s, %s, %s RAM, kernel %s, %s; WebKitGTK %s; %s; display %s.\n",
+		m.CPU, m.Cores, m.RAM, m.Kernel, m.OS, m.WebKitGTK, m.Go, m.Display)
+
+	b.WriteString("\nDetails:\n\n")
+	fmt.Fprintf(&b, "- Cold start, each run (ms): linkdesk %s; bare %s (after one untimed warm-up start of each).\n",
+		durList(ldReady), durList(brReady))
+	ldCPU, brCPU := cpus(ld), cpus(br)
+	fmt.Fprintf(&b, "- CPU time used by the process tree until interactive, each run (ms): linkdesk %s; bare %s (medians %.0f vs %.0f ms: %.2f×).\n",
+		durList(ldCPU), durList(brCPU), ms(medianDur(ldCPU)), ms(medianDur(brCPU)), float64(medianDur(ldCPU))/float64(medianDur(brCPU)))
+	fmt.Fprintf(&b, "- Idle PSS, each run (MiB): linkdesk %s; bare %s.\n", kbList(ldPSS), kbList(brPSS))
+	fmt.Fprintf(&b, "- Processes, median-memory run: linkdesk %s; bare %s.\n", procList(medianRun(ld)), procList(medianRun(br)))
+	var ov []string
+	for _, r := range lt.Warm {
+		ov = append(ov, fmt.Sprintf("%.0f ms/%d", ms(r.Overhead), r.Polls))
+	}
+	fmt.Fprintf(&b, "- Link-token overhead/polls, warm workflows (started 100 ms apart): %s.\n", strings.Join(ov, ", "))
+	fmt.Fprintf(&b, "- Bare window binary: %.1f MB. Benchmark wall time: %.0f s. Highest 1-minute load average during the window starts: %.1f on %s.\n",
+		float64(sizeBare)/1e6, took.Seconds(), maxLoad, m.Cores)
+	if maxLoad > float64(m.NumCPU) {
+		b.WriteString("\n**Warning:** the machine was busy (load average above its CPU count) while the windows started; the start-up times are noisy. Rerun on an idle machine before trusting a FAIL or a PASS near the target.\n")
+	}
+	fmt.Fprintf(&b, "\nOverall: %s\n", verdict(pass))
+	return reportOut{text: b.String(), pass: pass}
+}
+
+func readies(rs []windowRun) []time.Duration {
+	var out []time.Duration
+	for _, r := range rs {
+		out = append(out, r.Ready)
+	}
+	return out
+}
+
+func cpus(rs []windowRun) []time.Duration {
+	var out []time.Duration
+	for _, r := range rs {
+		out = append(out, r.CPU)
+	}
+	return out
+}
+
+func psss(rs []windowRun) []int64 {
+	var out []int64
+	for _, r := range rs {
+		out = append(out, r.PSSkB)
+	}
+	return out
+}
+
+func durList(ds []time.Duration) string {
+	var s []string
+	for _, d := range ds {
+		s = append(s, fmt.Sprintf("%.0f", ms(d)))
+	}
+	return strings.Join(s, " ")
+}
+
+func kbList(ks []int64) string {
+	var s []string
+	for _, k := range ks {
+		s = append(s, fmt.Sprintf("%.1f", mib(k)))
+	}
+	return strings.Join(s, " ")
+}
+
+// medianRun is the run whose PSS is the median (the lower middle one).
+func medianRun(rs []windowRun) windowRun {
+	if len(rs) == 0 {
+		return windowRun{}
+	}
+	s := append([]windowRun(nil), rs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].PSSkB < s[j].PSSkB })
+	return s[(len(s)-1)/2]
+}
+
+// procList names each process with its PSS (and RSS, to show how much a
+// summed RSS would double-count).
+func procList(r windowRun) string {
+	var s []string
+	var rss int64
+	for _, p := range r.Procs {
+		s = append(s, fmt.Sprintf("%s %.1f", p.Name, mib(p.PSSkB)))
+		rss += p.RSSkB
+	}
+	return fmt.Sprintf("%s MiB PSS (RSS summed would be %.1f MiB)", strings.Join(s, ", "), mib(rss))
+}
