@@ -177,6 +177,7 @@ func TestKillAtEveryStepIsReconciledWithCybrid(t *testing.T) {
 		refresh      bool
 		accountDelay time.Duration
 		earlier      bool // the customer linked another account just before
+		elsewhere    bool // …from another linkdesk (its own journal: nothing claims it here)
 		settle       func(t *testing.T, r *crashRig)
 		want         want
 	}{
@@ -195,6 +196,12 @@ func TestKillAtEveryStepIsReconciledWithCybrid(t *testing.T) {
 			want: want{journal.OutcomeNotCreated, journal.ActionStartLink, "Cybrid has no account from this attempt", false}},
 		{name: "creating_account, POST answered but not recorded", step: linkflow.CreatingAccount,
 			dieAt: "answered:POST /api/external_bank_accounts", earlier: true,
+			settle: func(t *testing.T, r *crashRig) {
+				eventually(t, "stored", func() bool { return r.sim.Cybrid.Accounts(r.cust)[0].State != "storing" })
+			},
+			want: want{journal.OutcomeLinked, journal.ActionOpenAccounts, "is linked; bank-account ownership verification is still needed", true}},
+		{name: "creating_account, POST answered, another linkdesk linked another account just before", step: linkflow.CreatingAccount,
+			dieAt: "answered:POST /api/external_bank_accounts", earlier: true, elsewhere: true,
 			settle: func(t *testing.T, r *crashRig) {
 				eventually(t, "stored", func() bool { return r.sim.Cybrid.Accounts(r.cust)[0].State != "storing" })
 			},
@@ -228,6 +235,9 @@ func TestKillAtEveryStepIsReconciledWithCybrid(t *testing.T) {
 				r.sim.Cybrid.SetScenario(sc)
 				setup := r.config("")
 				setup.AccountIndex = 1
+				if c.elsewhere {
+					setup.Dir = t.TempDir()
+				}
 				r.complete(t, setup)
 				sc.AccountDelay = delay
 				r.sim.Cybrid.SetScenario(sc)
