@@ -15,13 +15,14 @@ import (
 )
 
 // Run is `linkdesk sim [--addr 127.0.0.1:PORT] [--workflow-delay 1.5s]
-// [--account-delay 1s] [--test-driver] [--log-level info]`: it starts the
+// [--account-delay 1s] [--test-driver] [--log-level info] [--scenario ID]`: it starts the
 // simulator alone, prints its base URLs, the credentials to use, the seeded
 // customers and the environment variables that point linkdesk at it, and
 // serves until SIGINT/SIGTERM or until ctx is done.
 //
 // Exit codes: 0 after a clean stop, 2 for bad arguments (including an
-// unusable --addr), 1 when the simulator cannot start (e.g. the port is
+// unusable --addr, an unknown --scenario, or connection_expired with no
+// account to expire), 1 when the simulator cannot start (e.g. the port is
 // taken). Logs go to stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("linkdesk sim", flag.ContinueOnError)
@@ -31,6 +32,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	acctDelay := fs.Duration("account-delay", time.Second, "time an external bank account spends in storing (and in deleting)")
 	driver := fs.Bool("test-driver", false, "let end-to-end tests drive the Link page (never needed by people)")
 	level := fs.String("log-level", "info", "log level on stderr: debug, info, warn or error")
+	scenario := fs.String("scenario", ScenarioNormal, "QA scenario to start in (see GET /sim/scenarios), with its default options")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: linkdesk sim [--addr 127.0.0.1:PORT] [--workflow-delay 1.5s] [--account-delay 1s]")
 		fmt.Fprintln(stderr, "Runs the simulated Cybrid API and Plaid Link on one loopback port until interrupted.")
@@ -55,6 +57,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "linkdesk sim: --log-level %q: use debug, info, warn or error\n", *level)
 		return 2
 	}
+	if _, ok := scenarioByID(*scenario); !ok {
+		fmt.Fprintf(stderr, "linkdesk sim: --scenario %q: no such scenario; the scenarios are: %s\n", *scenario, scenarioIDs())
+		return 2
+	}
 	if _, err := loopbackAddr(*addr); err != nil {
 		fmt.Fprintf(stderr, "linkdesk sim: --addr: %v\n", err)
 		return 2
@@ -76,6 +82,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer s.Close()
+	if err := s.ApplyScenario(*scenario, nil); err != nil {
+		fmt.Fprintf(stderr, "linkdesk sim: --scenario: %v\n", err)
+		return 2
+	}
 	printBanner(stdout, s)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -95,6 +105,8 @@ func printBanner(w io.Writer, s *Sim) {
 	fmt.Fprintf(w, "  Cybrid identity:      %s/oauth/token\n", s.IdentityURL)
 	fmt.Fprintf(w, "  Plaid Link:           %s/link/v2/stable/link-initialize.js\n", s.PlaidURL)
 	fmt.Fprintf(w, "  Scenario (QA):        GET/PUT %s/sim/scenario\n", s.BankURL)
+	fmt.Fprintf(w, "  QA scenarios:         GET %s/sim/scenarios, PUT %s/sim/scenarios/active {\"id\": \"…\"} (active: %s)\n",
+		s.BankURL, s.BankURL, s.ActiveScenario())
 	fmt.Fprintf(w, "  Listening on:         %v\n\n", s.Addrs())
 	fmt.Fprintf(w, "Credentials (the simulator's well-known test credentials, not secrets):\n")
 	fmt.Fprintf(w, "  client id:     %s\n  client secret: %s\n", s.ClientID, s.ClientSecret)

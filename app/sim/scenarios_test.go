@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -470,4 +471,21 @@ func TestSwitchScenariosThroughTheAPI(t *testing.T) {
 			t.Errorf("expiring an expired account: %v", err)
 		}
 	})
+}
+
+func TestRunStartsInAScenario(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb bytes.Buffer
+	if code := Run(ctx, []string{"--addr", "127.0.0.1:0", "--scenario", "institution_down"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d; stderr: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "/sim/scenarios/active") || !strings.Contains(out.String(), "(active: institution_down)") {
+		t.Errorf("the banner does not show the scenarios endpoint and the active scenario:\n%s", out.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := Run(context.Background(), []string{"--scenario", "bogus"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "link_token_expired") {
+		t.Errorf("--scenario bogus: exit %d, stderr %q (want 2 and the list of scenarios)", code, errb.String())
+	}
 }
