@@ -37,6 +37,7 @@ type API interface {
 	GetWorkflow(ctx context.Context, guid string) (cybrid.Workflow, error)
 	CreateExternalBankAccount(ctx context.Context, a cybrid.PostExternalBankAccount) (cybrid.ExternalBankAccount, error)
 	GetExternalBankAccount(ctx context.Context, guid string) (cybrid.ExternalBankAccount, error)
+	ListExternalBankAccounts(ctx context.Context, p cybrid.ListExternalBankAccountsParams) (cybrid.ExternalBankAccountList, error)
 	PatchExternalBankAccount(ctx context.Context, guid string, p cybrid.PatchExternalBankAccount) (cybrid.ExternalBankAccount, error)
 }
 
@@ -51,6 +52,17 @@ type Settings struct {
 	PollMax         time.Duration // longest poll gap
 	WorkflowTimeout time.Duration // deadline for a link token
 	AccountTimeout  time.Duration // deadline for an account to leave storing
+
+	// PublicTokenLifetime is how long the Plaid public token from onSuccess
+	// stays usable for RetryAccount (DefaultPublicTokenLifetime when zero).
+	PublicTokenLifetime time.Duration
+	// ReconcileDelay is the pause before listing the customer's accounts
+	// after an unanswered POST (DefaultReconcileDelay when zero; negative
+	// means none).
+	ReconcileDelay time.Duration
+	// ClockSkew is how far Cybrid's clock may lag ours when matching an
+	// account's created_at (DefaultClockSkew when zero).
+	ClockSkew time.Duration
 }
 
 // Observer receives a snapshot of the attempt after every change, with the
@@ -83,8 +95,21 @@ type attempt struct {
 	Attempt
 	cancel context.CancelFunc
 	// publicToken is Plaid's onSuccess token (30-minute life). Kept in memory
-	// only, never logged, never in a snapshot.
+	// only, never logged, never in a snapshot; tokenExpiry is when Plaid
+	// stops accepting it.
 	publicToken string
+	tokenExpiry time.Time
+
+	// The account creation (reconcile.go): what was selected in Link, the
+	// name POSTed, how many POSTs were sent and when the first one was, and
+	// whether the last one's outcome is unknown.
+	plaidAccount  PlaidAccount
+	institutionID string
+	postName      string
+	posts         int
+	firstPost     time.Time
+	uncertain     bool
+	watching      bool // an expiry watcher runs (AccountRetry)
 }
 
 // New returns a Flow that calls api. observe may be nil.
@@ -100,6 +125,15 @@ func New(api API, s Settings, log *slog.Logger, observe Observer) *Flow {
 	}
 	if s.AccountTimeout <= 0 {
 		s.AccountTimeout = 120 * time.Second
+	}
+	if s.PublicTokenLifetime <= 0 {
+		s.PublicTokenLifetime = DefaultPublicTokenLifetime
+	}
+	if s.ReconcileDelay == 0 {
+		s.ReconcileDelay = DefaultReconcileDelay
+	}
+	if s.ClockSkew <= 0 {
+		s.ClockSkew = DefaultClockSkew
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Flow{
@@ -193,6 +227,7 @@ func (f *Flow) Cancel(id string) error {
 			return Event{}, fmt.Errorf("attempt %s has already ended (%s)", id, a.State)
 		}
 		a.cancel()
+		a.publicToken = ""
 		a.State = Exited
 		a.ExitStatus = "cancelled"
 		a.Error = "Cancelled by the operator."
@@ -215,7 +250,23 @@ func (f *Flow) getLinkToken(ctx context.Context, id string) {
 		req.Kind = cybrid.LinkTokenUpdate
 		req.ExternalBankAccountGUID = a.AccountGUID
 	}
-	wf, err := f.api.CreateWorkflow(ctx, req)
+	// A workflow whose creation failed, even ambiguously, is simply created
+	// anew (up to workflowTries times): a workflow only mints a Plaid link
+	// token (nothing the customer sees, nothing linked; an unused link token
+	// expires), while listing workflows could not tell this attempt's from
+	// another's (the list shows neither the kind nor the account).
+	var wf cybrid.Workflow
+	var err error
+	for try := 1; ; try++ {
+		wf, err = f.api.CreateWorkflow(ctx, req)
+		if err == nil || ctx.Err() != nil || try == workflowTries || !errors.Is(err, cybrid.ErrAmbiguous) && !cybrid.IsTemporary(err) {
+			break
+		}
+		f.note(id, "retry", fmt.Sprintf("Creating the link-token workflow failed (%v); creating a new one", err))
+		if !sleepCtx(ctx, max(cybrid.RetryAfter(err), time.Duration(try)*500*time.Millisecond)) {
+			break
+		}
+	}
 	if ctx.Err() != nil {
 		return // cancelled or closing: Cancel/Close already ended the attempt
 	}
@@ -291,8 +342,14 @@ func (f *Flow) Success(id, publicToken string, meta SuccessMetadata) error {
 		kind = a.Kind
 		if meta.Institution != nil {
 			a.Institution = meta.Institution.Name
+			a.institutionID = meta.Institution.InstitutionID
 		}
 		a.publicToken = publicToken
+		a.tokenExpiry = time.Now().Add(f.settings.PublicTokenLifetime)
+		if len(meta.Accounts) == 1 {
+			a.plaidAccount = meta.Accounts[0]
+			a.postName = accountName(meta.Accounts[0])
+		}
 		ev := Event{Type: "plaid_callback", Message: "Plaid Link: onSuccess", Data: successData(meta)}
 		if a.Kind == KindLink && len(meta.Accounts) != 1 {
 			a.State = Failed
@@ -323,7 +380,7 @@ func (f *Flow) Success(id, publicToken string, meta SuccessMetadata) error {
 		if kind == KindRefresh {
 			f.markRefreshed(ctx, id)
 		} else {
-			f.createAccount(ctx, id, meta.Accounts[0])
+			f.createAccount(ctx, id)
 		}
 	}()
 	return nil
@@ -351,37 +408,16 @@ func successData(m SuccessMetadata) map[string]any {
 	return d
 }
 
-func (f *Flow) createAccount(ctx context.Context, id string, acct PlaidAccount) {
-	a, pub := f.snapshotWithToken(id)
+// accountName is the name an account is created with: Plaid's name for it.
+func accountName(acct PlaidAccount) string {
 	name := strings.TrimSpace(acct.Name)
 	if name == "" {
 		name = "Bank account"
 	}
-	if len(name) > 128 {
-		name = name[:128]
+	if r := []rune(name); len(r) > 128 {
+		name = string(r[:128])
 	}
-	created, err := f.api.CreateExternalBankAccount(ctx, cybrid.PostExternalBankAccount{
-		Name:             name,
-		AccountKind:      cybrid.AccountKindPlaid,
-		CustomerGUID:     a.CustomerGUID,
-		Asset:            f.settings.Asset,
-		PlaidPublicToken: cybrid.Secret(pub),
-		PlaidAccountID:   acct.ID,
-	})
-	if ctx.Err() != nil {
-		return
-	}
-	if err != nil {
-		f.fail(id, "", fmt.Sprintf("Cybrid did not create the external bank account: %v. The Plaid public token stays valid for 30 minutes; try again or link again.", err))
-		return
-	}
-	f.update(id, func(a *attempt) (Event, error) {
-		a.AccountGUID = created.GUID
-		a.Account = summary(created)
-		a.State = WaitingForAccount
-		return Event{Type: "state", Message: "Waiting for Cybrid to store the account", Data: map[string]any{"account_guid": created.GUID, "account_state": created.State}}, nil
-	})
-	f.followAccount(ctx, id, created)
+	return name
 }
 
 // followAccount polls the account until it leaves storing and ends the attempt.
@@ -672,13 +708,6 @@ func (f *Flow) emit(snap Attempt, ev Event) {
 	f.observe(snap, ev)
 }
 
-func (f *Flow) snapshotWithToken(id string) (Attempt, string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	a := f.attempts[id]
-	return a.Attempt, a.publicToken
-}
-
 func summary(a cybrid.ExternalBankAccount) *Account {
 	return &Account{
 		GUID: a.GUID, Name: a.Name, State: string(a.State), FailureCode: a.FailureCode,
@@ -686,15 +715,13 @@ func summary(a cybrid.ExternalBankAccount) *Account {
 	}
 }
 
+// workflowTries bounds the POSTs of one link-token workflow.
+const workflowTries = 3
+
 // transient reports whether a polling error is worth another poll: network
-// failures and server errors, not 4xx answers.
-func transient(err error) bool {
-	var apiErr *cybrid.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.StatusCode >= 500 || apiErr.StatusCode == 429
-	}
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
-}
+// failures, timeouts, 5xx, 429 and malformed answers that outlasted the
+// client's own retries; not 4xx answers or the end of the attempt.
+func transient(err error) bool { return cybrid.IsTemporary(err) }
 
 func orUnknown(s string) string {
 	if s == "" {
