@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -487,5 +488,18 @@ func TestRunStartsInAScenario(t *testing.T) {
 	errb.Reset()
 	if code := Run(context.Background(), []string{"--scenario", "bogus"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "link_token_expired") {
 		t.Errorf("--scenario bogus: exit %d, stderr %q (want 2 and the list of scenarios)", code, errb.String())
+	}
+}
+
+// The QA documentation lists every scenario of the catalogue.
+func TestScenariosAreDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../assets/plaidsim/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range catalogue {
+		if !strings.Contains(string(b), "| `"+sc.ID+"` | "+sc.Kind+" |") {
+			t.Errorf("assets/plaidsim/README.md has no row for scenario %s (%s)", sc.ID, sc.Kind)
+		}
 	}
 }
