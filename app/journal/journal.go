@@ -169,6 +169,7 @@ var ErrBusy = errors.New("journal: another linkdesk is using this journal")
 
 // Journal is an open journal. Its methods are safe for concurrent use.
 type Journal struct {
+	env      string
 	path     string
 	off      string // non-empty: the journal is off, and why
 	log      *slog.Logger
@@ -220,7 +221,7 @@ func Open(o Options) (*Journal, error) {
 		return nil, fmt.Errorf("journal: cannot make %s private (mode 0700): %w", dir, err)
 	}
 	j := &Journal{
-		path: filepath.Join(dir, name), log: o.Log, retain: o.Retain, now: o.Now, onChange: o.OnChange,
+		env: o.Env, path: filepath.Join(dir, name), log: o.Log, retain: o.Retain, now: o.Now, onChange: o.OnChange,
 		entries: map[string]*Entry{}, selections: map[string]Selection{},
 	}
 	if j.log == nil {
@@ -398,6 +399,9 @@ func writeAtomic(path string, data []byte) error {
 // Path is the journal file ("" when the journal is off).
 func (j *Journal) Path() string { return j.path }
 
+// Env is the environment the journal is for ("" when it is off).
+func (j *Journal) Env() string { return j.env }
+
 // Notes are what Open found worth telling the operator (damage dropped,
 // lines of another version) and write failures since.
 func (j *Journal) Notes() []string {
@@ -480,6 +484,9 @@ func applySelection(e *Entry, s Selection) {
 // changed. A write failure is logged and reported by Notes; the flow goes
 // on.
 func (j *Journal) Observe(a linkflow.Attempt, ev linkflow.Event) {
+	if j == nil {
+		return
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.off != "" {
@@ -554,8 +561,12 @@ func (j *Journal) putLocked(e *Entry) {
 	j.writeErr = nil
 }
 
-// Close stops reconciliation, closes the file and releases the lock.
+// Close stops reconciliation, closes the file and releases the lock. A
+// closed journal records nothing more; closing again does nothing.
 func (j *Journal) Close() error {
+	if j == nil {
+		return nil
+	}
 	j.stopReconcile()
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -397,3 +397,19 @@ func TestMatchRule(t *testing.T) {
 		t.Error("PostedName does not follow the flow's naming")
 	}
 }
+
+// BenchmarkObserveStateChange measures what a state change costs the flow:
+// one line appended and fsynced.
+func BenchmarkObserveStateChange(b *testing.B) {
+	j, err := journal.Open(journal.Options{Dir: b.TempDir(), Env: "sandbox"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	a := linkflow.Attempt{ID: "00000000000000a1", Kind: linkflow.KindLink, CustomerGUID: strings.Repeat("c", 32), StartedAt: t0}
+	states := []linkflow.State{linkflow.CreatingWorkflow, linkflow.WaitingForToken}
+	for i := 0; b.Loop(); i++ {
+		a.State = states[i%2]
+		j.Observe(a, linkflow.Event{Type: "state"})
+	}
+}

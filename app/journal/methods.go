@@ -40,18 +40,35 @@ func (j *Journal) Status() Status {
 	return Status{On: j.off == "", Off: j.off, Path: j.path, Checking: j.Checking(), Notes: notes, Attempts: j.Recovered()}
 }
 
-// Methods returns the page's calls for the journal, in the desk's form:
+// Methods returns the page's calls on this journal; see the function
+// Methods.
+func (j *Journal) Methods() map[string]desk.Method {
+	return Methods(func() *Journal { return j })
+}
+
+// offJournal answers for current() == nil (no environment running).
+var offJournal = Off("no environment is running")
+
+// Methods returns the page's calls on the journal current returns at call
+// time (so that they follow environment switches; nil is treated as a
+// journal that is off), in the desk's form:
 //
 //	"recovered.list"    {}                    → Status
 //	"recovered.dismiss" {"attempt_id": "…"}   → null
-//	"recovered.recheck" {}                    → null (check unchecked attempts again)
-func (j *Journal) Methods() map[string]desk.Method {
+//	"recovered.recheck" {}                    → null (ask Cybrid again about unchecked attempts)
+func Methods(current func() *Journal) map[string]desk.Method {
+	get := func() *Journal {
+		if j := current(); j != nil {
+			return j
+		}
+		return offJournal
+	}
 	return map[string]desk.Method{
 		"recovered.list": func(ctx context.Context, raw json.RawMessage) (any, error) {
 			if err := strict(raw, &struct{}{}); err != nil {
 				return nil, err
 			}
-			return j.Status(), nil
+			return get().Status(), nil
 		},
 		"recovered.dismiss": func(ctx context.Context, raw json.RawMessage) (any, error) {
 			var p struct {
@@ -60,22 +77,27 @@ func (j *Journal) Methods() map[string]desk.Method {
 			if err := strict(raw, &p); err != nil {
 				return nil, err
 			}
-			return nil, j.Dismiss(p.AttemptID)
+			return nil, get().Dismiss(p.AttemptID)
 		},
 		"recovered.recheck": func(ctx context.Context, raw json.RawMessage) (any, error) {
 			if err := strict(raw, &struct{}{}); err != nil {
 				return nil, err
 			}
-			return nil, j.Recheck(RecheckTimeout)
+			return nil, get().Recheck(RecheckTimeout)
 		},
 	}
 }
 
-// WrapMethods returns methods with "plaid.onSuccess" preceded by
-// NoteSelection, so the account chosen in Link is journaled before the flow
-// asks Cybrid to create it. Other methods are returned unchanged; the map
-// given is not modified.
+// WrapMethods is Wrap on this journal.
 func (j *Journal) WrapMethods(methods map[string]desk.Method) map[string]desk.Method {
+	return Wrap(methods, func() *Journal { return j })
+}
+
+// Wrap returns methods with "plaid.onSuccess" preceded by NoteSelection on
+// the journal current returns, so that the account chosen in Link is
+// journaled before the flow asks Cybrid to create it. Other methods are
+// returned unchanged; the map given is not modified.
+func Wrap(methods map[string]desk.Method, current func() *Journal) map[string]desk.Method {
 	out := make(map[string]desk.Method, len(methods))
 	for k, v := range methods {
 		out[k] = v
@@ -89,8 +111,8 @@ func (j *Journal) WrapMethods(methods map[string]desk.Method) map[string]desk.Me
 			AttemptID string                   `json:"attempt_id"`
 			Metadata  linkflow.SuccessMetadata `json:"metadata"`
 		}
-		// The desk validates the call; a body it refuses is not noted.
-		if len(raw) <= maxParams && json.Unmarshal(raw, &p) == nil && attemptIDRE.MatchString(p.AttemptID) {
+		// The desk validates the call; a body it would refuse is not noted.
+		if j := current(); j != nil && len(raw) <= maxParams && json.Unmarshal(raw, &p) == nil && attemptIDRE.MatchString(p.AttemptID) {
 			j.NoteSelection(p.AttemptID, p.Metadata)
 		}
 		return next(ctx, raw)

@@ -114,6 +114,9 @@ const ClockSkew = 2 * time.Minute
 // calls Options.OnChange when it is done. It returns at once; it does
 // nothing when there is nothing to check or a run is in progress.
 func (j *Journal) StartReconcile(api API, timeout time.Duration) {
+	if j == nil {
+		return
+	}
 	j.mu.Lock()
 	if j.off != "" || j.rec.running || len(j.pending) == 0 || j.f == nil {
 		j.mu.Unlock()
