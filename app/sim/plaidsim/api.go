@@ -373,7 +373,8 @@ func (s *Sim) apiCredentials(req *apiRequest) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if se.inst == nil || se.inst.OAuth || se.inst.Health == healthDown || se.inst.Health == healthUnsupported {
+	down := se.inst != nil && (se.inst.Health == healthDown || (s.scenario.InstitutionDown && !se.token.updateMode()))
+	if se.inst == nil || se.inst.OAuth || down || se.inst.Health == healthUnsupported {
 		return nil, invalidRequest("no institution that takes credentials is selected")
 	}
 	var o outcome
@@ -381,8 +382,7 @@ func (s *Sim) apiCredentials(req *apiRequest) (map[string]any, error) {
 	case strings.HasPrefix(req.Password, "error_"):
 		code := strings.TrimPrefix(req.Password, "error_")
 		o = s.failStep(se, sandboxErrorType(code), code)
-	case s.scenario.InstitutionDown:
-		// Only reachable in update mode (selection already refused).
+	case s.scenario.InstitutionDown: // update mode: no institution was selected
 		o = s.failStep(se, "INSTITUTION_ERROR", "INSTITUTION_DOWN")
 	case s.scenario.RejectCredentials:
 		o = s.failStep(se, "ITEM_ERROR", "INVALID_CREDENTIALS")
