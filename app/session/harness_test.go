@@ -72,10 +72,8 @@ func (b *syncBuffer) String() string {
 // the window; cleanup closes both.
 func startApp(t *testing.T, so sim.Options, before ...func(*session.Session)) *app {
 	t.Helper()
-	uitest.NeedDisplay(t)
 	cfg, err := config.LoadFrom(func(k string) (string, bool) {
-		switch k {
-		case "LINKDESK_ENVIRONMENT":
+		if k == "LINKDESK_ENVIRONMENT" {
 			return "sim", true
 		}
 		return "", false
@@ -83,10 +81,18 @@ func startApp(t *testing.T, so sim.Options, before ...func(*session.Session)) *a
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startAppConfig(t, cfg, so, keychain.NewMemory(), before...)
+}
+
+// startAppConfig starts linkdesk with cfg and store (the simulator gets its
+// test driver) and opens the window; cleanup closes both.
+func startAppConfig(t *testing.T, cfg *config.Config, so sim.Options, store keychain.Store, before ...func(*session.Session)) *app {
+	t.Helper()
+	uitest.NeedDisplay(t)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	so.TestDriver = true
-	s, err := session.Start(cfg, "e2e", log, keychain.NewMemory(), session.Options{Sim: so})
+	s, err := session.Start(cfg, "e2e", log, store, session.Options{Sim: so})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
+	"linkdesk/app/timeline"
 	"linkdesk/app/ui"
 	"linkdesk/assets"
 )
@@ -57,6 +58,9 @@ type Session struct {
 	// Redirect serves the loopback OAuth redirect URI (sim, and sandbox with
 	// an http://localhost redirect URI), else nil.
 	Redirect *ui.RedirectServer
+	// Timeline records the current environment's attempts, step by step
+	// (a new one per environment start; nil before the first).
+	Timeline *timeline.Recorder
 
 	Server *ui.Server
 	// Navigation is the window's pop-up and navigation policy.
@@ -92,6 +96,9 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 		log = slog.Default()
 	}
 	s := &Session{Log: log, base: cfg, version: version, store: store, opts: o, extra: map[string]desk.Method{}}
+	for name, m := range timeline.Methods(s.currentTimeline) {
+		s.extra[name] = m
+	}
 	srv, err := ui.NewServer(assets.App(), ui.PageConfig{Version: version}, log)
 	if err != nil {
 		return nil, err
@@ -176,6 +183,13 @@ func (s *Session) startEnv(env config.Environment) error {
 		copts.ClientID, copts.ClientSecret = creds.ClientID, creds.ClientSecret
 		info.Credentials = "OS keychain (" + creds.ClientID + ")"
 	}
+	rec := timeline.New(timeline.Options{Environment: string(env), BankGUID: info.BankGUID, Version: s.version,
+		Secrets: []string{copts.ClientSecret}, OnEntry: s.pushTimeline})
+	if prev := copts.Observer; prev != nil {
+		copts.Observer = func(c cybrid.Call) { prev(c); rec.ObserveCall(c) }
+	} else {
+		copts.Observer = rec.ObserveCall
+	}
 	client, err := cybrid.New(copts)
 	if err != nil {
 		p.close()
@@ -209,7 +223,7 @@ func (s *Session) startEnv(env config.Environment) error {
 		PollMax:               cfg.PollMax,
 		WorkflowTimeout:       cfg.WorkflowTimeout,
 		AccountTimeout:        cfg.AccountTimeout,
-	}, s.Log, s.observe)
+	}, s.Log, func(a linkflow.Attempt, ev linkflow.Event) { rec.ObserveAttempt(a, ev); s.observe(a, ev) })
 	p.info = info
 	p.desk = desk.New(info, client, p.flow)
 	if env == config.Sandbox {
@@ -231,6 +245,7 @@ func (s *Session) startEnv(env config.Environment) error {
 	s.mu.Lock()
 	old := &envParts{sim: s.Sim, flow: s.Flow, redirect: s.Redirect}
 	s.Config, s.Sim, s.Client, s.Flow, s.Desk, s.Redirect = cfg, p.sim, p.client, p.flow, p.desk, p.redirect
+	s.Timeline = rec
 	s.missing = ""
 	s.mu.Unlock()
 	old.close()
@@ -275,6 +290,20 @@ func origin(raw string) string {
 // observe pushes every attempt change to the page.
 func (s *Session) observe(a linkflow.Attempt, ev linkflow.Event) {
 	s.push(map[string]any{"type": "attempt", "attempt": a, "event": ev})
+}
+
+// currentTimeline is the current environment's timeline (the page's
+// timeline calls follow environment switches).
+func (s *Session) currentTimeline() *timeline.Recorder {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Timeline
+}
+
+// pushTimeline sends each new timeline entry to the page as
+// {"type":"timeline","entry":{…}}.
+func (s *Session) pushTimeline(e timeline.Entry) {
+	s.push(map[string]any{"type": "timeline", "entry": e})
 }
 
 // oauthRedirect handles the OAuth redirect URI being reached, in the window
@@ -349,6 +378,8 @@ func (s *Session) methods() map[string]desk.Method {
 	out["info"] = s.info
 	out["switchEnvironment"] = s.switchEnvironment
 	out["storeCredentials"] = s.storeCredentials
+	out["scenarios"] = s.scenarios
+	out["applyScenario"] = s.applyScenario
 	s.mu.Lock()
 	for name, m := range s.extra {
 		out[name] = m
@@ -447,6 +478,53 @@ func (s *Session) storeCredentials(ctx context.Context, raw json.RawMessage) (an
 		return nil, err
 	}
 	return s.info(ctx, nil)
+}
+
+func (s *Session) currentSim() (*sim.Sim, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Sim == nil {
+		return nil, errors.New("scenarios exist only in the simulator: switch to Simulator first")
+	}
+	return s.Sim, nil
+}
+
+// scenarios lists the simulator's QA scenarios and the active one.
+func (s *Session) scenarios(ctx context.Context, _ json.RawMessage) (any, error) {
+	sm, err := s.currentSim()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"scenarios": sm.Scenarios(), "active": sm.ActiveScenario()}, nil
+}
+
+// applyScenario switches the simulator to a QA scenario; customer_guid (the
+// customer on screen) lets "connection expired" pick that customer's account.
+func (s *Session) applyScenario(ctx context.Context, raw json.RawMessage) (any, error) {
+	var p struct {
+		ID           string            `json:"id"`
+		CustomerGUID string            `json:"customer_guid"`
+		Options      map[string]string `json:"options"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("parameters do not fit this call: %v", err)
+	}
+	sm, err := s.currentSim()
+	if err != nil {
+		return nil, err
+	}
+	opts := p.Options
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	if p.ID == "connection_expired" && opts["customer_guid"] == "" && opts["account_guid"] == "" && p.CustomerGUID != "" {
+		opts["customer_guid"] = p.CustomerGUID
+	}
+	if err := sm.ApplyScenario(p.ID, opts); err != nil {
+		return nil, err
+	}
+	s.Log.Info("simulator scenario applied", "scenario", p.ID)
+	return map[string]any{"active": sm.ActiveScenario()}, nil
 }
 
 // OpenWindow opens the window on the app page. Call it from the main

@@ -1,9 +1,11 @@
 // linkdesk's page. Go owns the state: this page sends intents through the
-// bridge (window.linkdesk_rpc, bound by the window) and renders the attempt
-// snapshots Go pushes. It keeps no business state of its own beyond what it
+// bridge (window.linkdesk_rpc, bound by the window) and renders what Go
+// returns and pushes. It keeps no business state of its own beyond what it
 // shows.
 
 const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+const tid = (id) => $(`[data-testid="${id}"]`);
 const el = (tag, attrs = {}, ...kids) => {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -13,7 +15,7 @@ const el = (tag, attrs = {}, ...kids) => {
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? "" : v);
   }
-  for (const kid of kids.flat()) if (kid !== null && kid !== undefined) e.append(kid);
+  for (const kid of kids.flat()) if (kid !== null && kid !== undefined && kid !== false) e.append(kid);
   return e;
 };
 
@@ -56,18 +58,20 @@ function rpc(method, params = {}) {
 }
 
 // ---- state --------------------------------------------------------------
+const FINAL = ["done", "failed", "exited"];
 const state = {
   info: null,
   page: 0,
   perPage: 25,
   total: 0,
   customers: [],
-  filter: "",
+  searching: null, // {query, result} while a search is shown
   customer: null,
   accounts: [],
   attempt: null, // latest snapshot of the attempt shown
-  activity: [],
+  tab: "activity",
 };
+const running = () => state.attempt && !FINAL.includes(state.attempt.state);
 
 // ---- Plaid Link ---------------------------------------------------------
 let plaidScript = null;
@@ -80,7 +84,7 @@ function loadPlaid() {
       if (window.Plaid) return resolve(window.Plaid);
       const s = el("script", { src: config.plaid_script_url, async: true });
       s.addEventListener("load", () => (window.Plaid ? resolve(window.Plaid) : reject(new Error("the Plaid script loaded but defined no Plaid object"))));
-      s.addEventListener("error", () => reject(new Error(`Plaid Link could not be loaded from ${config.plaid_script_url}. Check the network connection and try again.`)));
+      s.addEventListener("error", () => reject(new Error(`Plaid Link could not be loaded from ${config.plaid_script_url}. Check the network connection, then try again.`)));
       document.head.append(s);
     });
     plaidScript.catch(() => { plaidScript = null; });
@@ -130,92 +134,30 @@ async function openPlaid(attempt, receivedRedirectUri) {
   plaidHandler = Plaid.create(cfg);
 }
 
-// ---- rendering ----------------------------------------------------------
+// ---- small UI parts -----------------------------------------------------
 function showBanner(text, cls = "") {
-  const b = $('[data-testid="banner"]');
+  const b = tid("banner");
   b.textContent = text;
   b.className = "banner " + cls;
   b.hidden = !text;
 }
 
-function renderInfo() {
-  const i = state.info;
-  const badge = $('[data-testid="env-badge"]');
-  badge.textContent = i.environment === "sim" ? "SIMULATOR" : i.environment.toUpperCase();
-  badge.className = "env " + i.environment;
-  const bits = [];
-  if (i.bank_guid) bits.push("bank " + i.bank_guid);
-  bits.push("credentials: " + i.credentials);
-  $('[data-testid="env-meta"]').textContent = bits.join(" · ");
-  $('[data-testid="version"]').textContent = "linkdesk " + i.version;
-  if (i.environment === "production") showBanner("PRODUCTION — real customers, real money movement.", "prod");
+// ask shows a modal dialog; resolves true for OK. Cancel (or Esc) changes
+// nothing.
+function ask(title, body, okText = "OK", danger = false) {
+  const d = tid("dialog");
+  tid("dialog-title").textContent = title;
+  const b = tid("dialog-body");
+  b.replaceChildren(...(Array.isArray(body) ? body : [typeof body === "string" ? el("p", { text: body }) : body]));
+  const ok = tid("dialog-ok");
+  ok.textContent = okText;
+  ok.className = danger ? "primary danger" : "primary";
+  d.returnValue = "cancel";
+  d.showModal();
+  tid("dialog-cancel").focus();
+  return new Promise((resolve) => d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true }));
 }
 
-function renderCustomers() {
-  const list = $('[data-testid="customer-list"]');
-  list.replaceChildren();
-  const f = state.filter.trim().toLowerCase();
-  const shown = state.customers.filter((c) => !f || c.name.toLowerCase().includes(f) || c.guid.includes(f));
-  for (const c of shown) {
-    const selected = state.customer && state.customer.guid === c.guid;
-    list.append(el("li", {
-      role: "option", tabindex: "0", "aria-selected": selected ? "true" : "false", "data-testid": "customer-row", "data-guid": c.guid,
-      onclick: () => selectCustomer(c),
-      onkeydown: (e) => { if (e.key === "Enter") selectCustomer(c); },
-    }, el("span", { class: "name", text: c.name || "(no name)" }), el("span", { class: "chip " + c.state, text: c.state }), el("span", { class: "g", text: c.guid })));
-  }
-  if (!shown.length) list.append(el("li", { class: "muted", text: state.customers.length ? "No customer on this page matches." : "No customers." }));
-  const from = state.total ? state.page * state.perPage + 1 : 0;
-  const to = Math.min(state.total, (state.page + 1) * state.perPage);
-  $('[data-testid="page-info"]').textContent = `${from}–${to} of ${state.total}`;
-  $('[data-testid="page-prev"]').disabled = state.page === 0;
-  $('[data-testid="page-next"]').disabled = to >= state.total;
-}
-
-const stateLabels = {
-  storing: "Storing", completed: "Connected", unverified: "Unverified", failed: "Failed",
-  refresh_required: "Refresh required", deleting: "Disconnecting", deleted: "Disconnected",
-};
-
-function renderAccounts() {
-  const body = $('[data-testid="account-rows"]');
-  body.replaceChildren();
-  for (const a of state.accounts) {
-    const busy = a.state === "storing" || a.state === "deleting";
-    const actions = el("td");
-    if (a.state === "refresh_required") {
-      actions.append(el("button", { "data-testid": "refresh-account", "data-guid": a.guid, text: "Refresh connection", onclick: () => startRefresh(a) }));
-    }
-    body.append(el("tr", { "data-testid": "account-row", "data-guid": a.guid, "data-state": a.state },
-      el("td", {}, el("div", { text: a.name }), el("div", { class: "sub", text: a.guid })),
-      el("td", {}, el("div", { text: a.institution_id || "—" }), el("div", { class: "sub", text: a.mask ? "•••• " + a.mask : "" })),
-      el("td", {}, el("span", { class: "chip " + a.state, title: a.failure_code ? "failure code: " + a.failure_code : "" }, busy ? el("span", { class: "spinner" }) : null, stateLabels[a.state] || a.state),
-        a.failure_code ? el("div", { class: "sub", text: a.failure_code }) : null),
-      el("td", { class: "when", title: a.created_at, text: shortTime(a.created_at) }),
-      actions));
-  }
-  $('[data-testid="accounts-empty"]').hidden = state.accounts.length > 0;
-}
-
-const stepDefs = {
-  link: [
-    { key: "token", title: "Link token", states: ["creating_workflow", "waiting_for_token"], desc: "Cybrid creates a Plaid link token (workflow)" },
-    { key: "plaid", title: "Plaid Link", states: ["link_open"], desc: "The customer signs in to the bank and picks one account" },
-    { key: "create", title: "Create account", states: ["creating_account"], desc: "POST /api/external_bank_accounts" },
-    { key: "store", title: "Cybrid stores the account", states: ["waiting_for_account"], desc: "Until the account leaves storing" },
-  ],
-  refresh: [
-    { key: "token", title: "Update-mode link token", states: ["creating_workflow", "waiting_for_token"], desc: "Cybrid creates a link token for this account" },
-    { key: "plaid", title: "Plaid Link (update mode)", states: ["link_open"], desc: "The customer signs in to the bank again" },
-    { key: "patch", title: "Mark connection renewed", states: ["updating_account"], desc: "PATCH the account's state to completed" },
-  ],
-};
-
-const order = ["creating_workflow", "waiting_for_token", "link_open", "creating_account", "waiting_for_account", "updating_account"];
-let lastActive = null; // state the attempt was in when it ended
-
-// shortTime shows a timestamp compactly in local time: today as HH:MM,
-// otherwise as MMM D.
 function shortTime(iso) {
   const d = new Date(iso);
   if (isNaN(d)) return iso;
@@ -229,78 +171,105 @@ function elapsed(since) {
   return s < 60 ? s.toFixed(1) + " s" : Math.floor(s / 60) + " min " + Math.floor(s % 60) + " s";
 }
 
-function renderAttempt() {
-  const box = $('[data-testid="attempt"]');
-  const a = state.attempt;
-  if (!a) return;
-  const final = ["done", "failed", "exited"].includes(a.state);
-  if (!final) lastActive = a.state;
-  const cur = final ? lastActive : a.state;
-  const curIdx = order.indexOf(cur);
-  const steps = el("ol", { class: "steps", "data-testid": "steps", "data-state": a.state });
-  for (const [i, s] of stepDefs[a.kind].entries()) {
-    const idx = Math.max(...s.states.map((x) => order.indexOf(x)));
-    const active = s.states.includes(cur);
-    let cls = "", mark = String(i + 1), right = "";
-    if (active && !final) {
-      cls = "active";
-      mark = el("span", { class: "spinner" });
-      right = elapsed(a.state_since) + (a.polls && (cur === "waiting_for_token" || cur === "waiting_for_account") ? ` · ${a.polls} polls` : "");
-    } else if (active && final) {
-      cls = a.state === "done" ? "ok" : "bad";
-      mark = a.state === "done" ? "✓" : "✕";
-    } else if (idx < curIdx || (final && a.state === "done")) {
-      cls = "ok";
-      mark = "✓";
-    }
-    let desc = s.desc;
-    if (s.key === "plaid" && active && !final) desc = "Waiting for the customer in Plaid Link";
-    steps.append(el("li", { class: cls, "data-testid": "step-" + s.key, "data-status": cls || "pending" },
-      el("span", { class: "mark" }, mark), el("div", {}, el("div", { class: "t", text: s.title }), el("div", { class: "d", text: desc })), el("span", { class: "el", "data-testid": active ? "elapsed" : null, text: right })));
+// ---- environment --------------------------------------------------------
+function renderInfo() {
+  const i = state.info;
+  for (const b of $$("[data-env]")) b.setAttribute("aria-checked", String(b.dataset.env === i.environment));
+  const badge = tid("env-badge");
+  badge.textContent = i.environment === "sim" ? "SIMULATOR" : i.environment.toUpperCase();
+  badge.className = "env " + i.environment;
+  const bits = [];
+  if (i.bank_guid) bits.push("bank " + i.bank_guid);
+  bits.push("credentials: " + i.credentials);
+  tid("env-meta").textContent = bits.join(" · ");
+  tid("version").textContent = "linkdesk " + i.version;
+  document.title = `linkdesk — ${i.environment}`;
+  tid("prod-banner").hidden = i.environment !== "production";
+  tid("scenario-box").hidden = i.environment !== "sim";
+  const needs = !!i.needs_credentials;
+  tid("firstrun").hidden = !needs;
+  tid("main").classList.toggle("needs-credentials", needs);
+  if (needs) {
+    tid("no-customer").hidden = true;
+    tid("customer").hidden = true;
+    tid("firstrun-env").textContent = i.environment;
+    tid("firstrun-env2").textContent = i.environment;
+    setTimeout(() => tid("firstrun-client-id").focus(), 0);
   }
-  const parts = [steps];
-  if (final) parts.push(resultCard(a));
-  else parts.push(el("div", { class: "result-actions" }, el("button", { "data-testid": "cancel-attempt", text: "Cancel", onclick: () => rpc("cancel", { attempt_id: a.id }).catch((e) => addActivity(e.message, true)) })));
-  box.replaceChildren(...parts);
+  renderHint();
 }
 
-function resultCard(a) {
-  let cls = "exit", head = "Not linked", body = a.error || "";
-  if (a.state === "done") {
-    cls = "ok";
-    const acct = a.account || {};
-    if (acct.state === "unverified") {
-      head = a.kind === "refresh" ? "Connection renewed — ownership verification pending" : "Linked — ownership verification pending";
-      body = `${acct.name} (•••• ${acct.mask || "?"}) is linked as ${acct.guid}. Cybrid still needs bank-account ownership verification before it can be used.`;
-    } else {
-      head = a.kind === "refresh" ? "Connection renewed" : "Account linked";
-      body = `${acct.name || "The account"} (•••• ${acct.mask || "?"}) is ${stateLabels[acct.state] || acct.state}: ${acct.guid}.`;
-    }
-  } else if (a.state === "failed") {
-    cls = "bad";
-    head = a.kind === "refresh" ? "Refresh failed" : "Linking failed";
-  } else if (a.state === "exited") {
-    head = "Left Plaid Link — nothing linked";
+function renderHint() {
+  const h = tid("sandbox-hint");
+  const i = state.info;
+  if (!i || i.environment !== "sandbox") { h.hidden = true; return; }
+  h.replaceChildren(
+    el("div", {}, el("b", { text: "Plaid sandbox: " }), "sign in with ", el("code", { text: "user_good" }), " / ", el("code", { text: "pass_good" }),
+      " (MFA code ", el("code", { text: "1234" }), "). OAuth: choose ", el("b", { text: "Platypus OAuth Bank" }), " (ins_127287), any credentials."),
+    el("div", {}, el("b", { text: "Redirect URI: " }), i.redirect_uri ? el("code", { text: i.redirect_uri }) : "none configured (OAuth banks then work only in the pop-up)",
+      ". Each redirect URI must be registered with Cybrid for each environment."));
+  h.hidden = false;
+}
+
+async function switchEnv(env) {
+  if (state.info && env === state.info.environment && !state.info.needs_credentials) return;
+  if (running() && !(await ask("Switch environment?", "An attempt is still running. Switching cancels it; nothing already linked is lost.", "Switch and cancel"))) return;
+  if (env === "production" && !(await ask("Switch to PRODUCTION?", "Production works with real customers and real money movement.", "Switch to production", true))) return;
+  try {
+    if (running()) await rpc("cancel", { attempt_id: state.attempt.id }).catch(() => {});
+    state.info = await rpc("switchEnvironment", { environment: env });
+    // A new environment has its own Plaid origin and page policy: reload.
+    location.reload();
+  } catch (e) {
+    showBanner("Could not switch to " + env + ": " + e.message);
   }
-  let again = null;
-  if (a.kind === "link") again = el("button", { "data-testid": "try-again", text: a.state === "done" ? "Link another account" : "Link again", onclick: startLink });
-  else if (a.state !== "done") again = el("button", { "data-testid": "try-again", text: "Refresh again", onclick: () => startRefresh({ guid: a.account_guid }) });
-  return el("div", { class: "result " + cls, "data-testid": "result", "data-result": a.state },
-    el("div", { class: "h", "data-testid": "result-title", text: head }),
-    el("div", { "data-testid": "result-text", text: body }),
-    a.code ? el("div", { class: "sub", "data-testid": "result-code", text: "code: " + a.code }) : null,
-    again ? el("div", { class: "actions" }, again) : null);
 }
 
-function addActivity(text, warn = false, time = new Date()) {
-  state.activity.unshift({ text, warn, time });
-  state.activity.length = Math.min(state.activity.length, 200);
-  const ol = $('[data-testid="activity"]');
-  ol.prepend(el("li", { class: warn ? "warn" : "" }, el("time", { text: time.toTimeString().slice(0, 8) }), el("span", { text })));
-  while (ol.children.length > 200) ol.lastChild.remove();
+// ---- customers ----------------------------------------------------------
+let focusIndex = 0;
+
+function shownCustomers() {
+  return state.searching ? state.searching.result.customers : state.customers;
 }
 
-// ---- actions ------------------------------------------------------------
+function renderCustomers() {
+  const list = tid("customer-list");
+  list.replaceChildren();
+  const rows = shownCustomers();
+  rows.forEach((c, i) => {
+    const selected = state.customer && state.customer.guid === c.guid;
+    list.append(el("li", {
+      role: "option", tabindex: i === focusIndex ? "0" : "-1", "aria-selected": selected ? "true" : "false", "data-testid": "customer-row", "data-guid": c.guid,
+      onclick: () => { focusIndex = i; selectCustomer(c); },
+    }, el("span", { class: "name", text: c.name || "(no name)" }), el("span", { class: "chip " + c.state, text: c.state }), el("span", { class: "g", text: c.guid })));
+  });
+  if (!rows.length) list.append(el("li", { class: "muted", "data-testid": "customers-none", text: state.searching ? "No customer matches." : "No customers." }));
+  const note = tid("search-note");
+  if (state.searching) {
+    const r = state.searching.result;
+    note.textContent = `${r.customers.length} match${r.customers.length === 1 ? "" : "es"} for “${state.searching.query}”` + (r.scanned < r.total ? ` (searched the newest ${r.scanned} of ${r.total})` : "") + " — Esc clears";
+    note.hidden = false;
+    tid("customer-pager").hidden = true;
+  } else {
+    note.hidden = true;
+    tid("customer-pager").hidden = false;
+    const from = state.total ? state.page * state.perPage + 1 : 0;
+    const to = Math.min(state.total, (state.page + 1) * state.perPage);
+    tid("page-info").textContent = `${from}–${to} of ${state.total}`;
+    tid("page-prev").disabled = state.page === 0;
+    tid("page-next").disabled = to >= state.total;
+  }
+}
+
+function focusRow(i) {
+  const rows = $$('[data-testid="customer-row"]');
+  if (!rows.length) return;
+  focusIndex = Math.max(0, Math.min(rows.length - 1, i));
+  rows.forEach((r, j) => r.setAttribute("tabindex", j === focusIndex ? "0" : "-1"));
+  rows[focusIndex].focus();
+  rows[focusIndex].scrollIntoView({ block: "nearest" });
+}
+
 async function loadCustomers() {
   try {
     const p = await rpc("listCustomers", { page: state.page, per_page: state.perPage });
@@ -312,38 +281,205 @@ async function loadCustomers() {
   }
 }
 
+async function search(query) {
+  query = query.trim();
+  if (!query) { clearSearch(); return; }
+  tid("search-note").hidden = false;
+  tid("search-note").replaceChildren(el("span", { class: "spinner" }), " Searching…");
+  try {
+    const result = await rpc("searchCustomers", { query });
+    state.searching = { query, result };
+    focusIndex = 0;
+    renderCustomers();
+  } catch (e) {
+    tid("search-note").textContent = e.message;
+  }
+}
+
+function clearSearch() {
+  state.searching = null;
+  tid("customer-search").value = "";
+  renderCustomers();
+}
+
+// ---- accounts -----------------------------------------------------------
+const stateLabels = {
+  storing: "Storing", completed: "Connected", unverified: "Unverified", failed: "Failed",
+  refresh_required: "Refresh required", deleting: "Disconnecting", deleted: "Disconnected",
+};
+
+function renderAccounts() {
+  const body = tid("account-rows");
+  body.replaceChildren();
+  for (const a of state.accounts) {
+    const busy = a.state === "storing" || a.state === "deleting";
+    const actions = el("td", { class: "actions" });
+    const idle = !running();
+    if (a.state === "refresh_required") actions.append(el("button", { "data-testid": "refresh-account", "data-guid": a.guid, disabled: !idle, text: "Refresh connection", onclick: () => startRefresh(a) }));
+    if (a.state === "unverified") actions.append(el("button", { "data-testid": "verify-account", "data-guid": a.guid, disabled: !idle, text: "Verify ownership", onclick: () => startVerify(a) }));
+    if (!["deleting", "deleted", "storing"].includes(a.state)) actions.append(el("button", { class: "danger", "data-testid": "unlink-account", "data-guid": a.guid, text: "Unlink…", onclick: () => unlink(a) }));
+    body.append(el("tr", { tabindex: "-1", "data-testid": "account-row", "data-guid": a.guid, "data-state": a.state, class: state.attempt && state.attempt.account_guid === a.guid && state.attempt.state === "done" ? "fresh" : "" },
+      el("td", {}, el("div", { text: a.name }), el("div", { class: "sub", text: a.guid })),
+      el("td", {}, el("div", { text: a.institution_id || "—" }), el("div", { class: "sub", text: a.mask ? "•••• " + a.mask : "" })),
+      el("td", {}, el("span", { class: "chip " + a.state, "data-testid": "account-state", title: a.failure_code ? "failure code: " + a.failure_code : "" }, busy ? el("span", { class: "spinner" }) : null, stateLabels[a.state] || a.state),
+        a.failure_code ? el("div", { class: "sub", "data-testid": "account-failure", text: a.failure_code }) : null),
+      el("td", { class: "when", title: a.created_at, text: shortTime(a.created_at) }),
+      actions));
+  }
+  tid("accounts-empty").hidden = state.accounts.length > 0;
+}
+
+let accountTimer = null;
+let accountsLoading = false;
 async function loadAccounts() {
   if (!state.customer) return;
   const guid = state.customer.guid;
+  if (!state.accounts.length) tid("accounts-loading").hidden = false;
+  accountsLoading = true;
   try {
     const list = await rpc("listAccounts", { customer_guid: guid });
     if (!state.customer || state.customer.guid !== guid) return;
     state.accounts = list;
     renderAccounts();
-    scheduleAccountRefresh();
   } catch (e) {
     addActivity("Accounts could not be loaded: " + e.message, true);
+  } finally {
+    accountsLoading = false;
+    tid("accounts-loading").hidden = true;
+  }
+  clearTimeout(accountTimer);
+  // A live list: while something is in motion, look again soon.
+  if (state.accounts.some((a) => a.state === "storing" || a.state === "deleting")) accountTimer = setTimeout(loadAccounts, 1200);
+}
+
+async function unlink(a) {
+  const ok = await ask("Unlink this bank account?", [
+    el("p", { text: `${a.name} (•••• ${a.mask || "?"}) will be deleted at Cybrid. The customer must link it again through Plaid to use it.` }),
+    el("p", { class: "muted small", text: a.guid }),
+  ], "Unlink", true);
+  if (!ok) return;
+  try {
+    const r = await rpc("unlinkAccount", { account_guid: a.guid });
+    addActivity(`Unlinking ${a.name} (${r.state})`);
+    loadAccounts();
+  } catch (e) {
+    addActivity("Unlink failed: " + e.message, true);
+    ask("Unlink failed", e.message, "OK");
   }
 }
 
-let accountTimer = null;
-function scheduleAccountRefresh() {
-  clearTimeout(accountTimer);
-  if (state.accounts.some((a) => a.state === "storing" || a.state === "deleting")) accountTimer = setTimeout(loadAccounts, 1500);
+// ---- attempt ------------------------------------------------------------
+const stepDefs = {
+  link: [
+    { key: "token", title: "Link token", states: ["creating_workflow", "waiting_for_token"], desc: "Cybrid creates a Plaid link token (workflow)" },
+    { key: "plaid", title: "Plaid Link", states: ["link_open"], desc: "The customer signs in to the bank and picks one account" },
+    { key: "create", title: "Create account", states: ["creating_account"], desc: "POST /api/external_bank_accounts" },
+    { key: "store", title: "Cybrid stores the account", states: ["waiting_for_account"], desc: "Until the account leaves storing" },
+  ],
+  refresh: [
+    { key: "token", title: "Update-mode link token", states: ["creating_workflow", "waiting_for_token"], desc: "Cybrid creates a link token for this account" },
+    { key: "plaid", title: "Plaid Link (update mode)", states: ["link_open"], desc: "The customer signs in to the bank again" },
+    { key: "patch", title: "Mark connection renewed", states: ["updating_account"], desc: "PATCH the account's state to completed" },
+  ],
+  verify: [
+    { key: "create", title: "Start verification", states: ["creating_verification"], desc: "Identity verification: bank_account, account_ownership" },
+    { key: "wait", title: "Cybrid verifies ownership", states: ["waiting_for_verification"], desc: "Until the verification completes" },
+  ],
+};
+const order = ["creating_workflow", "waiting_for_token", "link_open", "creating_account", "waiting_for_account", "updating_account", "creating_verification", "waiting_for_verification"];
+const polling = ["waiting_for_token", "waiting_for_account", "waiting_for_verification"];
+let lastActive = null;
+
+function renderAttempt() {
+  const box = tid("attempt");
+  const a = state.attempt;
+  if (!a) return;
+  const final = FINAL.includes(a.state);
+  if (!final) lastActive = a.state;
+  const cur = final ? lastActive : a.state;
+  const curIdx = order.indexOf(cur);
+  const steps = el("ol", { class: "steps", "data-testid": "steps", "data-state": a.state, "data-kind": a.kind });
+  for (const [i, s] of (stepDefs[a.kind] || []).entries()) {
+    const idx = Math.max(...s.states.map((x) => order.indexOf(x)));
+    const active = s.states.includes(cur);
+    let cls = "", mark = String(i + 1), right = "";
+    if (active && !final) {
+      cls = "active";
+      mark = el("span", { class: "spinner" });
+      right = elapsed(a.state_since) + (a.polls && polling.includes(cur) ? ` · ${a.polls} polls` : "");
+    } else if (active && final) {
+      cls = a.state === "done" ? "ok" : "bad";
+      mark = a.state === "done" ? "✓" : "✕";
+    } else if (idx < curIdx || (final && a.state === "done")) {
+      cls = "ok";
+      mark = "✓";
+    }
+    let desc = s.desc;
+    if (s.key === "plaid" && active && !final) desc = "Waiting for the customer in Plaid Link";
+    steps.append(el("li", { class: cls, "data-testid": "step-" + s.key, "data-status": cls || "pending" },
+      el("span", { class: "mark" }, mark), el("div", {}, el("div", { class: "t", text: s.title }), el("div", { class: "d", text: desc })), el("span", { class: "el", "data-testid": active && !final ? "elapsed" : null, text: right })));
+  }
+  const parts = [steps];
+  if (final) parts.push(resultCard(a));
+  else parts.push(el("div", { class: "result-actions" }, el("button", { "data-testid": "cancel-attempt", text: "Cancel", onclick: () => rpc("cancel", { attempt_id: a.id }).catch((e) => addActivity(e.message, true)) })));
+  box.replaceChildren(...parts);
+}
+
+function resultCard(a) {
+  let cls = "exit", head = "Not linked", body = a.error || "";
+  const acct = a.account || {};
+  if (a.state === "done") {
+    cls = "ok";
+    const what = `${acct.name || "The account"} (•••• ${acct.mask || "?"})`;
+    if (a.kind === "verify") {
+      head = acct.state === "completed" ? "Ownership verified — account ready" : "Verification finished";
+      body = `${what} is ${stateLabels[acct.state] || acct.state}.`;
+    } else if (acct.state === "unverified") {
+      head = a.kind === "refresh" ? "Connection renewed — ownership verification pending" : "Linked — ownership verification pending";
+      body = `${what} is linked as ${acct.guid}. Cybrid still needs bank-account ownership verification before it can be used: use “Verify ownership”.`;
+    } else {
+      head = a.kind === "refresh" ? "Connection renewed" : "Account linked";
+      body = `${what} is ${stateLabels[acct.state] || acct.state}: ${acct.guid}.`;
+    }
+  } else if (a.state === "failed") {
+    cls = "bad";
+    head = { refresh: "Refresh failed", verify: "Verification failed", link: "Linking failed" }[a.kind];
+  } else if (a.state === "exited") {
+    head = a.kind === "refresh" ? "Left Plaid Link — connection not renewed" : "Left Plaid Link — nothing linked";
+  }
+  let again = null;
+  if (a.kind === "link") again = el("button", { "data-testid": "try-again", text: a.state === "done" ? "Link another account" : "Link again", onclick: startLink });
+  else if (a.state !== "done" && a.kind === "refresh") again = el("button", { "data-testid": "try-again", text: "Refresh again", onclick: () => startRefresh({ guid: a.account_guid }) });
+  else if (a.state !== "done" && a.kind === "verify") again = el("button", { "data-testid": "try-again", text: "Verify again", onclick: () => startVerify({ guid: a.account_guid }) });
+  if (a.state === "done" && acct.state === "unverified" && a.kind !== "verify") {
+    const v = el("button", { "data-testid": "verify-now", text: "Verify ownership", onclick: () => startVerify({ guid: acct.guid }) });
+    again = again ? [again, v] : v;
+  }
+  return el("div", { class: "result " + cls, "data-testid": "result", "data-result": a.state, role: "status" },
+    el("div", { class: "h", "data-testid": "result-title", text: head }),
+    el("div", { "data-testid": "result-text", text: body }),
+    a.code ? el("div", { class: "sub", "data-testid": "result-code", text: "code: " + a.code }) : null,
+    again ? el("div", { class: "actions" }, again) : null);
+}
+
+function addActivity(text, warn = false, time = new Date()) {
+  const ol = tid("activity");
+  ol.prepend(el("li", { class: warn ? "warn" : "" }, el("time", { text: time.toTimeString().slice(0, 8) }), el("span", { text })));
+  while (ol.children.length > 300) ol.lastChild.remove();
 }
 
 function selectCustomer(c) {
-  if (state.attempt && !["done", "failed", "exited"].includes(state.attempt.state) && state.customer && state.customer.guid !== c.guid) {
+  if (running() && state.customer && state.customer.guid !== c.guid) {
     addActivity("Finish or cancel the current attempt before switching customers.", true);
     return;
   }
   state.customer = c;
   state.accounts = [];
-  $('[data-testid="no-customer"]').hidden = true;
-  $('[data-testid="customer"]').hidden = false;
-  $('[data-testid="customer-name"]').textContent = c.name || "(no name)";
-  $('[data-testid="customer-guid"]').textContent = c.guid;
-  const st = $('[data-testid="customer-state"]');
+  tid("no-customer").hidden = true;
+  tid("customer").hidden = false;
+  tid("customer-name").textContent = c.name || "(no name)";
+  tid("customer-guid").textContent = c.guid;
+  const st = tid("customer-state");
   st.textContent = c.state;
   st.className = "chip " + c.state;
   renderCustomers();
@@ -351,41 +487,163 @@ function selectCustomer(c) {
   loadAccounts();
 }
 
-async function startLink() {
+async function start(method, params) {
   if (!state.customer) return;
   try {
-    const a = await rpc("startLink", { customer_guid: state.customer.guid });
-    onAttempt(a);
+    onAttempt(await rpc(method, { customer_guid: state.customer.guid, ...params }));
   } catch (e) {
     addActivity("Could not start: " + e.message, true);
   }
 }
-
-async function startRefresh(acct) {
-  if (!state.customer) return;
-  try {
-    const a = await rpc("startRefresh", { customer_guid: state.customer.guid, account_guid: acct.guid });
-    onAttempt(a);
-  } catch (e) {
-    addActivity("Could not start: " + e.message, true);
-  }
-}
+const startLink = () => start("startLink", {});
+const startRefresh = (acct) => start("startRefresh", { account_guid: acct.guid });
+const startVerify = (acct) => start("verifyAccount", { account_guid: acct.guid });
 
 function onAttempt(a) {
   if (state.attempt && state.attempt.id === a.id && a.updated_at < state.attempt.updated_at) return; // stale
   state.attempt = a;
-  const running = !["done", "failed", "exited"].includes(a.state);
-  $('[data-testid="link-account"]').disabled = running;
-  $('[data-testid="attempt-empty"]')?.remove();
+  tid("link-account").disabled = running();
+  tid("attempt-empty")?.remove();
   if (a.state === "link_open" && a.link_token) openPlaid(a);
-  if (!running) {
+  if (FINAL.includes(a.state)) {
     if (plaidAttempt === a.id && a.state !== "done") destroyPlaid();
     loadAccounts();
   }
-  if (a.state === "waiting_for_account" || a.state === "done") loadAccounts();
+  if (a.state === "waiting_for_account") loadAccounts();
   renderAttempt();
+  renderAccounts();
+  if (state.tab === "timeline") scheduleTimeline();
 }
 
+// ---- timeline & export --------------------------------------------------
+let timelineTimer = null;
+function scheduleTimeline() {
+  clearTimeout(timelineTimer);
+  timelineTimer = setTimeout(loadTimeline, 250);
+}
+
+async function loadTimeline() {
+  const ol = tid("timeline");
+  let entries;
+  try {
+    entries = await rpc("timeline", state.attempt ? { attempt_id: state.attempt.id } : {});
+  } catch (e) {
+    ol.replaceChildren(el("li", { class: "bad", text: "The timeline could not be loaded: " + e.message }));
+    return;
+  }
+  const list = Array.isArray(entries) ? entries : (entries && entries.entries) || [];
+  ol.replaceChildren(...list.slice().reverse().map((e) => {
+    const data = e.data && Object.keys(e.data).length ? Object.entries(e.data).filter(([, v]) => v !== null && v !== "").map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ") : "";
+    const bad = e.kind === "api" && e.data && e.data.status >= 400;
+    return el("li", { "data-testid": "timeline-entry", "data-kind": e.kind },
+      el("time", { text: new Date(e.time).toTimeString().slice(0, 8) + "." + String(new Date(e.time).getMilliseconds()).padStart(3, "0") }),
+      el("span", { class: "k " + e.kind, text: e.kind.replace("plaid_", "plaid ") }),
+      el("span", { class: bad ? "bad" : "", text: e.message }),
+      data ? el("span", { class: "data", text: data }) : null);
+  }));
+  if (!list.length) ol.append(el("li", { class: "muted", text: "Nothing recorded yet." }));
+}
+
+function setTab(tab) {
+  state.tab = tab;
+  for (const b of $$('[role="tab"]')) b.setAttribute("aria-selected", String(b.dataset.tab === tab));
+  tid("activity").hidden = tab !== "activity";
+  tid("timeline").hidden = tab !== "timeline";
+  if (tab === "timeline") loadTimeline();
+}
+
+async function exportAs(method, params) {
+  const note = tid("export-note");
+  note.hidden = false;
+  note.replaceChildren(el("span", { class: "spinner" }), " Exporting…");
+  try {
+    const r = await rpc(method, { format: "both", ...params });
+    const paths = (r && (r.paths || [r.jsonl, r.html].filter(Boolean))) || [];
+    note.replaceChildren("Saved ", ...paths.flatMap((p, i) => [i ? " and " : "", el("code", { "data-testid": "export-path", text: p })]), " ",
+      el("button", { class: "small", "data-testid": "open-export-folder", text: "Open folder", onclick: () => rpc("openExportFolder", {}).catch((e) => addActivity(e.message, true)) }));
+  } catch (e) {
+    note.textContent = "Export failed: " + e.message;
+  }
+}
+
+// ---- scenarios (simulator) ----------------------------------------------
+async function loadScenarios() {
+  const sel = tid("scenario-select");
+  try {
+    const r = await rpc("scenarios", {});
+    sel.replaceChildren(...r.scenarios.map((s) => el("option", { value: s.id, title: s.description, selected: s.id === r.active }, s.title + (s.kind === "guide" ? " (how-to)" : ""))));
+    sel.dataset.active = r.active || "";
+    sel._scenarios = r.scenarios;
+  } catch (e) {
+    tid("scenario-box").hidden = true;
+  }
+}
+
+async function applyScenario(id) {
+  const sel = tid("scenario-select");
+  const s = (sel._scenarios || []).find((x) => x.id === id);
+  try {
+    await rpc("applyScenario", { id, customer_guid: state.customer ? state.customer.guid : "" });
+    if (id === "connection_expired") loadAccounts();
+    sel.dataset.active = id;
+    if (s) {
+      addActivity(`Scenario: ${s.title}${s.how_to ? " — " + s.how_to : ""}`);
+      if (s.kind === "guide" || s.how_to) ask(s.title, [el("p", { text: s.description }), s.how_to ? el("p", {}, el("b", { text: "How: " }), s.how_to) : null].filter(Boolean), "OK");
+    }
+  } catch (e) {
+    addActivity("Scenario not applied: " + e.message, true);
+    sel.value = sel.dataset.active || "";
+  }
+}
+
+// ---- keyboard -----------------------------------------------------------
+function showHelp() {
+  const rows = [["/", "search customers"], ["↑ ↓", "move in the customer list"], ["Enter", "open the customer"], ["Esc", "clear the search / close a dialog"],
+    ["n", "link a new bank account"], ["r", "reload the accounts"], ["j k", "move in the accounts table"], ["t", "timeline / activity"], ["d", "light / dark theme"], ["?", "this help"]];
+  ask("Keyboard shortcuts", el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("td", {}, el("kbd", { text: k })), el("td", { text: v })))), "Close");
+}
+
+document.addEventListener("keydown", (e) => {
+  if (tid("dialog").open) return;
+  const t = e.target;
+  const typing = t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement;
+  if (e.key === "Escape" && t === tid("customer-search")) { clearSearch(); t.blur(); focusRow(0); return; }
+  if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+  const inList = t && t.closest && t.closest('[data-testid="customer-list"]');
+  if (e.key === "/") { e.preventDefault(); tid("customer-search").focus(); tid("customer-search").select(); return; }
+  if (e.key === "?") { e.preventDefault(); showHelp(); return; }
+  if (inList || t === document.body) {
+    if (e.key === "ArrowDown") { e.preventDefault(); focusRow(inList ? focusIndex + 1 : focusIndex); return; }
+    if (e.key === "ArrowUp") { e.preventDefault(); focusRow(focusIndex - 1); return; }
+    if (e.key === "Enter" && inList) { e.preventDefault(); const c = shownCustomers()[focusIndex]; if (c) selectCustomer(c); tid("link-account").focus(); return; }
+  }
+  if (e.key === "n" && state.customer && !running()) { e.preventDefault(); startLink(); return; }
+  if (e.key === "r" && state.customer) { e.preventDefault(); loadAccounts(); return; }
+  if (e.key === "t") { e.preventDefault(); setTab(state.tab === "timeline" ? "activity" : "timeline"); return; }
+  if (e.key === "d") { e.preventDefault(); toggleTheme(); return; }
+  if (e.key === "j" || e.key === "k") {
+    const rows = $$('[data-testid="account-row"]');
+    if (!rows.length) return;
+    const i = rows.indexOf(t.closest ? t.closest("tr") : null);
+    const next = rows[Math.max(0, Math.min(rows.length - 1, i + (e.key === "j" ? 1 : -1)))] || rows[0];
+    e.preventDefault();
+    (next.querySelector("button") || next).focus();
+  }
+});
+
+// ---- theme ---------------------------------------------------------------
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  try { localStorage.setItem("linkdesk-theme", theme); } catch (e) { /* private mode */ }
+}
+function toggleTheme() { applyTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark"); }
+(() => {
+  let t = null;
+  try { t = localStorage.getItem("linkdesk-theme"); } catch (e) { /* ignore */ }
+  applyTheme(t || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+})();
+
+// ---- pushes ---------------------------------------------------------------
 listeners.push((msg) => {
   if (msg.type === "oauth_redirect") {
     const a = state.attempt;
@@ -393,26 +651,61 @@ listeners.push((msg) => {
     else addActivity("The bank sent the customer back, but no Link is open to resume.", true);
     return;
   }
+  if (msg.type === "recovered") {
+    for (const r of msg.attempts || []) addActivity("Recovered: " + (r.message || JSON.stringify(r)), r.outcome !== "linked");
+    return;
+  }
   if (msg.type !== "attempt") return;
   if (msg.event && msg.event.type !== "poll") addActivity(msg.event.message, msg.attempt.state === "failed", new Date(msg.event.time));
-  onAttempt(msg.attempt);
+  if (!state.attempt || state.attempt.id === msg.attempt.id || FINAL.includes(state.attempt.state) || !FINAL.includes(msg.attempt.state)) onAttempt(msg.attempt);
 });
 
-// ---- start --------------------------------------------------------------
+// ---- wiring ---------------------------------------------------------------
 setInterval(() => {
   const a = state.attempt;
-  if (a && !["done", "failed", "exited"].includes(a.state)) {
-    const e = $('[data-testid="elapsed"]');
-    if (e) e.textContent = elapsed(a.state_since) + (a.polls && (a.state === "waiting_for_token" || a.state === "waiting_for_account") ? ` · ${a.polls} polls` : "");
+  if (a && !FINAL.includes(a.state)) {
+    const e = tid("elapsed");
+    if (e) e.textContent = elapsed(a.state_since) + (a.polls && polling.includes(a.state) ? ` · ${a.polls} polls` : "");
   }
 }, 100);
 
-$('[data-testid="link-account"]').addEventListener("click", startLink);
-$('[data-testid="accounts-reload"]').addEventListener("click", loadAccounts);
-$('[data-testid="customers-reload"]').addEventListener("click", loadCustomers);
-$('[data-testid="page-prev"]').addEventListener("click", () => { if (state.page > 0) { state.page--; loadCustomers(); } });
-$('[data-testid="page-next"]').addEventListener("click", () => { state.page++; loadCustomers(); });
-$('[data-testid="customer-search"]').addEventListener("input", (e) => { state.filter = e.target.value; renderCustomers(); });
+tid("link-account").addEventListener("click", startLink);
+tid("accounts-reload").addEventListener("click", loadAccounts);
+tid("customers-reload").addEventListener("click", () => { clearSearch(); loadCustomers(); });
+tid("page-prev").addEventListener("click", () => { if (state.page > 0) { state.page--; focusIndex = 0; loadCustomers(); } });
+tid("page-next").addEventListener("click", () => { state.page++; focusIndex = 0; loadCustomers(); });
+tid("customer-search-form").addEventListener("submit", (e) => { e.preventDefault(); search(tid("customer-search").value).then(() => focusRow(0)); });
+tid("customer-search").addEventListener("input", (e) => { if (!e.target.value) clearSearch(); });
+for (const b of $$("[data-env]")) b.addEventListener("click", () => switchEnv(b.dataset.env));
+for (const b of $$('[role="tab"]')) b.addEventListener("click", () => setTab(b.dataset.tab));
+tid("export-attempt").addEventListener("click", () => state.attempt ? exportAs("exportAttempt", { attempt_id: state.attempt.id }) : exportAs("exportSession", {}));
+tid("export-session").addEventListener("click", () => exportAs("exportSession", {}));
+tid("scenario-select").addEventListener("change", (e) => applyScenario(e.target.value));
+tid("theme-toggle").addEventListener("click", toggleTheme);
+tid("help-open").addEventListener("click", showHelp);
+tid("version").addEventListener("click", () => ask("About linkdesk", [
+  el("p", {}, el("b", { text: "linkdesk " + (state.info ? state.info.version : "") })),
+  el("p", { text: "Links Cybrid customers' external bank accounts through Plaid Link. Environment: " + (state.info ? state.info.environment : "?") + "." }),
+], "Close"));
+tid("firstrun-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const id = tid("firstrun-client-id"), sec = tid("firstrun-secret"), err = tid("firstrun-error"), btn = tid("firstrun-save");
+  err.hidden = true;
+  btn.disabled = true;
+  try {
+    const info = await rpc("storeCredentials", { environment: state.info.environment, client_id: id.value.trim(), client_secret: sec.value });
+    sec.value = "";
+    state.info = info;
+    location.reload();
+  } catch (x) {
+    sec.value = ""; // never kept on screen; the operator types it again
+    err.textContent = x.message;
+    err.hidden = false;
+  } finally {
+    btn.disabled = false;
+  }
+});
+tid("firstrun-sim").addEventListener("click", () => switchEnv("sim"));
 document.addEventListener("contextmenu", (e) => e.preventDefault());
 
 (async () => {
@@ -423,7 +716,10 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
     showBanner("linkdesk could not start: " + e.message);
     return;
   }
-  loadPlaid().catch((e) => showBanner(e.message));
-  await loadCustomers();
+  if (!state.info.needs_credentials) {
+    loadPlaid().catch((e) => showBanner(e.message));
+    if (state.info.environment === "sim") loadScenarios();
+    await loadCustomers();
+  }
   document.body.dataset.ready = "true";
 })();

@@ -1,0 +1,291 @@
+package session_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"linkdesk/app/config"
+	"linkdesk/app/keychain"
+	"linkdesk/app/sim"
+)
+
+// key sends a key press to the focused element, as the keyboard would.
+func (a *app) key(k string) {
+	a.t.Helper()
+	a.js(fmt.Sprintf(`(() => { const t = document.activeElement || document.body; const ev = new KeyboardEvent("keydown", {key: %q, bubbles: true, cancelable: true}); t.dispatchEvent(ev); return true; })()`, k), nil)
+}
+
+// focused returns the test id (or tag) of the focused element.
+func (a *app) focused() string {
+	var s string
+	a.js(`(() => { const e = document.activeElement; return e ? (e.dataset.testid || e.tagName) : ""; })()`, &s)
+	return s
+}
+
+// linkWithKeyboard links an account for the customer on screen: "n" starts,
+// the simulated Link is driven to the end.
+func (a *app) linkAccount(start func()) {
+	a.t.Helper()
+	start()
+	a.signInToPlatypus(false)
+	a.inLink("pane-select-account", 10*time.Second)
+	a.linkClick("account-0000")
+	a.linkClick("account-continue")
+	a.linkClick("connected-continue")
+	if r := a.result(); r != "done" {
+		a.fatalf("link ended %q: %s", r, a.text("result"))
+	}
+}
+
+// An operator works a customer with the keyboard alone: search, pick, link,
+// verify; the shortcuts work and focus lands where the next action is.
+func TestKeyboardOnlyDay(t *testing.T) {
+	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
+	want := a.s.Sim.Cybrid.Customers()[4]
+	a.key("/")
+	if f := a.focused(); f != "customer-search" {
+		t.Fatalf(`"/" focused %q, want the search box`, f)
+	}
+	// Search by name (Cybrid has no name filter: linkdesk scans the pages).
+	last := strings.Fields(want.Name)[len(strings.Fields(want.Name))-1]
+	a.js(fmt.Sprintf(`(() => { const i = document.querySelector('[data-testid="customer-search"]'); i.value = %q; i.form.requestSubmit(); return true; })()`, last), nil)
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-row"][data-guid="%s"]')`, want.GUID), 5*time.Second)
+	a.shot("search")
+	a.waitJS(`document.activeElement && document.activeElement.dataset.testid === "customer-row"`, 3*time.Second)
+	a.key("Enter")
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').innerText === %q`, want.GUID), 5*time.Second)
+	if f := a.focused(); f != "link-account" {
+		t.Errorf("after Enter the focus is on %q, want the Link button", f)
+	}
+	// Search by GUID.
+	a.key("/")
+	a.js(fmt.Sprintf(`(() => { const i = document.querySelector('[data-testid="customer-search"]'); i.value = %q; i.form.requestSubmit(); return true; })()`, want.GUID), nil)
+	a.waitJS(`document.querySelectorAll('[data-testid="customer-row"]').length === 1`, 5*time.Second)
+	// Esc clears the search; arrows move in the list.
+	a.js(`(document.querySelector('[data-testid="customer-search"]').focus(), true)`, nil)
+	a.key("Escape")
+	a.waitJS(`document.querySelectorAll('[data-testid="customer-row"]').length > 5`, 5*time.Second)
+	// Esc leaves the search on the first row.
+	a.key("ArrowDown")
+	a.key("ArrowDown")
+	var idx int
+	a.js(`[...document.querySelectorAll('[data-testid="customer-row"]')].indexOf(document.activeElement)`, &idx)
+	if idx != 2 {
+		t.Errorf("two ArrowDowns from the first row moved to row %d, want 2", idx)
+	}
+	a.key("ArrowUp")
+	a.key("Enter")
+	first := a.s.Sim.Cybrid.Customers()[1]
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').innerText === %q`, first.GUID), 5*time.Second)
+
+	// "n" links a new account.
+	a.linkAccount(func() { a.key("n") })
+	a.shot("linked-by-keyboard")
+	// Verify ownership from the result card, by keyboard focus + Enter.
+	a.js(`(document.querySelector('[data-testid="verify-now"]').focus(), true)`, nil)
+	a.js(`(document.activeElement.click(), true)`, nil) // Enter on a focused button activates it
+	a.waitJS(`document.querySelector('[data-testid="steps"][data-kind="verify"]')`, 5*time.Second)
+	if r := a.result(); r != "done" {
+		t.Fatalf("verification ended %q: %s", r, a.text("result"))
+	}
+	a.shot("verified")
+	if !strings.Contains(a.text("result-title"), "Ownership verified") {
+		t.Errorf("verification result title = %q", a.text("result-title"))
+	}
+	accts := a.s.Sim.Cybrid.Accounts(first.GUID)
+	if len(accts) != 1 || accts[0].State != "completed" {
+		t.Fatalf("after verification the simulator holds %+v, want one completed account", accts)
+	}
+	a.waitJS(`document.querySelector('[data-testid="account-row"]').dataset.state === "completed"`, 5*time.Second)
+	// "?" shows the shortcuts; Esc closes the dialog.
+	a.js(`(document.activeElement.blur(), true)`, nil)
+	a.key("?")
+	a.waitJS(`document.querySelector('[data-testid="dialog"]').open`, 3*time.Second)
+	if !strings.Contains(a.text("dialog-body"), "link a new bank account") {
+		t.Errorf("the shortcuts dialog lacks the link shortcut: %q", a.text("dialog-body"))
+	}
+	a.shot("shortcuts")
+	a.js(`(document.querySelector('[data-testid="dialog"]').close("cancel"), true)`, nil)
+}
+
+func TestUnlinkAsksFirstAndDeletes(t *testing.T) {
+	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
+	customer := a.pickFirstCustomer()
+	a.linkAccount(func() { a.click("link-account") })
+	a.waitJS(`document.querySelector('[data-testid="unlink-account"]')`, 5*time.Second)
+	guid := a.s.Sim.Cybrid.Accounts(customer)[0].GUID
+	// Cancelling the confirmation changes nothing.
+	a.click("unlink-account")
+	a.waitJS(`document.querySelector('[data-testid="dialog"]').open`, 3*time.Second)
+	a.shot("unlink-confirm")
+	a.click("dialog-cancel")
+	time.Sleep(300 * time.Millisecond)
+	if acct, _ := a.s.Sim.Cybrid.Account(guid); acct.State == "deleting" || acct.State == "deleted" {
+		t.Fatal("cancelling the confirmation unlinked the account")
+	}
+	// Confirming deletes it; the list follows deleting → gone.
+	a.click("unlink-account")
+	a.waitJS(`document.querySelector('[data-testid="dialog"]').open`, 3*time.Second)
+	a.click("dialog-ok")
+	a.waitJS(`!document.querySelector('[data-testid="account-row"]') || document.querySelector('[data-testid="account-row"]').dataset.state === "deleting"`, 5*time.Second)
+	a.waitJS(`!document.querySelector('[data-testid="account-row"]')`, 10*time.Second)
+	a.shot("unlinked")
+	if acct, _ := a.s.Sim.Cybrid.Account(guid); acct.State != "deleted" {
+		t.Errorf("the simulator's account is %s, want deleted", acct.State)
+	}
+}
+
+func TestTimelineAndExport(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_DOWNLOAD_DIR", dir)
+	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
+	a.pickFirstCustomer()
+	a.linkAccount(func() { a.click("link-account") })
+	a.click("tab-timeline")
+	a.waitJS(`document.querySelectorAll('[data-testid="timeline-entry"][data-kind="api"]').length >= 3`, 5*time.Second)
+	var kinds []string
+	a.js(`[...new Set([...document.querySelectorAll('[data-testid="timeline-entry"]')].map(e => e.dataset.kind))]`, &kinds)
+	joined := strings.Join(kinds, ",")
+	for _, k := range []string{"api", "state", "plaid_event", "plaid_callback"} {
+		if !strings.Contains(joined, k) {
+			t.Errorf("the timeline shows no %s entries (kinds: %s)", k, joined)
+		}
+	}
+	a.shot("timeline")
+	a.click("export-attempt")
+	a.waitJS(`document.querySelectorAll('[data-testid="export-path"]').length === 2`, 10*time.Second)
+	var paths []string
+	a.js(`[...document.querySelectorAll('[data-testid="export-path"]')].map(e => e.innerText)`, &paths)
+	a.shot("exported")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("export %s: %v", p, err)
+		}
+		body := string(b)
+		if !strings.Contains(body, a.s.Sim.Cybrid.Accounts("")[0].GUID) {
+			t.Errorf("export %s does not name the account it linked", p)
+		}
+		for _, leak := range []string{"public-sandbox-", "link-sandbox-", a.s.Sim.ClientSecret} {
+			if strings.Contains(body, leak) {
+				t.Errorf("export %s contains %q", p, leak)
+			}
+		}
+	}
+}
+
+// Switching environment needs no restart; an environment without stored
+// credentials shows the first-run screen, which stores them in the keychain
+// (the secret is never shown again) and connects.
+func TestSwitchEnvironmentAndFirstRun(t *testing.T) {
+	// The "sandbox" here is a second simulator, reached through the base-URL
+	// overrides (Cybrid and Plaid themselves cannot be reached from here).
+	other, err := sim.Start(sim.Options{ClientID: "sandbox-id", ClientSecret: "sandbox-canary-secret-9f2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	store := keychain.NewMemory()
+	a := startAppWith(t, sim.Options{}, store, map[string]string{
+		"LINKDESK_BANK_API_URL":     other.BankURL,
+		"LINKDESK_IDENTITY_API_URL": other.IdentityURL,
+	})
+	a.click("env-sandbox")
+	a.waitJS(`document.body.dataset.ready === "true" && !document.querySelector('[data-testid="firstrun"]').hidden`, 15*time.Second)
+	a.shot("first-run")
+	var checked string
+	a.js(`document.querySelector('[data-testid="env-sandbox"]').getAttribute("aria-checked")`, &checked)
+	if checked != "true" {
+		t.Errorf("the environment switch shows sandbox as %q", checked)
+	}
+	// A wrong entry is explained, and the secret field is cleared.
+	a.js(`(() => { document.querySelector('[data-testid="firstrun-client-id"]').value = "sandbox-id"; document.querySelector('[data-testid="firstrun-secret"]').value = " bad secret "; document.querySelector('[data-testid="firstrun-form"]').requestSubmit(); return true; })()`, nil)
+	a.waitJS(`!document.querySelector('[data-testid="firstrun-error"]').hidden`, 5*time.Second)
+	var secretLeft string
+	a.js(`document.querySelector('[data-testid="firstrun-secret"]').value`, &secretLeft)
+	if secretLeft != "" {
+		t.Error("the secret stayed in the field after a failed attempt")
+	}
+	if _, err := store.Get("sandbox"); err == nil {
+		t.Error("invalid credentials were stored")
+	}
+	a.js(`(() => { document.querySelector('[data-testid="firstrun-client-id"]').value = "sandbox-id"; document.querySelector('[data-testid="firstrun-secret"]').value = "sandbox-canary-secret-9f2"; document.querySelector('[data-testid="firstrun-form"]').requestSubmit(); return true; })()`, nil)
+	a.waitJS(`document.body.dataset.ready === "true" && document.querySelector('[data-testid="firstrun"]').hidden && document.querySelector('[data-testid="customer-row"]')`, 15*time.Second)
+	a.shot("sandbox-connected")
+	c, err := store.Get("sandbox")
+	if err != nil || c.ClientID != "sandbox-id" || c.ClientSecret != "sandbox-canary-secret-9f2" {
+		t.Fatalf("keychain holds %v, %v", c, err)
+	}
+	var page string
+	a.js(`document.documentElement.outerHTML`, &page)
+	if strings.Contains(page, "sandbox-canary-secret-9f2") {
+		t.Error("the secret is in the page after it was stored")
+	}
+	if strings.Contains(a.logs.String(), "sandbox-canary-secret-9f2") {
+		t.Error("the secret reached the log")
+	}
+	// The sandbox hint: Plaid's test credentials and the redirect URI rule.
+	a.pickFirstCustomer()
+	hint := a.text("sandbox-hint")
+	for _, want := range []string{"user_good", "pass_good", "Platypus OAuth Bank", "registered with Cybrid"} {
+		if !strings.Contains(hint, want) {
+			t.Errorf("the sandbox hint lacks %q: %q", want, hint)
+		}
+	}
+	a.shot("sandbox-customer")
+	// The customers are the second simulator's: the client talks to it.
+	if n := other.Cybrid.Stats().TokenRequests; n == 0 {
+		t.Error("no token was requested from the sandbox stand-in")
+	}
+	// And back to the simulator, without a restart.
+	a.click("env-sim")
+	a.waitJS(`document.body.dataset.ready === "true" && document.querySelector('[data-testid="env-sim"]').getAttribute("aria-checked") === "true"`, 15*time.Second)
+	a.waitJS(`document.querySelector('[data-testid="customer-row"]')`, 10*time.Second)
+}
+
+func TestProductionIsUnmistakable(t *testing.T) {
+	store := keychain.NewMemory()
+	store.Set("production", keychain.Credentials{ClientID: "prod-id", ClientSecret: "prod-secret-xyz"})
+	a := startAppWith(t, sim.Options{}, store, map[string]string{"LINKDESK_ENVIRONMENT": "production"})
+	a.waitJS(`!document.querySelector('[data-testid="prod-banner"]').hidden`, 10*time.Second)
+	if b := a.text("prod-banner"); !strings.Contains(b, "PRODUCTION") {
+		t.Errorf("production banner = %q", b)
+	}
+	var bg string
+	a.js(`getComputedStyle(document.querySelector('[data-testid="env-production"]')).backgroundColor`, &bg)
+	if !strings.HasPrefix(bg, "rgb(192, 36, 26") {
+		t.Errorf("the production switch is %s, want the production red", bg)
+	}
+	a.shot("production")
+}
+
+func TestDarkTheme(t *testing.T) {
+	a := startApp(t, sim.Options{WorkflowDelay: 200 * time.Millisecond, AccountDelay: 200 * time.Millisecond})
+	a.pickFirstCustomer()
+	a.linkAccount(func() { a.click("link-account") })
+	a.click("theme-toggle")
+	var theme, bg string
+	a.js(`document.documentElement.dataset.theme`, &theme)
+	a.js(`getComputedStyle(document.body).backgroundColor`, &bg)
+	if theme != "dark" || bg == "rgb(244, 246, 249)" {
+		t.Errorf("after the toggle: theme %q, background %s", theme, bg)
+	}
+	a.shot("dark")
+}
+
+// startAppWith starts linkdesk with configuration variables and a keychain.
+func startAppWith(t *testing.T, so sim.Options, store keychain.Store, env map[string]string) *app {
+	t.Helper()
+	cfg, err := config.LoadFrom(func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startAppConfig(t, cfg, so, store)
+}
+
