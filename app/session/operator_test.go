@@ -288,4 +288,3 @@ func startAppWith(t *testing.T, so sim.Options, store keychain.Store, env map[st
 	}
 	return startAppConfig(t, cfg, so, store)
 }
-
