@@ -176,8 +176,9 @@ func TestKillAtEveryStepIsReconciledWithCybrid(t *testing.T) {
 		dieAt        string
 		refresh      bool
 		accountDelay time.Duration
-		earlier      bool // the customer linked another account just before
-		elsewhere    bool // …from another linkdesk (its own journal: nothing claims it here)
+		earlier      bool              // the customer linked another account just before
+		elsewhere    bool              // …from another linkdesk (its own journal: nothing claims it here)
+		faults       []cybridsim.Fault // injected for the crashed attempt, cleared after the kill
 		settle       func(t *testing.T, r *crashRig)
 		want         want
 	}{
@@ -202,6 +203,16 @@ func TestKillAtEveryStepIsReconciledWithCybrid(t *testing.T) {
 			want: want{journal.OutcomeLinked, journal.ActionOpenAccounts, "is linked; bank-account ownership verification is still needed", true}},
 		{name: "creating_account, POST answered, another linkdesk linked another account just before", step: linkflow.CreatingAccount,
 			dieAt: "answered:POST /api/external_bank_accounts", earlier: true, elsewhere: true,
+			settle: func(t *testing.T, r *crashRig) {
+				eventually(t, "stored", func() bool { return r.sim.Cybrid.Accounts(r.cust)[0].State != "storing" })
+			},
+			want: want{journal.OutcomeLinked, journal.ActionOpenAccounts, "is linked; bank-account ownership verification is still needed", true}},
+		{name: "account_retry, the POST's answer lost and the check failed too", step: linkflow.AccountRetry,
+			dieAt: "state:account_retry",
+			faults: []cybridsim.Fault{
+				{Route: "POST /api/external_bank_accounts", Kind: cybridsim.FaultReset, Times: 1, Commit: true},
+				{Route: "GET /api/external_bank_accounts", Kind: cybridsim.Fault500},
+			},
 			settle: func(t *testing.T, r *crashRig) {
 				eventually(t, "stored", func() bool { return r.sim.Cybrid.Accounts(r.cust)[0].State != "storing" })
 			},
@@ -250,8 +261,12 @@ func TestKillAtEveryStepIsReconciledWithCybrid(t *testing.T) {
 				cfg.Refresh, cfg.AccountIndex = acct.GUID, 1
 			}
 			before := r.sim.Cybrid.Accounts(r.cust)
+			if err := r.sim.Cybrid.SetFaults(c.faults); err != nil {
+				t.Fatal(err)
+			}
 
 			r.crash(t, cfg)
+			r.sim.Cybrid.ClearFaults()
 			if c.settle != nil {
 				c.settle(t, r)
 			}

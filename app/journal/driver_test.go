@@ -89,7 +89,7 @@ func newDriver(cfg driverConfig, j *journal.Journal, say func(string, ...any)) (
 	d.flow = linkflow.New(client, linkflow.Settings{
 		Language: "en", LinkCustomizationName: "default", Asset: "USD",
 		PollInitial: 20 * time.Millisecond, PollMax: 100 * time.Millisecond,
-		WorkflowTimeout: 10 * time.Second, AccountTimeout: 20 * time.Second,
+		WorkflowTimeout: 10 * time.Second, AccountTimeout: 20 * time.Second, ReconcileDelay: 50 * time.Millisecond,
 	}, slog.New(slog.DiscardHandler), func(a linkflow.Attempt, ev linkflow.Event) {
 		j.Observe(a, ev)
 		if a.State != last {

@@ -80,6 +80,9 @@ type Entry struct {
 	// Cybrid answered the POST.
 	AccountGUID  string `json:"account_guid,omitempty"`
 	AccountState string `json:"account_state,omitempty"`
+	// AccountRequestedAt is when the attempt first entered creating_account:
+	// no account request of this attempt is older.
+	AccountRequestedAt time.Time `json:"account_requested_at,omitzero"`
 	// Code is the failure code of an attempt that ended failed.
 	Code string `json:"code,omitempty"`
 
@@ -507,6 +510,9 @@ func (j *Journal) Observe(a linkflow.Attempt, ev linkflow.Event) {
 		if a.Account.InstitutionID != "" && next.InstitutionID == "" {
 			next.InstitutionID = a.Account.InstitutionID
 		}
+	}
+	if a.State == linkflow.CreatingAccount && next.AccountRequestedAt.IsZero() {
+		next.AccountRequestedAt = a.UpdatedAt
 	}
 	if a.State == linkflow.Failed {
 		next.Code = a.Code

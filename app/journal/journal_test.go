@@ -363,7 +363,9 @@ func TestDismissIsKeptAcrossStarts(t *testing.T) {
 func TestMatchRule(t *testing.T) {
 	cust := strings.Repeat("c", 32)
 	asked := t0.Add(time.Minute)
-	e := journal.Entry{ID: "00000000000000a1", CustomerGUID: cust, State: linkflow.CreatingAccount, StartedAt: t0, UpdatedAt: asked,
+	// In account_retry since 10 minutes: the first request is what counts.
+	e := journal.Entry{ID: "00000000000000a1", CustomerGUID: cust, State: linkflow.AccountRetry, StartedAt: t0,
+		AccountRequestedAt: asked, UpdatedAt: asked.Add(10 * time.Minute),
 		InstitutionID: "ins_109508", PlaidAccountName: "Plaid Checking", PlaidAccountMask: "0000"}
 	acct := func(guid, name string, created time.Time, inst, mask string) cybrid.ExternalBankAccount {
 		return cybrid.ExternalBankAccount{GUID: strings.Repeat(guid, 32), Name: name, CustomerGUID: cust, AccountKind: cybrid.AccountKindPlaid,
@@ -393,7 +395,17 @@ func TestMatchRule(t *testing.T) {
 	if got := journal.MatchCreated(e, accts[:2], nil); len(got) != 2 {
 		t.Errorf("without a selection matched %d, want 2 (ambiguous)", len(got))
 	}
-	if journal.PostedName("  ") != "Bank account" || journal.PostedName(" X ") != "X" || len(journal.PostedName(strings.Repeat("n", 200))) != 128 {
+	// A live account comes before a failed one (a retried request that
+	// Cybrid failed); with none live, the newest failed one.
+	failedOld, failedNew := acct("9", "Plaid Checking", asked, "", ""), acct("a", "Plaid Checking", asked.Add(time.Second), "", "")
+	failedOld.State, failedNew.State = cybrid.AccountFailed, cybrid.AccountFailed
+	if got := journal.MatchCreated(e, []cybrid.ExternalBankAccount{failedNew, accts[0], failedOld}, nil); len(got) != 1 || got[0].GUID != accts[0].GUID {
+		t.Errorf("live and failed: matched %v", got)
+	}
+	if got := journal.MatchCreated(e, []cybrid.ExternalBankAccount{failedOld, failedNew}, nil); len(got) != 1 || got[0].GUID != failedNew.GUID {
+		t.Errorf("only failed: matched %v", got)
+	}
+	if journal.PostedName("  ") != "Bank account" || journal.PostedName(" X ") != "X" || journal.PostedName(strings.Repeat("é", 200)) != strings.Repeat("é", 128) {
 		t.Error("PostedName does not follow the flow's naming")
 	}
 }

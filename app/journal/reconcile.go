@@ -298,6 +298,8 @@ func stepText(k linkflow.Kind, s linkflow.State) string {
 		return "while Plaid Link was open"
 	case linkflow.CreatingAccount:
 		return "while asking Cybrid to create the account"
+	case linkflow.AccountRetry:
+		return "while the account creation waited to be retried"
 	case linkflow.WaitingForAccount:
 		return "while Cybrid was storing the new account"
 	case linkflow.UpdatingAccount:
@@ -383,8 +385,8 @@ func check(ctx context.Context, api API, e Entry, claimedAccounts, claimedWorkfl
 		}
 		r.Message = lead + "The Link session" + at + " is gone and no account was requested from Cybrid, so nothing was linked. Start a new link; the customer goes through Plaid Link again."
 		return r
-	case linkflow.CreatingAccount:
-		accts, err := accountsSince(ctx, api, e.CustomerGUID, e.UpdatedAt.Add(-ClockSkew))
+	case linkflow.CreatingAccount, linkflow.AccountRetry:
+		accts, err := accountsSince(ctx, api, e.CustomerGUID, requestedAt(e).Add(-ClockSkew))
 		if err != nil {
 			return unchecked("about the customer's accounts", err)
 		}
@@ -482,38 +484,57 @@ func describeNew(r *Recovered, lead string, a cybrid.ExternalBankAccount) {
 }
 
 // PostedName is the account name linkflow sends to Cybrid for a Plaid
-// account named plaidName (linkflow.Flow's createAccount: trimmed, "Bank
-// account" when empty, at most 128 bytes).
+// account named plaidName (linkflow's accountName: trimmed, "Bank account"
+// when empty, at most 128 characters).
 func PostedName(plaidName string) string {
 	n := strings.TrimSpace(plaidName)
 	if n == "" {
 		n = "Bank account"
 	}
-	if len(n) > 128 {
-		n = n[:128]
+	if r := []rune(n); len(r) > 128 {
+		n = string(r[:128])
 	}
 	return n
 }
 
-// MatchCreated returns the accounts in accts (the customer's accounts) that
-// the attempt e, interrupted after it may have asked Cybrid to create an
-// account, could have created. The match rule:
+// requestedAt is when the attempt may first have asked for an account.
+func requestedAt(e Entry) time.Time {
+	if !e.AccountRequestedAt.IsZero() {
+		return e.AccountRequestedAt
+	}
+	return e.UpdatedAt
+}
+
+// MatchCreated returns the account(s) in accts (the customer's accounts)
+// that the attempt e, interrupted after it may have asked Cybrid to create
+// an account (creating_account or account_retry), created. The match rule
+// — the same as linkflow's for an unanswered POST — keeps an account when:
 //
-//   - not claimed by another attempt (claimed: account GUIDs the journal
-//     knows belong to other attempts);
-//   - created no earlier than ClockSkew before e.UpdatedAt (when the
-//     attempt entered creating_account; the request came after);
-//   - of kind plaid;
-//   - when the chosen Plaid account's name is known: the account's name is
+//   - no other attempt claims it (claimed: account GUIDs the journal knows
+//     belong to other attempts);
+//   - it was created no earlier than ClockSkew before the attempt first
+//     entered creating_account (Entry.AccountRequestedAt);
+//   - it is of kind plaid and of the attempt's customer;
+//   - when the chosen Plaid account's name is known: its name is
 //     PostedName of it, or its plaid_account_name is it;
-//   - when Cybrid shows them (it does once the account leaves storing): the
+//   - when Cybrid shows them (once the account leaves storing): its
 //     plaid_institution_id and plaid_account_mask equal the chosen ones.
 //
-// One match is the attempt's account; none means no account was created;
-// more than one cannot be told apart.
+// Of the accounts kept, live ones (storing, completed, unverified,
+// refresh_required) come first: one is the attempt's account, more than one
+// cannot be told apart and are all returned. With none live, the newest
+// failed account is returned (a retried request Cybrid failed), else the
+// newest deleting or deleted one. Nothing returned: no account was created.
 func MatchCreated(e Entry, accts []cybrid.ExternalBankAccount, claimed map[string]bool) []cybrid.ExternalBankAccount {
-	since := e.UpdatedAt.Add(-ClockSkew)
-	var out []cybrid.ExternalBankAccount
+	since := requestedAt(e).Add(-ClockSkew)
+	var live []cybrid.ExternalBankAccount
+	var failed, gone *cybrid.ExternalBankAccount
+	newest := func(cur *cybrid.ExternalBankAccount, a cybrid.ExternalBankAccount) *cybrid.ExternalBankAccount {
+		if cur == nil || a.CreatedAt.After(cur.CreatedAt) {
+			return &a
+		}
+		return cur
+	}
 	for _, a := range accts {
 		switch {
 		case claimed[a.GUID]:
@@ -523,11 +544,23 @@ func MatchCreated(e Entry, accts []cybrid.ExternalBankAccount, claimed map[strin
 		case e.PlaidAccountName != "" && a.Name != PostedName(e.PlaidAccountName) && a.PlaidAccountName != e.PlaidAccountName:
 		case e.InstitutionID != "" && a.PlaidInstitutionID != "" && a.PlaidInstitutionID != e.InstitutionID:
 		case e.PlaidAccountMask != "" && a.PlaidAccountMask != "" && a.PlaidAccountMask != e.PlaidAccountMask:
+		case a.State == cybrid.AccountFailed:
+			failed = newest(failed, a)
+		case a.State == cybrid.AccountDeleting || a.State == cybrid.AccountDeleted:
+			gone = newest(gone, a)
 		default:
-			out = append(out, a)
+			live = append(live, a)
 		}
 	}
-	return out
+	switch {
+	case len(live) > 0:
+		return live
+	case failed != nil:
+		return []cybrid.ExternalBankAccount{*failed}
+	case gone != nil:
+		return []cybrid.ExternalBankAccount{*gone}
+	}
+	return nil
 }
 
 // accountsSince lists the customer's accounts created at or after since
