@@ -161,13 +161,19 @@ func (r *scenarioRun) wantNothingLinked() {
 	}
 }
 
-// lastSession is the simulated Plaid's record of the newest Link session.
+// lastSession is the simulated Plaid's record of the newest Link session,
+// once it has ended (Link reports an exit without waiting for the answer,
+// so the record may trail onExit a little; it waits up to 3 s).
 func (r *scenarioRun) lastSession() plaidsim.SessionInfo {
-	ss := r.s.Sim.Plaid.Sessions()
-	if len(ss) == 0 {
-		return plaidsim.SessionInfo{}
+	var last plaidsim.SessionInfo
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ss := r.s.Sim.Plaid.Sessions(); len(ss) > 0 {
+			if last = ss[len(ss)-1]; last.Step == "exited" || last.Step == "connected" {
+				break
+			}
+		}
 	}
-	return ss[len(ss)-1]
+	return last
 }
 
 func (r *scenarioRun) toInstitutions() {
@@ -441,7 +447,7 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 			}
 			r.wantExit(e.status, "")
 			if se := r.lastSession(); se.ExitStatus != e.status {
-				t.Errorf("the simulated Plaid recorded exit status %q, want %q", se.ExitStatus, e.status)
+				t.Errorf("the simulated Plaid recorded exit status %q, want %q (session %+v)", se.ExitStatus, e.status, se)
 			}
 			if e.id == "exit_institution_search" {
 				r.wantLogged("Plaid Link event SEARCH_INSTITUTION")
