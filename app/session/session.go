@@ -21,6 +21,7 @@ import (
 	"linkdesk/app/config"
 	"linkdesk/app/cybrid"
 	"linkdesk/app/desk"
+	"linkdesk/app/journal"
 	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
@@ -41,6 +42,9 @@ const DefaultSimRedirectPath = "/oauth/return"
 type Options struct {
 	// Sim configures the built-in simulator when the environment is sim.
 	Sim sim.Options
+	// StateDir holds the journals of in-flight attempts (package journal);
+	// "" means journal.DefaultDir().
+	StateDir string
 }
 
 // Session is a running linkdesk minus its window.
@@ -76,6 +80,7 @@ type Session struct {
 	window   *ui.Window // set once the window is open
 	missing  string     // environment waiting for credentials ("" when none)
 	extra    map[string]desk.Method
+	journal  *journal.Journal
 	switchMu sync.Mutex // one switch at a time
 }
 
@@ -97,6 +102,9 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 	}
 	s := &Session{Log: log, base: cfg, version: version, store: store, opts: o, extra: map[string]desk.Method{}}
 	for name, m := range timeline.Methods(s.currentTimeline) {
+		s.extra[name] = m
+	}
+	for name, m := range journal.Methods(s.currentJournal) {
 		s.extra[name] = m
 	}
 	srv, err := ui.NewServer(assets.App(), ui.PageConfig{Version: version}, log)
@@ -214,6 +222,7 @@ func (s *Session) startEnv(env config.Environment) error {
 		redirectURI = rs.URI
 	}
 	info.RedirectURI = redirectURI
+	jr := s.openJournal(env, copts.BankURL)
 	p.flow = linkflow.New(client, linkflow.Settings{
 		Language:              cfg.Language,
 		LinkCustomizationName: cfg.LinkCustomizationName,
@@ -223,7 +232,11 @@ func (s *Session) startEnv(env config.Environment) error {
 		PollMax:               cfg.PollMax,
 		WorkflowTimeout:       cfg.WorkflowTimeout,
 		AccountTimeout:        cfg.AccountTimeout,
-	}, s.Log, func(a linkflow.Attempt, ev linkflow.Event) { rec.ObserveAttempt(a, ev); s.observe(a, ev) })
+	}, s.Log, func(a linkflow.Attempt, ev linkflow.Event) {
+		jr.Observe(a, ev)
+		rec.ObserveAttempt(a, ev)
+		s.observe(a, ev)
+	})
 	p.info = info
 	p.desk = desk.New(info, client, p.flow)
 	if env == config.Sandbox {
@@ -249,6 +262,7 @@ func (s *Session) startEnv(env config.Environment) error {
 	s.missing = ""
 	s.mu.Unlock()
 	old.close()
+	s.setJournal(jr, client)
 	s.Log.Info("environment ready", "environment", env, "bank_api", copts.BankURL)
 	return nil
 }
@@ -375,6 +389,7 @@ func (s *Session) methods() map[string]desk.Method {
 			return d.Methods()[name](ctx, p)
 		}
 	}
+	out = journal.Wrap(out, s.currentJournal) // the account chosen in Link is journaled before it is requested
 	out["info"] = s.info
 	out["switchEnvironment"] = s.switchEnvironment
 	out["storeCredentials"] = s.storeCredentials
@@ -437,6 +452,7 @@ func (s *Session) switchEnvironment(ctx context.Context, raw json.RawMessage) (a
 			s.Config = s.configFor(env)
 			s.mu.Unlock()
 			old.close()
+			s.setJournal(nil, nil)
 			return s.info(ctx, nil)
 		}
 		return nil, err
@@ -558,7 +574,61 @@ func (s *Session) Close() {
 	p := &envParts{sim: s.Sim, flow: s.Flow, redirect: s.Redirect}
 	s.mu.Unlock()
 	p.close()
+	s.setJournal(nil, nil)
 	if s.Server != nil {
 		s.Server.Close()
+	}
+}
+
+// openJournal opens env's journal of in-flight attempts (package journal).
+// The built-in simulator's attempts are not journaled: its state ends with
+// the process, so after a crash there is nothing to reconcile them with. A
+// journal that cannot be opened (another linkdesk on the environment, an
+// unwritable state directory) is logged and left off; linkdesk runs on.
+func (s *Session) openJournal(env config.Environment, bankURL string) *journal.Journal {
+	if env == config.Sim {
+		return journal.Off("the built-in simulator's state ends with linkdesk, so its attempts are not journaled")
+	}
+	if cur := s.currentJournal(); cur != nil && cur.Env() == string(env) {
+		cur.Close() // restarting the same environment: release its lock first
+	}
+	j, err := journal.Open(journal.Options{Dir: s.opts.StateDir, Env: string(env), BankURL: bankURL,
+		Log: s.Log.With("component", "journal"), OnChange: s.pushRecovered})
+	if err != nil {
+		s.Log.Warn("the journal of in-flight attempts is off", "environment", env, "error", err)
+		return journal.Off(err.Error())
+	}
+	return j
+}
+
+// setJournal makes j the current journal, closes the previous one, and
+// starts checking with Cybrid the attempts j found interrupted (bounded by
+// journal.RecheckTimeout); the page is told when that is done.
+func (s *Session) setJournal(j *journal.Journal, api journal.API) {
+	s.mu.Lock()
+	old := s.journal
+	s.journal = j
+	s.mu.Unlock()
+	if old != nil && old != j {
+		old.Close()
+	}
+	if j != nil && api != nil {
+		j.StartReconcile(api, journal.RecheckTimeout)
+	}
+	s.pushRecovered()
+}
+
+// currentJournal is the current environment's journal (nil before one runs).
+func (s *Session) currentJournal() *journal.Journal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.journal
+}
+
+// pushRecovered sends the interrupted attempts to the page as
+// {"type":"recovered","status":journal.Status}.
+func (s *Session) pushRecovered() {
+	if j := s.currentJournal(); j != nil {
+		s.push(map[string]any{"type": "recovered", "status": j.Status()})
 	}
 }
