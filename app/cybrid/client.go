@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -320,7 +321,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		switch {
 		case ex.err != nil:
 			err = c.wrap(ctx, r, ex.err)
-			if !idempotent && ex.wrote {
+			if !idempotent && ex.sent {
 				return c.gaveUp(&ambiguousError{err}, attempt, began, "")
 			}
 			if ctx.Err() != nil {
@@ -388,7 +389,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 // exchanged is the outcome of one try.
 type exchanged struct {
 	err     error // transport error (no answer)
-	wrote   bool  // the whole request was written to a connection
+	sent    bool  // the request may have reached the server (it got a connection)
 	status  int
 	header  http.Header
 	data    []byte
@@ -396,17 +397,17 @@ type exchanged struct {
 }
 
 // exchange makes one try of r, bounded by the per-request timeout.
-func (c *Client) exchange(ctx context.Context, r request, u string, body []byte, attempt int, retryWhy string) exchanged {
-	var ex exchanged
+func (c *Client) exchange(ctx context.Context, r request, u string, body []byte, attempt int, retryWhy string) (ex exchanged) {
+	// A request counts as possibly sent as soon as a connection was obtained
+	// for it (conservative: only a failure to connect at all proves the
+	// server never saw it). Set from the transport's goroutines.
+	var sent atomic.Bool
+	defer func() { ex.sent = sent.Load() }()
 	actx, cancel := context.WithTimeout(ctx, c.requestTimeout)
 	defer cancel()
 	actx = withAttempt(actx, attempt, retryWhy)
 	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
-		WroteRequest: func(i httptrace.WroteRequestInfo) {
-			if i.Err == nil {
-				ex.wrote = true
-			}
-		},
+		GotConn: func(httptrace.GotConnInfo) { sent.Store(true) },
 	})
 	var rd io.Reader
 	if body != nil {
