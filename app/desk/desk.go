@@ -311,6 +311,21 @@ func (d *Desk) Methods() map[string]Method {
 			}
 			return nil, d.flow.Cancel(p.AttemptID)
 		},
+		"retryAccount": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			// Retry account creation for an attempt in account_retry, with
+			// the Plaid public token kept in memory (no new Link session).
+			var p struct {
+				AttemptID string `json:"attempt_id"`
+			}
+			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			if err := d.flow.RetryAccount(p.AttemptID); err != nil {
+				return nil, err
+			}
+			a, _ := d.flow.Get(p.AttemptID)
+			return a, nil
+		},
 		"plaid.onLoad": func(ctx context.Context, raw json.RawMessage) (any, error) {
 			var p struct {
 				AttemptID string `json:"attempt_id"`
