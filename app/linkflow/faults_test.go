@@ -126,7 +126,7 @@ func TestAmbiguousAccountPostNeverDuplicates(t *testing.T) {
 		{cybridsim.Fault503, false}, {cybridsim.Fault503, true},
 		{cybridsim.FaultReset, false}, {cybridsim.FaultReset, true},
 		{cybridsim.FaultSlow, false}, {cybridsim.FaultSlow, true},
-		{cybridsim.FaultMalformed, true},
+		{cybridsim.FaultMalformed, false}, {cybridsim.FaultMalformed, true},
 		{cybridsim.FaultRateLimited, false},
 		{cybridsim.FaultUnauthorized, false},
 	}
@@ -298,5 +298,36 @@ func TestWorkflowPostFaults(t *testing.T) {
 	}
 	if n := r.sim.Cybrid.Stats().TokenRequests; n != 2 {
 		t.Errorf("%d token requests, want 2 (one 502, one good)", n)
+	}
+}
+
+// TestRefreshPatchIsRetried: PATCH state=completed after update mode is
+// idempotent, so a lost answer (the server applied it, then reset the
+// connection) is simply sent again.
+func TestRefreshPatchIsRetried(t *testing.T) {
+	r := newFaultFlowRig(t, linkflow.Settings{})
+	a, cust := r.toSuccess()
+	done := r.until(a.ID, linkflow.Done)
+	if err := r.sim.Cybrid.ExpireConnection(done.AccountGUID); err != nil {
+		t.Fatal(err)
+	}
+	r.faults(cybridsim.Fault{Route: "PATCH /api/external_bank_accounts/{guid}", Kind: cybridsim.FaultReset, Times: 1, Commit: true})
+	ref, err := r.flow.StartRefresh(cust, done.AccountGUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := r.until(ref.ID, linkflow.LinkOpen)
+	pub, meta := r.linkInPlaid(open.LinkToken, 1)
+	r.flow.Success(ref.ID, pub, meta)
+	fin := r.until(ref.ID, linkflow.Done)
+	acct, _ := r.sim.Cybrid.Account(done.AccountGUID)
+	if acct.State == "refresh_required" || fin.Account.State != acct.State {
+		t.Errorf("after update mode: simulator %s, attempt %s", acct.State, fin.Account.State)
+	}
+	if n := r.sim.Cybrid.Stats().ByRoute["PATCH /api/external_bank_accounts/{guid}"]; n != 2 {
+		t.Errorf("%d PATCHes, want 2 (the one whose answer was lost, and its retry)", n)
+	}
+	if n := len(r.sim.Cybrid.Accounts(cust)); n != 1 {
+		t.Errorf("%d accounts", n)
 	}
 }

@@ -11,6 +11,15 @@
 //	POST /api/workflows (link_token_update, external_bank_account_guid) →
 //	poll → Link → onSuccess → PATCH the account's state to completed.
 //
+// Under faults (see reconcile.go): the client retries GETs and the
+// idempotent PATCH itself; a POST /api/external_bank_accounts whose answer
+// is lost is never simply repeated — the customer's accounts are listed
+// first, and the account that POST created, if any, is adopted. Otherwise
+// the POST is sent once more automatically, and then the attempt waits in
+// account_retry, where RetryAccount tries again with the Plaid public token
+// kept in memory until it expires (30 minutes after Link). A failed or lost
+// POST /api/workflows is simply sent again: a spare workflow is harmless.
+//
 // Go owns the state: a Flow keeps each Attempt and reports every change to an
 // observer as a snapshot plus an Event. Calls that do network work return at
 // once and run in goroutines, so a UI thread never waits on Cybrid.
