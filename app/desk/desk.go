@@ -14,6 +14,7 @@ import (
 	"io"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"linkdesk/app/cybrid"
@@ -91,9 +92,47 @@ var guidRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func checkGUID(what, v string) error {
 	if !guidRE.MatchString(v) {
-		return fmt.Errorf("%s %q is not a Cybrid GUID: it is 32 lowercase hexadecimal characters", what, v)
+		return fmt.Errorf("%s %s is not a Cybrid GUID: it is 32 lowercase hexadecimal characters", what, quote(v))
 	}
 	return nil
+}
+
+func checkGUIDs(customerGUID, accountGUID string) error {
+	if err := checkGUID("customer GUID", customerGUID); err != nil {
+		return err
+	}
+	return checkGUID("account GUID", accountGUID)
+}
+
+var attemptIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// checkAttemptID refuses what cannot be an attempt id before the flow looks
+// it up (and quotes it back).
+func checkAttemptID(v string) error {
+	if v == "" {
+		return errors.New("attempt_id is missing: pass the id of the attempt this call is about")
+	}
+	if !attemptIDRE.MatchString(v) {
+		return fmt.Errorf("attempt_id %s is not an attempt id: use the id that startLink, startRefresh or verifyAccount returned", quote(v))
+	}
+	return nil
+}
+
+// quote is v quoted for an error message and cut to 40 characters, so that an
+// error stays one short line whatever the page sent.
+func quote(v string) string {
+	if r := []rune(v); len(r) > 40 {
+		return strconv.Quote(string(r[:40])) + "…"
+	}
+	return strconv.Quote(v)
+}
+
+// cut shortens s to at most n characters.
+func cut(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 // ListCustomers returns one page of the bank's customers, with names.
@@ -140,10 +179,17 @@ func (d *Desk) ListAccounts(ctx context.Context, customerGUID string) ([]Account
 		if len(l.Objects) < 100 || (page+1)*100 >= l.Total {
 			break
 		}
+		if page+1 >= maxAccountPages {
+			return nil, fmt.Errorf("the customer has more than %d external bank accounts (Cybrid reports %d); linkdesk lists at most %d", maxAccountPages*100, l.Total, maxAccountPages*100)
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
 	return out, nil
 }
+
+// maxAccountPages bounds ListAccounts (pages of 100), so that an API that
+// keeps answering full pages cannot keep it reading forever.
+const maxAccountPages = 100
 
 // SearchResult is what SearchCustomers found.
 type SearchResult struct {
@@ -232,7 +278,12 @@ type Method func(ctx context.Context, params json.RawMessage) (any, error)
 // parameters and returns an error that says what to fix.
 func (d *Desk) Methods() map[string]Method {
 	return map[string]Method{
-		"info": func(ctx context.Context, _ json.RawMessage) (any, error) { return d.info, nil },
+		"info": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			if err := decode(raw, &struct{}{}); err != nil {
+				return nil, err
+			}
+			return d.info, nil
+		},
 		"listCustomers": func(ctx context.Context, raw json.RawMessage) (any, error) {
 			var p struct {
 				Page    int `json:"page"`
@@ -260,6 +311,9 @@ func (d *Desk) Methods() map[string]Method {
 				CustomerGUID string `json:"customer_guid"`
 			}
 			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			if err := checkGUID("customer GUID", p.CustomerGUID); err != nil {
 				return nil, err
 			}
 			return d.flow.StartLink(p.CustomerGUID)
@@ -290,6 +344,9 @@ func (d *Desk) Methods() map[string]Method {
 			if err := decode(raw, &p); err != nil {
 				return nil, err
 			}
+			if err := checkGUIDs(p.CustomerGUID, p.AccountGUID); err != nil {
+				return nil, err
+			}
 			return d.flow.StartVerify(p.CustomerGUID, p.AccountGUID, d.VerifyBehaviours)
 		},
 		"startRefresh": func(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -300,6 +357,9 @@ func (d *Desk) Methods() map[string]Method {
 			if err := decode(raw, &p); err != nil {
 				return nil, err
 			}
+			if err := checkGUIDs(p.CustomerGUID, p.AccountGUID); err != nil {
+				return nil, err
+			}
 			return d.flow.StartRefresh(p.CustomerGUID, p.AccountGUID)
 		},
 		"cancel": func(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -307,6 +367,9 @@ func (d *Desk) Methods() map[string]Method {
 				AttemptID string `json:"attempt_id"`
 			}
 			if err := decode(raw, &p); err != nil {
+				return nil, err
+			}
+			if err := checkAttemptID(p.AttemptID); err != nil {
 				return nil, err
 			}
 			return nil, d.flow.Cancel(p.AttemptID)
@@ -333,6 +396,9 @@ func (d *Desk) Methods() map[string]Method {
 			if err := decodeLenient(raw, &p); err != nil {
 				return nil, err
 			}
+			if err := checkAttemptID(p.AttemptID); err != nil {
+				return nil, err
+			}
 			return nil, d.flow.Loaded(p.AttemptID)
 		},
 		"plaid.onEvent": func(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -342,6 +408,9 @@ func (d *Desk) Methods() map[string]Method {
 				Metadata  map[string]any `json:"metadata"`
 			}
 			if err := decodeLenient(raw, &p); err != nil {
+				return nil, err
+			}
+			if err := checkAttemptID(p.AttemptID); err != nil {
 				return nil, err
 			}
 			return nil, d.flow.PlaidEvent(p.AttemptID, p.EventName, p.Metadata)
@@ -355,6 +424,9 @@ func (d *Desk) Methods() map[string]Method {
 			if err := decodeLenient(raw, &p); err != nil {
 				return nil, err
 			}
+			if err := checkAttemptID(p.AttemptID); err != nil {
+				return nil, err
+			}
 			return nil, d.flow.Exit(p.AttemptID, p.Error, p.Metadata)
 		},
 		"plaid.onSuccess": func(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -366,6 +438,9 @@ func (d *Desk) Methods() map[string]Method {
 			if err := decodeLenient(raw, &p); err != nil {
 				return nil, err
 			}
+			if err := checkAttemptID(p.AttemptID); err != nil {
+				return nil, err
+			}
 			return nil, d.flow.Success(p.AttemptID, p.PublicToken, p.Metadata)
 		},
 	}
@@ -374,8 +449,9 @@ func (d *Desk) Methods() map[string]Method {
 // maxParams bounds what the page may send in one call.
 const maxParams = 64 << 10
 
-// decode reads the page's parameters strictly: an unknown field is a mistake
-// in the page and is reported.
+// decode reads the page's parameters strictly: an unknown field (a key that
+// is not exactly one of v's JSON names) is a mistake in the page and is
+// reported. v's fields must not be omitempty.
 func decode(raw json.RawMessage, v any) error { return decodeJSON(raw, v, true) }
 
 // decodeLenient is for Plaid's callback data, to which Plaid adds fields
@@ -396,9 +472,39 @@ func decodeJSON(raw json.RawMessage, v any, strict bool) error {
 	if err := dec.Decode(v); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("parameters are not valid JSON: %v", err)
+			return fmt.Errorf("parameters are not valid JSON: %s", cut(err.Error(), 120))
 		}
-		return fmt.Errorf("parameters do not fit this call: %v", err)
+		return fmt.Errorf("parameters do not fit this call: %s", cut(err.Error(), 120))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("parameters are not valid JSON: there is more after the parameters object; send one object")
+	}
+	if strict {
+		// encoding/json matches keys case-insensitively: {"Page":1} would
+		// pass for {"page":1}. Compare the keys exactly.
+		known := map[string]json.RawMessage{}
+		if b, err := json.Marshal(v); err == nil {
+			json.Unmarshal(b, &known)
+		}
+		var got map[string]json.RawMessage
+		json.Unmarshal(raw, &got)
+		for k := range got {
+			if _, ok := known[k]; !ok {
+				names := make([]string, 0, len(known))
+				for n := range known {
+					names = append(names, strconv.Quote(n))
+				}
+				sort.Strings(names)
+				return fmt.Errorf("parameters do not fit this call: unknown parameter %s (this call takes %s)", quote(k), orNone(strings.Join(names, ", ")))
+			}
+		}
 	}
 	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no parameters"
+	}
+	return s
 }
