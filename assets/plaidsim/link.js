@@ -394,12 +394,15 @@
     }
     emit('EXIT', Object.assign({ exit_status: status }, errorFields(err)));
     var meta = { institution: institutionMeta(), status: status, link_session_id: S.sessionId || uuid(), request_id: S.requestId || '' };
-    if (S.sessionId) {
-      api('exit', { status: status || '', error_code: err ? err.error_code : '' }).catch(function () { /* best effort */ });
-    }
+    var msg = { action: 'exit', error: err || null, metadata: meta, events: flushEvents() };
+    // Record the exit with the simulator before the host hears onExit: hosts
+    // destroy Link's iframe on onExit, which would abort the request.
+    var reported = S.sessionId
+      ? api('exit', { status: status || '', error_code: err ? err.error_code : '' }).catch(function () { /* best effort */ })
+      : Promise.resolve();
     S.open = false;
-    toHost({ action: 'exit', error: err || null, metadata: meta, events: flushEvents() });
     resetSession();
+    reported.then(function () { toHost(msg); });
   }
 
   function succeed() {
