@@ -232,6 +232,7 @@ func (r *Recorder) ExportDir() (string, error) {
 }
 
 // DefaultExportDir is the user's download folder: on Linux and the BSDs
+// $XDG_DOWNLOAD_DIR when set to an existing folder, else
 // `xdg-user-dir DOWNLOAD` when it names a folder other than the home folder
 // itself (which is what xdg-user-dir answers when no download folder is
 // configured), else ~/Downloads when it exists, else StateDir()/exports
@@ -239,6 +240,9 @@ func (r *Recorder) ExportDir() (string, error) {
 func DefaultExportDir() (string, error) {
 	home, _ := os.UserHomeDir()
 	if runtime.GOOS != "windows" && runtime.GOOS != "darwin" {
+		if d := os.Getenv("XDG_DOWNLOAD_DIR"); filepath.IsAbs(d) && isDir(d) {
+			return filepath.Clean(d), nil
+		}
 		if d := xdgDownloadDir(); d != "" && d != filepath.Clean(home) && isDir(d) {
 			return d, nil
 		}

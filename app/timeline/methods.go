@@ -32,16 +32,33 @@ type ExportResult struct {
 	Files []File `json:"files"`
 }
 
-// Methods returns the page's calls, to merge into the window's method table:
+// Methods returns the page's calls on this Recorder, to merge into the
+// window's method table; see the package function Methods.
+func (r *Recorder) Methods() map[string]desk.Method {
+	return Methods(func() *Recorder { return r })
+}
+
+// ErrNoTimeline is returned by the page's calls while no environment runs
+// (the first-run screen waits for credentials).
+var ErrNoTimeline = errors.New("no environment is running yet, so there is no timeline: store the API credentials first")
+
+// Methods returns the page's calls on the Recorder current returns at call
+// time (so that they follow environment switches; nil: ErrNoTimeline):
 //
 //	timeline         {attempt_id?: string, since?: number} → TimelineResult
-//	exportAttempt    {attempt_id: string, format: "jsonl"|"html"|"both"} → ExportResult
-//	exportSession    {format: "jsonl"|"html"|"both"} → ExportResult
+//	exportAttempt    {attempt_id: string, format?: "jsonl"|"html"|"both"} → ExportResult
+//	exportSession    {format?: "jsonl"|"html"|"both"} → ExportResult
 //	openExportFolder {} → {dir: string}
 //
 // Parameters are decoded strictly (an unknown field is an error). format
 // defaults to "both".
-func (r *Recorder) Methods() map[string]desk.Method {
+func Methods(current func() *Recorder) map[string]desk.Method {
+	get := func() (*Recorder, error) {
+		if r := current(); r != nil {
+			return r, nil
+		}
+		return nil, ErrNoTimeline
+	}
 	return map[string]desk.Method{
 		"timeline": func(ctx context.Context, raw json.RawMessage) (any, error) {
 			var p struct {
@@ -59,6 +76,10 @@ func (r *Recorder) Methods() map[string]desk.Method {
 			if p.Since < 0 {
 				return nil, fmt.Errorf("since %d is not valid: pass 0 (everything) or the last_seq of a previous answer", p.Since)
 			}
+			r, err := get()
+			if err != nil {
+				return nil, err
+			}
 			return r.Timeline(p.AttemptID, p.Since)
 		},
 		"exportAttempt": func(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -75,6 +96,10 @@ func (r *Recorder) Methods() map[string]desk.Method {
 			if err := checkAttemptID(p.AttemptID); err != nil {
 				return nil, err
 			}
+			r, err := get()
+			if err != nil {
+				return nil, err
+			}
 			return r.exportAs(p.AttemptID, p.Format)
 		},
 		"exportSession": func(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -84,11 +109,19 @@ func (r *Recorder) Methods() map[string]desk.Method {
 			if err := decodeParams(raw, &p); err != nil {
 				return nil, err
 			}
+			r, err := get()
+			if err != nil {
+				return nil, err
+			}
 			return r.exportAs("", p.Format)
 		},
 		"openExportFolder": func(ctx context.Context, raw json.RawMessage) (any, error) {
 			var p struct{}
 			if err := decodeParams(raw, &p); err != nil {
+				return nil, err
+			}
+			r, err := get()
+			if err != nil {
 				return nil, err
 			}
 			dir, err := r.ExportDir()

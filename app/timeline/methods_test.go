@@ -91,6 +91,15 @@ func TestMethodsValidateTheirParameters(t *testing.T) {
 	}
 }
 
+func TestMethodsWithoutAnEnvironmentSaySo(t *testing.T) {
+	ms := timeline.Methods(func() *timeline.Recorder { return nil })
+	for name, m := range ms {
+		if _, err := m(context.Background(), json.RawMessage(`{}`)); err != timeline.ErrNoTimeline && name != "exportAttempt" {
+			t.Errorf("%s without a recorder: %v", name, err)
+		}
+	}
+}
+
 // Exports made in the same second do not overwrite each other.
 func TestExportsNeverOverwrite(t *testing.T) {
 	fixed := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -119,6 +128,7 @@ func TestDefaultExportDir(t *testing.T) {
 	t.Setenv("HOME", home)
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
 	t.Setenv("XDG_STATE_HOME", filepath.Join(home, "state"))
+	t.Setenv("XDG_DOWNLOAD_DIR", "")
 
 	// No download folder at all: the state folder, created 0700.
 	d, err := timeline.DefaultExportDir()
@@ -147,6 +157,12 @@ func TestDefaultExportDir(t *testing.T) {
 	os.WriteFile(filepath.Join(home, ".config", "user-dirs.dirs"), []byte(`XDG_DOWNLOAD_DIR="$HOME/Téléchargements"`+"\n"), 0o644)
 	if d, _ := timeline.DefaultExportDir(); d != filepath.Join(home, "Téléchargements") {
 		t.Errorf("dir = %s, want the XDG download folder", d)
+	}
+	// And the environment variable wins over the file.
+	os.Mkdir(filepath.Join(home, "dl"), 0o755)
+	t.Setenv("XDG_DOWNLOAD_DIR", filepath.Join(home, "dl"))
+	if d, _ := timeline.DefaultExportDir(); d != filepath.Join(home, "dl") {
+		t.Errorf("dir = %s, want $XDG_DOWNLOAD_DIR", d)
 	}
 }
 

@@ -46,8 +46,8 @@ type tokenPattern struct {
 
 var tokenPatterns = []tokenPattern{
 	{"an access token (JWT)", regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`), redactedToken},
-	{"a Plaid token", regexp.MustCompile(`(?i)\b((?:public|access|processor)-(?:sandbox|development|production)-)[A-Za-z0-9][A-Za-z0-9-]*`), "${1}[redacted]"},
-	{"a Plaid link token", regexp.MustCompile(`(?i)\b(link-(?:sandbox|development|production)-)[A-Za-z0-9][A-Za-z0-9-]*`), "${1}[redacted]"},
+	{"a Plaid token", regexp.MustCompile(`(?i)\b(?:public|access|processor)-(?:sandbox|development|production)-[A-Za-z0-9][A-Za-z0-9-]*`), "[redacted Plaid token]"},
+	{"a Plaid link token", regexp.MustCompile(`(?i)\blink-(?:sandbox|development|production)-[A-Za-z0-9][A-Za-z0-9-]*`), "[redacted link token]"},
 	{"a bearer credential", regexp.MustCompile(`(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}`), "${1}[redacted]"},
 }
 
@@ -206,8 +206,8 @@ func (s *scrubber) check(b []byte) error {
 		}
 	}
 	for _, p := range tokenPatterns {
-		// The redacted forms ("link-sandbox-[redacted]", "Bearer [redacted]")
-		// do not match: a '[' cannot start a token.
+		// The redacted forms ("[redacted link token]", "Bearer [redacted]")
+		// do not match.
 		if loc := p.re.FindStringIndex(text); loc != nil {
 			return &ErrSecretInExport{What: p.what, Offset: loc[0]}
 		}

@@ -33,8 +33,8 @@ func TestScrubReplacesEveryTokenShape(t *testing.T) {
 			t.Errorf("%s: the scrubbed text fails the final check: %v", name, err)
 		}
 	}
-	if got := s.String("link-sandbox-6f4e2c1a-0000"); got != "link-sandbox-[redacted]" {
-		t.Errorf("link token → %q, want its environment kept", got)
+	if got := s.String("link-sandbox-6f4e2c1a-0000 public-production-ab12"); got != "[redacted link token] [redacted Plaid token]" {
+		t.Errorf("tokens → %q", got)
 	}
 	if got := s.String("abc GET /api/workflows/0123456789abcdef0123456789abcdef"); got != "abc GET /api/workflows/0123456789abcdef0123456789abcdef" {
 		t.Errorf("ordinary text changed: %q", got)
@@ -43,7 +43,7 @@ func TestScrubReplacesEveryTokenShape(t *testing.T) {
 	m := s.Map(map[string]any{"Public-Token": "anything", "password": "hunter2", "nested": map[string]any{"link_token": "x", "ok": "fine"},
 		"list": []any{"public-sandbox-abcdef12", 3.0, nil}})
 	if m["Public-Token"] != redactedValue || m["password"] != redactedValue || m["nested"].(map[string]any)["link_token"] != redactedValue ||
-		m["nested"].(map[string]any)["ok"] != "fine" || m["list"].([]any)[0] != "public-sandbox-[redacted]" {
+		m["nested"].(map[string]any)["ok"] != "fine" || m["list"].([]any)[0] != "[redacted Plaid token]" {
 		t.Errorf("scrubbed map = %v", m)
 	}
 }
