@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"linkdesk/app/desk"
 )
@@ -80,7 +81,7 @@ func (b *Bridge) Call(secret, id, method string, params json.RawMessage) (err er
 		return fmt.Errorf("refused: this page is not linkdesk's")
 	}
 	if !callIDRE.MatchString(id) {
-		return fmt.Errorf("call id %q is not valid: use 1 to 64 letters, digits, _ or -", truncate(id, 80))
+		return fmt.Errorf("call id %q is not valid: use 1 to 64 letters, digits, _ or -", truncate(id, 40))
 	}
 	m, ok := b.methods[method]
 	if !ok {
@@ -137,9 +138,13 @@ func fieldOf(msg any, key string) any {
 	return nil
 }
 
+// truncate cuts s to at most n bytes, at a character boundary.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
