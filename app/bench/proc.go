@@ -132,10 +132,16 @@ func alive(pid int) bool {
 // every Linux architecture Go supports).
 const clockTick = 10 * time.Millisecond
 
-// treeCPU is the CPU time (user + system, with reaped children's) used so far
-// by pid and its descendants.
-func treeCPU(pid int) time.Duration {
-	var ticks int64
+// procCPU is one process's CPU time (user + system, with its reaped
+// children's).
+type procCPU struct {
+	Name string
+	CPU  time.Duration
+}
+
+// treeCPU is the CPU time used so far by pid and each of its descendants.
+func treeCPU(pid int) []procCPU {
+	var out []procCPU
 	for _, p := range descendants(pid) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
 		if err != nil {
@@ -143,7 +149,8 @@ func treeCPU(pid int) time.Duration {
 		}
 		s := string(b)
 		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
+		j := strings.IndexByte(s, '(')
+		if i < 0 || j < 0 || j > i {
 			continue
 		}
 		// After the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
@@ -151,12 +158,22 @@ func treeCPU(pid int) time.Duration {
 		if len(f) < 15 {
 			continue
 		}
+		var ticks int64
 		for _, k := range []int{11, 12, 13, 14} {
 			v, _ := strconv.ParseInt(f[k], 10, 64)
 			ticks += v
 		}
+		out = append(out, procCPU{Name: s[j+1 : i], CPU: time.Duration(ticks) * clockTick})
 	}
-	return time.Duration(ticks) * clockTick
+	return out
+}
+
+func sumCPU(ps []procCPU) time.Duration {
+	var t time.Duration
+	for _, p := range ps {
+		t += p.CPU
+	}
+	return t
 }
 
 // loadAverage is the 1-minute load average, or -1.

@@ -94,9 +94,13 @@ func report(m machine, ld, br []windowRun, lt linkResult, sizeLinkdesk, sizeBare
 	b.WriteString("\nDetails:\n\n")
 	fmt.Fprintf(&b, "- Cold start, each run (ms): linkdesk %s; bare %s (after one untimed warm-up start of each).\n",
 		durList(ldReady), durList(brReady))
+	if ph := phases(ld); ph != "" {
+		fmt.Fprintf(&b, "- Where linkdesk's start-up goes (median arrival of its log lines, ms after process start): %s.\n", ph)
+	}
 	ldCPU, brCPU := cpus(ld), cpus(br)
 	fmt.Fprintf(&b, "- CPU time used by the process tree until interactive, each run (ms): linkdesk %s; bare %s (medians %.0f vs %.0f ms: %.2f×).\n",
 		durList(ldCPU), durList(brCPU), ms(medianDur(ldCPU)), ms(medianDur(brCPU)), float64(medianDur(ldCPU))/float64(medianDur(brCPU)))
+	fmt.Fprintf(&b, "- CPU time until interactive by process, medians (ms): linkdesk %s; bare %s.\n", cpuByProc(ld), cpuByProc(br))
 	fmt.Fprintf(&b, "- Idle PSS, each run (MiB): linkdesk %s; bare %s.\n", kbList(ldPSS), kbList(brPSS))
 	fmt.Fprintf(&b, "- Processes, median-memory run: linkdesk %s; bare %s.\n", procList(medianRun(ld)), procList(medianRun(br)))
 	var ov []string
@@ -119,6 +123,54 @@ func readies(rs []windowRun) []time.Duration {
 		out = append(out, r.Ready)
 	}
 	return out
+}
+
+// landmarks are log lines linkdesk writes at info level on every start, in
+// order: the simulator is up (Go start-up and session.Start so far), the
+// first token is issued (the window, WebKit and the page are up and the page
+// has asked for the customers), the page is interactive.
+var landmarks = []struct{ words, label string }{
+	{`msg="sim: listening"`, "simulator listening"},
+	{`msg="cybridsim: token issued"`, "first API token issued (page asked for customers)"},
+	{readyWords, "page interactive"},
+}
+
+func phases(rs []windowRun) string {
+	var parts []string
+	for _, lm := range landmarks {
+		var ats []time.Duration
+		for _, r := range rs {
+			for _, l := range r.Lines {
+				if strings.Contains(l.Text, lm.words) {
+					ats = append(ats, l.At)
+					break
+				}
+			}
+		}
+		if len(ats) == len(rs) && len(rs) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", lm.label, ms(medianDur(ats))))
+		}
+	}
+	return strings.Join(parts, " → ")
+}
+
+// cpuByProc is the median CPU time until interactive of each process name.
+func cpuByProc(rs []windowRun) string {
+	by := map[string][]time.Duration{}
+	var names []string
+	for _, r := range rs {
+		for _, p := range r.CPUs {
+			if by[p.Name] == nil {
+				names = append(names, p.Name)
+			}
+			by[p.Name] = append(by[p.Name], p.CPU)
+		}
+	}
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %.0f", n, ms(medianDur(by[n]))))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func cpus(rs []windowRun) []time.Duration {

@@ -30,6 +30,8 @@ type windowRun struct {
 	// CPU is the CPU time (user + system) the tree had used when the page
 	// became interactive: less sensitive to a busy machine than Ready.
 	CPU time.Duration
+	// CPUs is CPU time by process at that moment.
+	CPUs []procCPU
 	// Lines are the first stderr lines with their arrival times (for
 	// finding out where start-up time goes).
 	Lines []timedLine
@@ -82,7 +84,8 @@ wait:
 			r.Lines = append(r.Lines, l)
 			if strings.Contains(l.Text, readyWords) {
 				r.Ready = l.At
-				r.CPU = treeCPU(pid)
+				r.CPUs = treeCPU(pid)
+				r.CPU = sumCPU(r.CPUs)
 				break wait
 			}
 		case <-timeout.C:
