@@ -30,6 +30,11 @@ type TimelineResult struct {
 type ExportResult struct {
 	Dir   string `json:"dir"`
 	Files []File `json:"files"`
+	// Paths are the files' paths in Files' order; JSONL and HTML the path
+	// of each format ("" when not asked for). The page shows them.
+	Paths []string `json:"paths"`
+	JSONL string   `json:"jsonl,omitempty"`
+	HTML  string   `json:"html,omitempty"`
 }
 
 // Methods returns the page's calls on this Recorder, to merge into the
@@ -48,6 +53,7 @@ var ErrNoTimeline = errors.New("no environment is running yet, so there is no ti
 //	timeline         {attempt_id?: string, since?: number} → TimelineResult
 //	exportAttempt    {attempt_id: string, format?: "jsonl"|"html"|"both"} → ExportResult
 //	exportSession    {format?: "jsonl"|"html"|"both"} → ExportResult
+//	                 (ExportResult: {dir, files: [{format, path, bytes}], paths: [path…], jsonl?: path, html?: path})
 //	openExportFolder {} → {dir: string}
 //
 // Parameters are decoded strictly (an unknown field is an error). format
@@ -178,7 +184,17 @@ func (r *Recorder) exportAs(attemptID, format string) (ExportResult, error) {
 		return ExportResult{}, err
 	}
 	dir, _ := r.ExportDir()
-	return ExportResult{Dir: dir, Files: files}, nil
+	res := ExportResult{Dir: dir, Files: files, Paths: []string{}}
+	for _, f := range files {
+		res.Paths = append(res.Paths, f.Path)
+		switch f.Format {
+		case JSONL:
+			res.JSONL = f.Path
+		case HTML:
+			res.HTML = f.Path
+		}
+	}
+	return res, nil
 }
 
 // attemptIDRE is the shape of linkflow's attempt ids (hex today); it allows

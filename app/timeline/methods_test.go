@@ -86,7 +86,8 @@ func TestMethodsValidateTheirParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex := res.(timeline.ExportResult); len(ex.Files) != 2 || ex.Files[0].Format != timeline.JSONL || ex.Files[1].Format != timeline.HTML {
+	if ex := res.(timeline.ExportResult); len(ex.Files) != 2 || ex.Files[0].Format != timeline.JSONL || ex.Files[1].Format != timeline.HTML ||
+		len(ex.Paths) != 2 || ex.JSONL != ex.Files[0].Path || ex.HTML != ex.Files[1].Path || ex.Paths[1] != ex.HTML {
 		t.Errorf("exportSession (default both) = %+v", ex)
 	}
 }
