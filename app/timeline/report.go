@@ -48,7 +48,7 @@ type rowView struct {
 	From, To, WhatToDo                      string
 	Details                                 []kv
 	SessionLevel, IsToken                   bool
-	Candidates                              string
+	Candidates, Late                        string
 	Bad                                     bool
 }
 
@@ -189,6 +189,14 @@ func rowFor(e Entry, start time.Time) rowView {
 		rv.KindLabel = string(e.Kind)
 	}
 	d := e.Data
+	if e.AttemptID != "" {
+		rv.From, _ = d["from"].(string)
+		if e.Kind == KindState || rv.From != "" {
+			rv.To, _ = d["state"].(string)
+		}
+		rv.WhatToDo, _ = d["what_to_do"].(string)
+		rv.Bad = rv.From != "" && rv.To == "failed"
+	}
 	switch e.Kind {
 	case KindAPI:
 		rv.IsAPI = true
@@ -215,10 +223,6 @@ func rowFor(e Entry, start time.Time) rowView {
 		}
 		return rv
 	case KindState:
-		rv.To, _ = d["state"].(string)
-		rv.From, _ = d["from"].(string)
-		rv.WhatToDo, _ = d["what_to_do"].(string)
-		rv.Bad = rv.To == "failed"
 		rv.Details = flatten(d, "", map[string]bool{"state": true, "from": true, "what_to_do": true})
 	case KindPlaidEvent:
 		if m, ok := d["metadata"].(map[string]any); ok {
@@ -226,10 +230,19 @@ func rowFor(e Entry, start time.Time) rowView {
 		}
 		if name, _ := d["event"].(string); name != "" {
 			rv.Message = "onEvent " + name
-			rv.Bad = name == "ERROR"
+			rv.Bad = rv.Bad || name == "ERROR"
+		}
+		// Plaid may hand events over late (many arrive together at the end
+		// of Link); its own timestamp says when each happened.
+		if m, ok := d["metadata"].(map[string]any); ok {
+			if ts, ok := m["timestamp"].(string); ok {
+				if at, err := time.Parse(time.RFC3339Nano, ts); err == nil && e.Time.Sub(at) > time.Second {
+					rv.Late = fmt.Sprintf("happened %s (%s), reported %s later", at.UTC().Format("15:04:05.000"), relTime(at.Sub(start)), roundDur(e.Time.Sub(at)))
+				}
+			}
 		}
 	default:
-		rv.Details = flatten(d, "", nil)
+		rv.Details = flatten(d, "", map[string]bool{"state": true, "from": true, "what_to_do": true})
 	}
 	return rv
 }

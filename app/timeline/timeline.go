@@ -49,8 +49,10 @@ type Kind string
 
 const (
 	// KindState is a step of an attempt: it started, changed state, failed
-	// or ended. Data.state is the state after the step, data.from the state
-	// before it when it changed.
+	// or ended. Every entry of an attempt (whatever its kind) carries
+	// data.state, the attempt's state after it, and, when the entry moved
+	// the attempt on, data.from (the state before) and, when that ended it,
+	// data.code and data.what_to_do.
 	KindState Kind = "state"
 	// KindAPI is one HTTP exchange with Cybrid (token requests included).
 	KindAPI Kind = "api"
@@ -211,15 +213,17 @@ func (r *Recorder) ObserveAttempt(a linkflow.Attempt, ev linkflow.Event) {
 	case "link_window":
 		kind = KindLinkWindow
 	}
+	// Every entry of an attempt says the state after it; the one that moved
+	// the attempt on also says the state before it (data.from), whatever
+	// its kind: a callback (onSuccess → creating_account, onExit → exited)
+	// moves it as often as the flow's own steps.
 	data := r.scrub.Map(ev.Data)
-	if kind == KindState {
-		if data == nil {
-			data = map[string]any{}
-		}
-		data["state"] = string(a.State)
-		if known && prevState != a.State {
-			data["from"] = string(prevState)
-		}
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["state"] = string(a.State)
+	if known && prevState != a.State {
+		data["from"] = string(prevState)
 		if a.State.Final() {
 			if a.Code != "" {
 				data["code"] = r.scrub.String(a.Code)
@@ -228,52 +232,17 @@ func (r *Recorder) ObserveAttempt(a linkflow.Attempt, ev linkflow.Event) {
 				data["what_to_do"] = r.scrub.String(a.Error)
 			}
 		}
-		if data["code"] == "" {
-			delete(data, "code")
-		}
+	}
+	if data["code"] == "" {
+		delete(data, "code")
 	}
 	t := ev.Time
 	if t.IsZero() {
 		t = r.now()
 	}
 	e := r.appendLocked(Entry{Time: t.UTC(), AttemptID: id, Kind: kind, Message: r.scrub.String(ev.Message), Data: data})
-	out := []Entry{e}
-	if kind != KindState && known && prevState != a.State {
-		// A callback moved the attempt on (onSuccess → creating_account,
-		// onExit → exited): the state change gets its own entry, so that
-		// the state entries alone tell the attempt's path.
-		sd := map[string]any{"state": string(a.State), "from": string(prevState)}
-		if a.State.Final() {
-			if a.Code != "" {
-				sd["code"] = r.scrub.String(a.Code)
-			}
-			if a.Error != "" {
-				sd["what_to_do"] = r.scrub.String(a.Error)
-			}
-		}
-		out = append(out, r.appendLocked(Entry{Time: t.UTC(), AttemptID: id, Kind: KindState, Message: stateMessage(a), Data: sd}))
-	}
 	r.mu.Unlock()
-	for _, e := range out {
-		r.notify(e)
-	}
-}
-
-// stateMessage describes the state an attempt entered after a callback.
-func stateMessage(a linkflow.Attempt) string {
-	switch a.State {
-	case linkflow.CreatingAccount:
-		return "Creating the external bank account at Cybrid"
-	case linkflow.UpdatingAccount:
-		return "Marking the account completed at Cybrid (update mode)"
-	case linkflow.Exited:
-		return "Attempt ended: nothing was linked"
-	case linkflow.Failed:
-		return "Attempt failed"
-	case linkflow.Done:
-		return "Attempt done"
-	}
-	return "Attempt is now " + string(a.State)
+	r.notify(e)
 }
 
 // updateAttempt stores the summary of snapshot a; the caller holds r.mu.

@@ -187,12 +187,26 @@ func TestTimelineHoldsEveryStepOfALinkAttempt(t *testing.T) {
 			t.Errorf("entry %d time is not UTC: %v", e.Seq, e.Time)
 		}
 		kinds[e.Kind]++
-		switch e.Kind {
-		case timeline.KindState:
-			s := e.Data["state"].(string)
-			if len(states) == 0 || states[len(states)-1] != s {
+		if e.AttemptID == a.ID && e.Kind != timeline.KindAPI {
+			// Every attempt entry says the state after it; the one that
+			// moved the attempt on says where from.
+			s, _ := e.Data["state"].(string)
+			from, _ := e.Data["from"].(string)
+			switch {
+			case s == "":
+				t.Errorf("entry %d (%s) does not say the state", e.Seq, e.Message)
+			case len(states) == 0:
 				states = append(states, s)
+			case from != "":
+				if from != states[len(states)-1] {
+					t.Errorf("entry %d moves from %s, but the attempt was %s", e.Seq, from, states[len(states)-1])
+				}
+				states = append(states, s)
+			case s != states[len(states)-1]:
+				t.Errorf("entry %d says %s without a from (was %s)", e.Seq, s, states[len(states)-1])
 			}
+		}
+		switch e.Kind {
 		case timeline.KindAPI:
 			if e.AttemptID != a.ID {
 				continue // a token request shown alongside
