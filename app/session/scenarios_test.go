@@ -42,6 +42,9 @@ func (a *app) beginScenario(t *testing.T, id string, opts map[string]string, cus
 	prev := a.t
 	a.t = t
 	t.Cleanup(func() { a.t = prev })
+	if a.w.PopupCount() > 0 { // left over by a failed scenario
+		a.w.ClosePopups(false)
+	}
 	var running bool
 	a.js(`!!document.querySelector('[data-testid="cancel-attempt"]')`, &running)
 	if running {
@@ -275,10 +278,14 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 		// workflow is still storing at Cybrid.
 		r.waitJS(`document.querySelector('[data-testid="step-token"][data-status="active"] .spinner')`, 5*time.Second)
 		r.waitJS(`/^\d+\.\d s · [2-9]\d* polls$/.test(document.querySelector('[data-testid="elapsed"]').innerText.trim())`, 3*time.Second)
-		r.shot("waiting")
-		if wf := a.s.Sim.Cybrid.Workflows()[0]; wf.CustomerGUID != r.customer || wf.State != "storing" {
-			t.Errorf("while waiting the newest workflow is %+v, want the customer's, storing", wf)
+		// Cybrid's side: the customer's workflow is still storing (checked
+		// only while the 3 s are not over, which a loaded machine may miss).
+		if wf := a.s.Sim.Cybrid.Workflows()[0]; wf.CustomerGUID != r.customer {
+			t.Errorf("the newest workflow is %+v, want the customer's", wf)
+		} else if time.Since(wf.CreatedAt) < 2500*time.Millisecond && wf.State != "storing" {
+			t.Errorf("%s after its creation the workflow is %s, want storing", time.Since(wf.CreatedAt), wf.State)
 		}
+		r.shot("waiting")
 		r.inLink("pane-consent", 15*time.Second)
 		if d := time.Since(started); d < 2800*time.Millisecond {
 			t.Errorf("Link opened %s after starting; the workflow takes 3 s", d)
@@ -464,7 +471,7 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 		r.linkClick("institution-ins_127287")
 		r.linkClick("oauth-continue")
 		r.waitPopups(1, 10*time.Second)
-		r.inPopup("bank-approve", 10*time.Second)
+		r.inPopup("bank-approve", 20*time.Second)
 		r.shot("bank")
 		if _, err := r.popup("click", sel("bank-approve")); err != nil {
 			t.Fatalf("approve in the bank's window: %v", err)
@@ -490,7 +497,7 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 		r.linkClick("institution-ins_127287")
 		r.linkClick("oauth-continue")
 		r.waitPopups(1, 10*time.Second)
-		r.inPopup("bank-deny", 10*time.Second)
+		r.inPopup("bank-deny", 20*time.Second)
 		if _, err := r.popup("click", sel("bank-deny")); err != nil {
 			t.Fatalf("deny in the bank's window: %v", err)
 		}
