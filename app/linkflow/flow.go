@@ -471,8 +471,11 @@ func (f *Flow) finishWithAccount(id string, acct cybrid.ExternalBankAccount) {
 		a.publicToken = ""
 		data := map[string]any{"account_guid": acct.GUID, "account_state": acct.State}
 		what := "Account linked"
-		if a.Kind == KindRefresh {
+		switch a.Kind {
+		case KindRefresh:
 			what = "Bank connection renewed"
+		case KindVerify:
+			what = "Ownership verification finished"
 		}
 		switch acct.State {
 		case cybrid.AccountCompleted:

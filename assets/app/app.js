@@ -213,7 +213,7 @@ function renderHint() {
 
 async function switchEnv(env) {
   if (state.info && env === state.info.environment && !state.info.needs_credentials) return;
-  if (running() && !(await ask("Switch environment?", "An attempt is still running. Switching cancels it; nothing already linked is lost.", "Switch and cancel"))) return;
+  if (running() && !(await ask("Switch environment?", "An attempt is still running. Switching cancels it; nothing already linked is lost. The timeline starts afresh in the new environment: export it first if you need it.", "Switch and cancel"))) return;
   if (env === "production" && !(await ask("Switch to PRODUCTION?", "Production works with real customers and real money movement.", "Switch to production", true))) return;
   try {
     if (running()) await rpc("cancel", { attempt_id: state.attempt.id }).catch(() => {});
@@ -373,7 +373,7 @@ const stepDefs = {
   link: [
     { key: "token", title: "Link token", states: ["creating_workflow", "waiting_for_token"], desc: "Cybrid creates a Plaid link token (workflow)" },
     { key: "plaid", title: "Plaid Link", states: ["link_open"], desc: "The customer signs in to the bank and picks one account" },
-    { key: "create", title: "Create account", states: ["creating_account"], desc: "POST /api/external_bank_accounts" },
+    { key: "create", title: "Create account", states: ["creating_account", "account_retry"], desc: "POST /api/external_bank_accounts" },
     { key: "store", title: "Cybrid stores the account", states: ["waiting_for_account"], desc: "Until the account leaves storing" },
   ],
   refresh: [
@@ -386,7 +386,7 @@ const stepDefs = {
     { key: "wait", title: "Cybrid verifies ownership", states: ["waiting_for_verification"], desc: "Until the verification completes" },
   ],
 };
-const order = ["creating_workflow", "waiting_for_token", "link_open", "creating_account", "waiting_for_account", "updating_account", "creating_verification", "waiting_for_verification"];
+const order = ["creating_workflow", "waiting_for_token", "link_open", "creating_account", "account_retry", "waiting_for_account", "updating_account", "creating_verification", "waiting_for_verification"];
 const polling = ["waiting_for_token", "waiting_for_account", "waiting_for_verification"];
 let lastActive = null;
 
@@ -420,8 +420,18 @@ function renderAttempt() {
       el("span", { class: "mark" }, mark), el("div", {}, el("div", { class: "t", text: s.title }), el("div", { class: "d", text: desc })), el("span", { class: "el", "data-testid": active && !final ? "elapsed" : null, text: right })));
   }
   const parts = [steps];
+  const cancel = el("button", { "data-testid": "cancel-attempt", text: "Cancel", onclick: () => rpc("cancel", { attempt_id: a.id }).catch((e) => addActivity(e.message, true)) });
   if (final) parts.push(resultCard(a));
-  else parts.push(el("div", { class: "result-actions" }, el("button", { "data-testid": "cancel-attempt", text: "Cancel", onclick: () => rpc("cancel", { attempt_id: a.id }).catch((e) => addActivity(e.message, true)) })));
+  else if (a.state === "account_retry") {
+    // The account POST failed and Cybrid shows no account from it: the
+    // customer need not go through Link again while the public token lives.
+    parts.push(el("div", { class: "result bad", "data-testid": "retry-box", role: "status" },
+      el("div", { class: "h", text: "The account was not created yet" }),
+      el("div", { "data-testid": "retry-text", text: a.error || "" }),
+      el("div", { class: "actions" },
+        el("button", { class: "primary", "data-testid": "retry-account", text: "Retry account creation", onclick: () => rpc("retryAccount", { attempt_id: a.id }).then(onAttempt, (e) => addActivity("Retry failed: " + e.message, true)) }),
+        cancel)));
+  } else parts.push(el("div", { class: "result-actions" }, cancel));
   box.replaceChildren(...parts);
 }
 
@@ -649,6 +659,10 @@ listeners.push((msg) => {
     const a = state.attempt;
     if (a && a.state === "link_open" && a.link_token) openPlaid(a, msg.url);
     else addActivity("The bank sent the customer back, but no Link is open to resume.", true);
+    return;
+  }
+  if (msg.type === "timeline") {
+    if (state.tab === "timeline") scheduleTimeline();
     return;
   }
   if (msg.type === "recovered") {
