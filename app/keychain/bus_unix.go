@@ -7,7 +7,21 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/godbus/dbus/v5"
 )
+
+// accessDenied reports whether err is the D-Bus error AccessDenied, which the
+// bus daemon (or a sandbox's D-Bus proxy) answers for a call its policy
+// forbids.
+func accessDenied(err error) bool {
+	var de dbus.Error
+	if errors.As(err, &de) {
+		return de.Name == "org.freedesktop.DBus.Error.AccessDenied"
+	}
+	var dp *dbus.Error
+	return errors.As(err, &dp) && dp != nil && dp.Name == "org.freedesktop.DBus.Error.AccessDenied"
+}
 
 // sessionBusReachable reports (as an error) that no D-Bus session bus can be
 // found without godbus autolaunching one. It mirrors godbus v5's discovery:

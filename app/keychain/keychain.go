@@ -186,6 +186,33 @@ func availabilityHint() string {
 		"without a desktop, run linkdesk inside `dbus-run-session` after `gnome-keyring-daemon --unlock --components=secrets`. Then try again."
 }
 
+// DeniedError means the OS keychain is there but linkdesk may not use it: on
+// Linux, the D-Bus daemon (or a sandbox's proxy) answered
+// org.freedesktop.DBus.Error.AccessDenied to a call to the Secret Service,
+// as it does for a Flatpak or snap without access to org.freedesktop.secrets
+// or under a D-Bus policy that denies it. Cause is the D-Bus error, with any
+// secret removed.
+type DeniedError struct {
+	Op    string // "get", "set" or "delete"
+	Env   string
+	Cause error
+}
+
+func (e *DeniedError) Error() string {
+	return fmt.Sprintf("the OS keychain refused linkdesk access (D-Bus AccessDenied: %v): linkdesk keeps API credentials only in the OS keychain. %s",
+		e.Cause, deniedHint())
+}
+
+func (e *DeniedError) Unwrap() error { return e.Cause }
+
+// deniedHint: only the Secret Service (Linux and the BSDs) reports access
+// denied this way.
+func deniedHint() string {
+	return "A sandbox or a D-Bus policy forbids it to talk to the Secret Service (org.freedesktop.secrets): " +
+		"give linkdesk that permission (Flatpak: --talk-name=org.freedesktop.secrets; snap: connect the password-manager-service interface) " +
+		"or run it outside the sandbox, then try again."
+}
+
 // stored is the JSON value kept in the keychain item.
 type stored struct {
 	ClientID     string `json:"client_id"`

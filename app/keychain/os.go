@@ -40,7 +40,8 @@ type osStore struct {
 //
 // Errors: an error wrapping ErrNotFound when nothing is stored; *CorruptError
 // when the stored value is unreadable; *TimeoutError; *UnavailableError when no
-// keychain can be reached. None of them contains the secret.
+// keychain can be reached; *DeniedError when the keychain refuses linkdesk
+// (D-Bus AccessDenied). None of them contains the secret.
 //
 // On Linux and the BSDs, godbus (under go-keyring) runs `dbus-launch` to start a
 // new session bus when DBUS_SESSION_BUS_ADDRESS is unset and it finds no bus
@@ -120,6 +121,8 @@ func (s *osStore) call(op, env string, secrets []string, f func() (string, error
 			return "", notFound(env)
 		case errors.Is(r.err, keyring.ErrSetDataTooBig):
 			return "", errors.New("the OS keychain refused the credentials as too large: check that the client id and secret are the ones Cybrid issued")
+		case accessDenied(r.err):
+			return "", &DeniedError{Op: op, Env: env, Cause: scrub(r.err, secrets)}
 		default:
 			return "", &UnavailableError{Op: op, Env: env, Cause: scrub(r.err, secrets)}
 		}
