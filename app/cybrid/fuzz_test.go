@@ -76,7 +76,10 @@ var fuzzOps = []struct {
 		_, err := c.DeleteExternalBankAccount(ctx, fuzzGUID)
 		return err
 	}},
-	{"GetCustomer", func(ctx context.Context, c *cybrid.Client) error { _, err := c.GetCustomer(ctx, fuzzCustomer, true); return err }},
+	{"GetCustomer", func(ctx context.Context, c *cybrid.Client) error {
+		_, err := c.GetCustomer(ctx, fuzzCustomer, true)
+		return err
+	}},
 	{"ListCustomers", func(ctx context.Context, c *cybrid.Client) error {
 		_, err := c.ListCustomers(ctx, cybrid.ListCustomersParams{PerPage: 25, IncludePII: true})
 		return err

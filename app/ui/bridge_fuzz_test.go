@@ -54,8 +54,10 @@ var bridgeCallID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // them as its own JSON (so invalid JSON reaches the encoder), one that fails
 // with them in its message, one that panics.
 var fuzzMethods = map[string]desk.Method{
-	"echo": func(_ context.Context, p json.RawMessage) (any, error) { return map[string]any{"params": string(p)}, nil },
-	"raw":  func(_ context.Context, p json.RawMessage) (any, error) { return p, nil },
+	"echo": func(_ context.Context, p json.RawMessage) (any, error) {
+		return map[string]any{"params": string(p)}, nil
+	},
+	"raw": func(_ context.Context, p json.RawMessage) (any, error) { return p, nil },
 	"fail": func(_ context.Context, p json.RawMessage) (any, error) {
 		return nil, errors.New("cannot do that with " + string(p))
 	},
