@@ -179,8 +179,16 @@ func (r *scenarioRun) lastSession() plaidsim.SessionInfo {
 	return last
 }
 
+// waitLinkShown waits until Link's iframe is shown (after onLoad and
+// open()), so that the test driver inside it is loaded and answers at once.
+func (r *scenarioRun) waitLinkShown() {
+	r.t.Helper()
+	r.waitJS(`(() => { const f = document.querySelector('iframe[id^="plaid-link-iframe"]'); return f && f.style.display === "block"; })()`, 20*time.Second)
+}
+
 func (r *scenarioRun) toInstitutions() {
 	r.t.Helper()
+	r.waitLinkShown()
 	r.inLink("pane-consent", 15*time.Second)
 	r.linkClick("consent-continue")
 	r.inLink("pane-select-institution", 10*time.Second)
@@ -286,6 +294,7 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 			t.Errorf("%s after its creation the workflow is %s, want storing", time.Since(wf.CreatedAt), wf.State)
 		}
 		r.shot("waiting")
+		r.waitLinkShown()
 		r.inLink("pane-consent", 15*time.Second)
 		if d := time.Since(started); d < 2800*time.Millisecond {
 			t.Errorf("Link opened %s after starting; the workflow takes 3 s", d)
@@ -407,7 +416,7 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 		id, status, where string
 		walk              func(r *scenarioRun)
 	}{
-		{"exit_consent", "requires_credentials", "", func(r *scenarioRun) { r.inLink("pane-consent", 15*time.Second) }},
+		{"exit_consent", "requires_credentials", "", func(r *scenarioRun) { r.waitLinkShown(); r.inLink("pane-consent", 15*time.Second) }},
 		{"exit_institution_search", "institution_not_found", "while searching for the bank", func(r *scenarioRun) {
 			r.toInstitutions()
 			r.linkFill("institution-search", "Tartan")
@@ -557,6 +566,7 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 		r.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="account-row"][data-guid="%s"]').dataset.state === "refresh_required"`, linkedAccount), 5*time.Second)
 		r.shot("refresh-required")
 		r.js(btn+`.click()`, nil)
+		r.waitLinkShown()
 		r.inLink("pane-credentials", 15*time.Second)
 		r.linkFill("credentials-username", "user_good")
 		r.linkFill("credentials-password", "pass_good")
@@ -599,6 +609,7 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 		// Starting again gets a new token, and Link opens.
 		r.js(`document.querySelector('[data-testid="result"]').dataset.stale = "1"`, nil)
 		r.click("try-again")
+		r.waitLinkShown()
 		r.inLink("pane-consent", 15*time.Second)
 		r.shot("started-again")
 		r.closeLink()
