@@ -562,6 +562,11 @@ func (f *Flow) Exit(id string, linkErr *LinkError, meta ExitMetadata) error {
 		} else {
 			a.State = Exited
 			where := exitStatusText[status]
+			if status == "requires_credentials" && meta.Institution == nil {
+				// Plaid reports requires_credentials also before a bank
+				// was chosen (at the consent pane).
+				where = "before choosing a bank"
+			}
 			if where == "" {
 				where = "before finishing"
 			}

@@ -499,6 +499,7 @@ function selectCustomer(c) {
 
 async function start(method, params) {
   if (!state.customer) return;
+  if (state.info && state.info.environment === "sim") loadScenarios();
   try {
     onAttempt(await rpc(method, { customer_guid: state.customer.guid, ...params }));
   } catch (e) {
@@ -518,6 +519,8 @@ function onAttempt(a) {
   if (FINAL.includes(a.state)) {
     if (plaidAttempt === a.id && a.state !== "done") destroyPlaid();
     loadAccounts();
+    // One-shot scenarios reset themselves once used: show what is active.
+    if (state.info && state.info.environment === "sim") loadScenarios();
   }
   if (a.state === "waiting_for_account") loadAccounts();
   renderAttempt();
