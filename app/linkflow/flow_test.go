@@ -257,7 +257,7 @@ func TestExitSaysWhereTheCustomerLeft(t *testing.T) {
 	a, _ := r.flow.StartLink(r.sim.Cybrid.Customers()[0].GUID)
 	r.until(a.ID, linkflow.LinkOpen)
 	status := "requires_credentials"
-	if err := r.flow.Exit(a.ID, nil, linkflow.ExitMetadata{Status: &status}); err != nil {
+	if err := r.flow.Exit(a.ID, nil, linkflow.ExitMetadata{Status: &status, Institution: &linkflow.Institution{Name: "First Platypus Bank", InstitutionID: "ins_109508"}}); err != nil {
 		t.Fatal(err)
 	}
 	e := r.until(a.ID, linkflow.Exited)
@@ -266,6 +266,13 @@ func TestExitSaysWhereTheCustomerLeft(t *testing.T) {
 	}
 	if err := r.flow.Success(a.ID, "public-sandbox-x", linkflow.SuccessMetadata{}); err == nil {
 		t.Error("onSuccess after the attempt ended was accepted")
+	}
+	// The same status before a bank was chosen (the consent pane).
+	c, _ := r.flow.StartLink(r.sim.Cybrid.Customers()[0].GUID)
+	r.until(c.ID, linkflow.LinkOpen)
+	r.flow.Exit(c.ID, nil, linkflow.ExitMetadata{Status: &status})
+	if e := r.until(c.ID, linkflow.Exited); !strings.Contains(e.Error, "before choosing a bank") {
+		t.Errorf("exit at consent: %s", e.Error)
 	}
 	// A Plaid error in onExit fails the attempt with Plaid's code.
 	b, _ := r.flow.StartLink(r.sim.Cybrid.Customers()[0].GUID)

@@ -92,7 +92,7 @@ func startAppConfig(t *testing.T, cfg *config.Config, so sim.Options, store keyc
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	so.TestDriver = true
-	s, err := session.Start(cfg, "e2e", log, store, session.Options{Sim: so})
+	s, err := session.Start(cfg, "e2e", log, store, session.Options{Sim: so, StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
