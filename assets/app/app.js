@@ -609,6 +609,46 @@ async function applyScenario(id) {
   }
 }
 
+// ---- interrupted attempts (crash journal) ----------------------------------
+async function loadRecovered() {
+  try {
+    renderRecovered(await rpc("recovered.list", {}));
+  } catch (e) {
+    /* no journal in this build or environment */
+  }
+}
+
+async function openCustomerByGUID(guid) {
+  try {
+    const r = await rpc("searchCustomers", { query: guid });
+    if (r.customers[0]) selectCustomer(r.customers[0]);
+  } catch (e) {
+    addActivity(e.message, true);
+  }
+}
+
+function renderRecovered(st) {
+  const box = tid("recovered");
+  const list = (st && st.attempts) || [];
+  if (!st || !st.on || (!list.length && !(st.notes || []).length)) { box.hidden = true; return; }
+  const items = list.map((r) => {
+    const acts = el("span", { class: "acts" });
+    const go = async (fn) => { await openCustomerByGUID(r.customer_guid); fn(); };
+    if (r.action === "start_link") acts.append(el("button", { class: "small", "data-testid": "recovered-link", text: "Link again", onclick: () => go(startLink) }));
+    if (r.action === "start_refresh") acts.append(el("button", { class: "small", "data-testid": "recovered-refresh", text: "Refresh connection", onclick: () => go(() => startRefresh({ guid: r.account_guid })) }));
+    if (r.action === "open_accounts") acts.append(el("button", { class: "small", "data-testid": "recovered-open", text: "Open customer", onclick: () => openCustomerByGUID(r.customer_guid) }));
+    if (r.action === "recheck") acts.append(el("button", { class: "small", "data-testid": "recovered-recheck", text: "Check again", onclick: () => rpc("recovered.recheck", {}).then(renderRecovered, (e) => addActivity(e.message, true)) }));
+    acts.append(el("button", { class: "small", "data-testid": "recovered-dismiss", text: "Dismiss", onclick: () => rpc("recovered.dismiss", { attempt_id: r.attempt_id }).then(loadRecovered, (e) => addActivity(e.message, true)) }));
+    return el("li", { "data-testid": "recovered-attempt", "data-outcome": r.outcome },
+      el("span", { class: "chip " + (r.outcome === "linked" ? "completed" : r.outcome === "checking" ? "storing" : "failed") }, r.outcome === "checking" ? el("span", { class: "spinner" }) : null, r.outcome),
+      el("div", {}, el("div", { text: r.message }), el("div", { class: "sub", text: `${r.kind} · customer ${r.customer_guid} · stopped at ${r.step}` })),
+      acts);
+  });
+  box.replaceChildren(el("h2", { text: "Interrupted attempts — linkdesk stopped before they finished" }),
+    ...(st.notes || []).map((n) => el("div", { class: "muted small", text: n })), el("ul", {}, items));
+  box.hidden = false;
+}
+
 // ---- keyboard -----------------------------------------------------------
 function showHelp() {
   const rows = [["/", "search customers"], ["↑ ↓", "move in the customer list"], ["Enter", "open the customer"], ["Esc", "clear the search / close a dialog"],
@@ -669,7 +709,7 @@ listeners.push((msg) => {
     return;
   }
   if (msg.type === "recovered") {
-    for (const r of msg.attempts || []) addActivity("Recovered: " + (r.message || JSON.stringify(r)), r.outcome !== "linked");
+    renderRecovered(msg.status);
     return;
   }
   if (msg.type !== "attempt") return;
@@ -736,6 +776,7 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
   if (!state.info.needs_credentials) {
     loadPlaid().catch((e) => showBanner(e.message));
     if (state.info.environment === "sim") loadScenarios();
+    else loadRecovered();
     await loadCustomers();
   }
   document.body.dataset.ready = "true";
