@@ -88,11 +88,17 @@ func startApp(t *testing.T, so sim.Options, before ...func(*session.Session)) *a
 // test driver) and opens the window; cleanup closes both.
 func startAppConfig(t *testing.T, cfg *config.Config, so sim.Options, store keychain.Store, before ...func(*session.Session)) *app {
 	t.Helper()
+	return startAppState(t, cfg, so, store, t.TempDir(), before...)
+}
+
+// startAppState is startAppConfig with the state directory (the journal's).
+func startAppState(t *testing.T, cfg *config.Config, so sim.Options, store keychain.Store, stateDir string, before ...func(*session.Session)) *app {
+	t.Helper()
 	uitest.NeedDisplay(t)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	so.TestDriver = true
-	s, err := session.Start(cfg, "e2e", log, store, session.Options{Sim: so, StateDir: t.TempDir()})
+	s, err := session.Start(cfg, "e2e", log, store, session.Options{Sim: so, StateDir: stateDir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"linkdesk/app/config"
+	"linkdesk/app/journal"
 	"linkdesk/app/keychain"
+	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 )
 
@@ -287,4 +289,43 @@ func startAppWith(t *testing.T, so sim.Options, store keychain.Store, env map[st
 		t.Fatal(err)
 	}
 	return startAppConfig(t, cfg, so, store)
+}
+
+// An attempt that linkdesk was running when it stopped (kill -9, power cut)
+// is shown at the next start with what happened and what to do.
+func TestInterruptedAttemptIsShownAtStart(t *testing.T) {
+	other, err := sim.Start(sim.Options{ClientID: "sandbox-id", ClientSecret: "sandbox-secret-4d1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	dir := t.TempDir()
+	customer := other.Cybrid.Customers()[0].GUID
+	j, err := journal.Open(journal.Options{Dir: dir, Env: "sandbox", BankURL: other.BankURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	j.Observe(linkflow.Attempt{ID: "0123456789abcdef", Kind: linkflow.KindLink, CustomerGUID: customer, State: linkflow.LinkOpen,
+		StartedAt: now.Add(-time.Minute), UpdatedAt: now, StateSince: now}, linkflow.Event{Type: "state", Time: now})
+	j.Close()
+
+	store := keychain.NewMemory()
+	store.Set("sandbox", keychain.Credentials{ClientID: "sandbox-id", ClientSecret: "sandbox-secret-4d1"})
+	cfg, err := config.LoadFrom(func(k string) (string, bool) {
+		v, ok := map[string]string{"LINKDESK_ENVIRONMENT": "sandbox", "LINKDESK_BANK_API_URL": other.BankURL, "LINKDESK_IDENTITY_API_URL": other.IdentityURL}[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startAppState(t, cfg, sim.Options{}, store, dir)
+	a.waitJS(`document.querySelector('[data-testid="recovered-attempt"]') && document.querySelector('[data-testid="recovered-attempt"]').dataset.outcome !== "checking"`, 15*time.Second)
+	a.shot("interrupted")
+	txt := a.text("recovered")
+	if !strings.Contains(txt, customer) || !strings.Contains(txt, "Link again") {
+		t.Errorf("the interrupted attempt is shown as %q; want the customer and a way forward", txt)
+	}
+	a.click("recovered-dismiss")
+	a.waitJS(`document.querySelector('[data-testid="recovered"]').hidden`, 5*time.Second)
 }
