@@ -173,7 +173,7 @@ func (a *app) eval(expr string, timeout time.Duration) (json.RawMessage, error) 
 	a.waiters[id] = ch
 	a.mu.Unlock()
 	js := fmt.Sprintf(`(async () => { try { const v = await (async () => (%s))(); e2e_report(%q, true, JSON.stringify(v === undefined ? null : v)); } catch (e) { e2e_report(%q, false, String(e && e.message || e)); } })()`, expr, id, id)
-	a.w.View.Dispatch(func() { a.w.View.Eval(js) })
+	a.w.Dispatch(func() { a.w.Eval(js) })
 	select {
 	case r := <-ch:
 		if !r.ok {

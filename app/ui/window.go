@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"sync/atomic"
 
 	webview "github.com/webview/webview_go"
 
@@ -38,6 +39,29 @@ type Window struct {
 	Bridge *Bridge
 	log    *slog.Logger
 	native native // nil when the OS layer could not be installed
+
+	// closed is set (on the UI thread) before the web view is destroyed.
+	// Work queued with Dispatch before that may still run later, when the
+	// main loop runs again (another window): it must not touch the freed
+	// view, so Dispatch checks this first.
+	closed atomic.Bool
+}
+
+// Dispatch runs f on the UI thread, unless the window has been closed by
+// then. Safe from any goroutine; use it instead of View.Dispatch.
+func (w *Window) Dispatch(f func()) {
+	w.View.Dispatch(func() {
+		if !w.closed.Load() {
+			f()
+		}
+	})
+}
+
+// Eval runs JavaScript in the page; UI thread only (inside Dispatch).
+func (w *Window) Eval(js string) {
+	if !w.closed.Load() {
+		w.View.Eval(js)
+	}
 }
 
 // WindowOptions configure Open.
@@ -84,7 +108,7 @@ func Open(o WindowOptions) (*Window, error) {
 			w.native = n
 		}
 	}
-	w.Bridge = NewBridge(v, o.Server.Secret, o.Methods, o.Logger)
+	w.Bridge = NewBridge(w, o.Server.Secret, o.Methods, o.Logger)
 	if err := v.Bind(BindingName, w.Bridge.Call); err != nil {
 		v.Destroy()
 		return nil, fmt.Errorf("binding the bridge: %w", err)
@@ -117,12 +141,17 @@ func isNilView(v webview.WebView) bool {
 func (w *Window) Run() { w.View.Run() }
 
 // Terminate ends Run; safe from any goroutine.
-func (w *Window) Terminate() { w.View.Dispatch(w.View.Terminate) }
+func (w *Window) Terminate() { w.Dispatch(w.View.Terminate) }
 
 // onUI runs f on the UI thread and waits for it.
 func (w *Window) onUI(f func()) {
 	done := make(chan struct{})
-	w.View.Dispatch(func() { defer close(done); f() })
+	w.View.Dispatch(func() {
+		defer close(done)
+		if !w.closed.Load() {
+			f()
+		}
+	})
 	<-done
 }
 
@@ -131,7 +160,11 @@ func (w *Window) onUI(f func()) {
 // other than the UI thread.
 func (w *Window) ClosePopups(byPage bool) {
 	if w.native != nil {
-		w.View.Dispatch(func() { w.native.ClosePopups(byPage) })
+		w.Dispatch(func() {
+			if w.native != nil {
+				w.native.ClosePopups(byPage)
+			}
+		})
 	}
 }
 
@@ -157,6 +190,7 @@ func (w *Window) ClickOpenExternal() (ok bool) {
 
 // Close releases the window and stops the bridge.
 func (w *Window) Close() {
+	w.closed.Store(true)
 	w.Bridge.Close()
 	if w.native != nil {
 		w.native.Shutdown()

@@ -100,8 +100,8 @@ func TestBridgeNeverBlocksTheWindowAndSurvivesPanics(t *testing.T) {
 			}
 		case <-tick.C:
 			if !started {
-				w.View.Dispatch(func() {
-					w.View.Eval(`window.run && (window.__started || (window.__started = true, window.run(), report("started", "")))`)
+				w.Dispatch(func() {
+					w.Eval(`window.run && (window.__started || (window.__started = true, window.run(), report("started", "")))`)
 				})
 			}
 		case <-deadline:
