@@ -309,6 +309,9 @@ var (
 // excerpt is s redacted, stripped of markup and control characters, with
 // runs of white space collapsed, cut to max runes.
 func excerpt(s string, secrets []string, max int) string {
+	// Redact before and after cleaning: an escape sequence or a tag inside
+	// a secret would otherwise hide it from the first pass and the cleaning
+	// would put it back together.
 	s = redact(s, secrets)
 	if strings.Contains(s, "<") {
 		s = htmlTag.ReplaceAllString(s, " ")
@@ -317,6 +320,7 @@ func excerpt(s string, secrets []string, max int) string {
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar
 	}), " ")
+	s = redact(s, secrets)
 	if r := []rune(s); len(r) > max {
 		s = strings.TrimSpace(string(r[:max])) + "…"
 	}

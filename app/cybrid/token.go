@@ -273,8 +273,10 @@ func (f *tokenFetcher) token(ctx context.Context) (*oauth2.Token, *TokenError) {
 		return nil, te
 	}
 	if tr.AccessToken == "" {
-		te := f.errorFromBody(resp.StatusCode, data)
-		te.Err = errors.New("no access_token in the answer")
+		// A 2xx answer without access_token is not quoted: a token under
+		// another key would otherwise end up in the error.
+		te := f.fail(resp.StatusCode, errors.New("the answer has no access_token"))
+		te.cut = true
 		return nil, te
 	}
 	if tt := tr.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {

@@ -169,7 +169,7 @@ var ErrUnknownAttempt = errors.New("unknown attempt")
 // attempt at once; the workflow is created and polled in the background.
 func (f *Flow) StartLink(customerGUID string) (Attempt, error) {
 	if !guidRE.MatchString(customerGUID) {
-		return Attempt{}, fmt.Errorf("customer GUID %q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
+		return Attempt{}, fmt.Errorf("customer GUID %.40q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
 	}
 	return f.start(KindLink, customerGUID, ""), nil
 }
@@ -178,10 +178,10 @@ func (f *Flow) StartLink(customerGUID string) (Attempt, error) {
 // customerGUID (an account in refresh_required) and returns at once.
 func (f *Flow) StartRefresh(customerGUID, accountGUID string) (Attempt, error) {
 	if !guidRE.MatchString(customerGUID) {
-		return Attempt{}, fmt.Errorf("customer GUID %q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
+		return Attempt{}, fmt.Errorf("customer GUID %.40q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
 	}
 	if !guidRE.MatchString(accountGUID) {
-		return Attempt{}, fmt.Errorf("account GUID %q is not valid: it is 32 lowercase hexadecimal characters", accountGUID)
+		return Attempt{}, fmt.Errorf("account GUID %.40q is not valid: it is 32 lowercase hexadecimal characters", accountGUID)
 	}
 	return f.start(KindRefresh, customerGUID, accountGUID), nil
 }
@@ -681,7 +681,7 @@ func (f *Flow) update(id string, change func(a *attempt) (Event, error)) error {
 	a, ok := f.attempts[id]
 	if !ok {
 		f.mu.Unlock()
-		return fmt.Errorf("%w %q", ErrUnknownAttempt, id)
+		return fmt.Errorf("%w %.40q", ErrUnknownAttempt, id)
 	}
 	before := a.State
 	ev, err := change(a)

@@ -34,10 +34,10 @@ type VerifyAPI interface {
 // expected_behaviours (e.g. passed_immediately; nil in production).
 func (f *Flow) StartVerify(customerGUID, accountGUID string, expected []string) (Attempt, error) {
 	if !guidRE.MatchString(customerGUID) {
-		return Attempt{}, fmt.Errorf("customer GUID %q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
+		return Attempt{}, fmt.Errorf("customer GUID %.40q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
 	}
 	if !guidRE.MatchString(accountGUID) {
-		return Attempt{}, fmt.Errorf("account GUID %q is not valid: it is 32 lowercase hexadecimal characters", accountGUID)
+		return Attempt{}, fmt.Errorf("account GUID %.40q is not valid: it is 32 lowercase hexadecimal characters", accountGUID)
 	}
 	api, ok := f.api.(VerifyAPI)
 	if !ok {
