@@ -187,12 +187,18 @@ func (f *Flow) StartRefresh(customerGUID, accountGUID string) (Attempt, error) {
 }
 
 func (f *Flow) start(kind Kind, customerGUID, accountGUID string) Attempt {
+	return f.begin(kind, customerGUID, accountGUID, CreatingWorkflow, startMessage(kind), f.getLinkToken)
+}
+
+// begin records a new attempt in state first, reports it, and runs run in a
+// goroutine the flow waits for on Close; it returns the first snapshot.
+func (f *Flow) begin(kind Kind, customerGUID, accountGUID string, first State, msg string, run func(ctx context.Context, id string)) Attempt {
 	now := time.Now()
 	ctx, cancel := context.WithCancel(f.ctx)
 	a := &attempt{
 		Attempt: Attempt{
 			ID: newID(), Kind: kind, CustomerGUID: customerGUID, AccountGUID: accountGUID,
-			State: CreatingWorkflow, StartedAt: now, UpdatedAt: now, StateSince: now,
+			State: first, StartedAt: now, UpdatedAt: now, StateSince: now,
 		},
 		cancel: cancel,
 	}
@@ -201,12 +207,12 @@ func (f *Flow) start(kind Kind, customerGUID, accountGUID string) Attempt {
 	snap := a.Attempt
 	f.notifyMu.Lock()
 	f.mu.Unlock()
-	f.emit(snap, Event{Type: "state", Message: startMessage(kind)})
+	f.emit(snap, Event{Type: "state", Message: msg})
 	f.notifyMu.Unlock()
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		f.getLinkToken(ctx, a.ID)
+		run(ctx, a.ID)
 	}()
 	return snap
 }

@@ -43,28 +43,8 @@ func (f *Flow) StartVerify(customerGUID, accountGUID string, expected []string) 
 	if !ok {
 		return Attempt{}, errors.New("this Cybrid client cannot create identity verifications")
 	}
-	now := time.Now()
-	ctx, cancel := context.WithCancel(f.ctx)
-	a := &attempt{
-		Attempt: Attempt{
-			ID: newID(), Kind: KindVerify, CustomerGUID: customerGUID, AccountGUID: accountGUID,
-			State: CreatingVerification, StartedAt: now, UpdatedAt: now, StateSince: now,
-		},
-		cancel: cancel,
-	}
-	f.mu.Lock()
-	f.attempts[a.ID] = a
-	snap := a.Attempt
-	f.notifyMu.Lock()
-	f.mu.Unlock()
-	f.emit(snap, Event{Type: "state", Message: "Starting bank-account ownership verification"})
-	f.notifyMu.Unlock()
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		f.verify(ctx, api, a.ID, expected)
-	}()
-	return snap, nil
+	return f.begin(KindVerify, customerGUID, accountGUID, CreatingVerification, "Starting bank-account ownership verification",
+		func(ctx context.Context, id string) { f.verify(ctx, api, id, expected) }), nil
 }
 
 func (f *Flow) verify(ctx context.Context, api VerifyAPI, id string, expected []string) {
