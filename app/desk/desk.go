@@ -278,172 +278,134 @@ type Method func(ctx context.Context, params json.RawMessage) (any, error)
 // parameters and returns an error that says what to fix.
 func (d *Desk) Methods() map[string]Method {
 	return map[string]Method{
-		"info": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			if err := decode(raw, &struct{}{}); err != nil {
-				return nil, err
-			}
-			return d.info, nil
-		},
-		"listCustomers": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				Page    int `json:"page"`
-				PerPage int `json:"per_page"`
-			}
-			if err := decode(raw, &p); err != nil {
-				return nil, err
-			}
+		"info": call(func(ctx context.Context, _ noParams) (any, error) { return d.info, nil }),
+		"listCustomers": call(func(ctx context.Context, p pageParams) (any, error) {
 			if p.PerPage == 0 {
 				p.PerPage = 25
 			}
 			return d.ListCustomers(ctx, p.Page, p.PerPage)
-		},
-		"listAccounts": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				CustomerGUID string `json:"customer_guid"`
-			}
-			if err := decode(raw, &p); err != nil {
-				return nil, err
-			}
+		}),
+		"listAccounts": call(func(ctx context.Context, p customerParams) (any, error) {
 			return d.ListAccounts(ctx, p.CustomerGUID)
-		},
-		"startLink": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				CustomerGUID string `json:"customer_guid"`
-			}
-			if err := decode(raw, &p); err != nil {
-				return nil, err
-			}
-			if err := checkGUID("customer GUID", p.CustomerGUID); err != nil {
-				return nil, err
-			}
-			return d.flow.StartLink(p.CustomerGUID)
-		},
-		"searchCustomers": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				Query string `json:"query"`
-			}
-			if err := decode(raw, &p); err != nil {
-				return nil, err
-			}
+		}),
+		"searchCustomers": call(func(ctx context.Context, p queryParams) (any, error) {
 			return d.SearchCustomers(ctx, p.Query)
-		},
-		"unlinkAccount": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				AccountGUID string `json:"account_guid"`
-			}
-			if err := decode(raw, &p); err != nil {
-				return nil, err
-			}
+		}),
+		"startLink": call(func(ctx context.Context, p customerParams) (any, error) {
+			return checked(checkGUID("customer GUID", p.CustomerGUID), func() (any, error) { return d.flow.StartLink(p.CustomerGUID) })
+		}),
+		"startRefresh": call(func(ctx context.Context, p accountParams) (any, error) {
+			return checked(checkGUIDs(p.CustomerGUID, p.AccountGUID), func() (any, error) { return d.flow.StartRefresh(p.CustomerGUID, p.AccountGUID) })
+		}),
+		"verifyAccount": call(func(ctx context.Context, p accountParams) (any, error) {
+			return checked(checkGUIDs(p.CustomerGUID, p.AccountGUID), func() (any, error) {
+				return d.flow.StartVerify(p.CustomerGUID, p.AccountGUID, d.VerifyBehaviours)
+			})
+		}),
+		"unlinkAccount": call(func(ctx context.Context, p unlinkParams) (any, error) {
 			return d.UnlinkAccount(ctx, p.AccountGUID)
-		},
-		"verifyAccount": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				CustomerGUID string `json:"customer_guid"`
-				AccountGUID  string `json:"account_guid"`
-			}
-			if err := decode(raw, &p); err != nil {
-				return nil, err
-			}
-			if err := checkGUIDs(p.CustomerGUID, p.AccountGUID); err != nil {
-				return nil, err
-			}
-			return d.flow.StartVerify(p.CustomerGUID, p.AccountGUID, d.VerifyBehaviours)
-		},
-		"startRefresh": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				CustomerGUID string `json:"customer_guid"`
-				AccountGUID  string `json:"account_guid"`
-			}
-			if err := decode(raw, &p); err != nil {
-				return nil, err
-			}
-			if err := checkGUIDs(p.CustomerGUID, p.AccountGUID); err != nil {
-				return nil, err
-			}
-			return d.flow.StartRefresh(p.CustomerGUID, p.AccountGUID)
-		},
-		"cancel": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				AttemptID string `json:"attempt_id"`
-			}
-			if err := decode(raw, &p); err != nil {
-				return nil, err
-			}
-			if err := checkAttemptID(p.AttemptID); err != nil {
-				return nil, err
-			}
-			return nil, d.flow.Cancel(p.AttemptID)
-		},
-		"retryAccount": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			// Retry account creation for an attempt in account_retry, with
-			// the Plaid public token kept in memory (no new Link session).
-			var p struct {
-				AttemptID string `json:"attempt_id"`
-			}
-			if err := decode(raw, &p); err != nil {
-				return nil, err
-			}
-			if err := d.flow.RetryAccount(p.AttemptID); err != nil {
-				return nil, err
-			}
-			a, _ := d.flow.Get(p.AttemptID)
-			return a, nil
-		},
-		"plaid.onLoad": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				AttemptID string `json:"attempt_id"`
-			}
-			if err := decodeLenient(raw, &p); err != nil {
-				return nil, err
-			}
-			if err := checkAttemptID(p.AttemptID); err != nil {
-				return nil, err
-			}
-			return nil, d.flow.Loaded(p.AttemptID)
-		},
-		"plaid.onEvent": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				AttemptID string         `json:"attempt_id"`
-				EventName string         `json:"event_name"`
-				Metadata  map[string]any `json:"metadata"`
-			}
-			if err := decodeLenient(raw, &p); err != nil {
-				return nil, err
-			}
-			if err := checkAttemptID(p.AttemptID); err != nil {
-				return nil, err
-			}
-			return nil, d.flow.PlaidEvent(p.AttemptID, p.EventName, p.Metadata)
-		},
-		"plaid.onExit": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				AttemptID string                `json:"attempt_id"`
-				Error     *linkflow.LinkError   `json:"error"`
-				Metadata  linkflow.ExitMetadata `json:"metadata"`
-			}
-			if err := decodeLenient(raw, &p); err != nil {
-				return nil, err
-			}
-			if err := checkAttemptID(p.AttemptID); err != nil {
-				return nil, err
-			}
-			return nil, d.flow.Exit(p.AttemptID, p.Error, p.Metadata)
-		},
-		"plaid.onSuccess": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var p struct {
-				AttemptID   string                   `json:"attempt_id"`
-				PublicToken string                   `json:"public_token"`
-				Metadata    linkflow.SuccessMetadata `json:"metadata"`
-			}
-			if err := decodeLenient(raw, &p); err != nil {
-				return nil, err
-			}
-			if err := checkAttemptID(p.AttemptID); err != nil {
-				return nil, err
-			}
-			return nil, d.flow.Success(p.AttemptID, p.PublicToken, p.Metadata)
-		},
+		}),
+		"cancel": call(func(ctx context.Context, p attemptParams) (any, error) {
+			return checked(checkAttemptID(p.AttemptID), func() (any, error) { return nil, d.flow.Cancel(p.AttemptID) })
+		}),
+		// Retry account creation for an attempt in account_retry, with the
+		// Plaid public token kept in memory (no new Link session).
+		"retryAccount": call(func(ctx context.Context, p attemptParams) (any, error) {
+			return checked(checkAttemptID(p.AttemptID), func() (any, error) {
+				if err := d.flow.RetryAccount(p.AttemptID); err != nil {
+					return nil, err
+				}
+				a, _ := d.flow.Get(p.AttemptID)
+				return a, nil
+			})
+		}),
+		// Plaid's callbacks, forwarded by the page. Plaid adds fields without
+		// notice, so these are read leniently.
+		"plaid.onLoad": plaidCall(func(p attemptParams) error { return d.flow.Loaded(p.AttemptID) }),
+		"plaid.onEvent": plaidCall(func(p struct {
+			attemptParams
+			EventName string         `json:"event_name"`
+			Metadata  map[string]any `json:"metadata"`
+		}) error {
+			return d.flow.PlaidEvent(p.AttemptID, p.EventName, p.Metadata)
+		}),
+		"plaid.onExit": plaidCall(func(p struct {
+			attemptParams
+			Error    *linkflow.LinkError   `json:"error"`
+			Metadata linkflow.ExitMetadata `json:"metadata"`
+		}) error {
+			return d.flow.Exit(p.AttemptID, p.Error, p.Metadata)
+		}),
+		"plaid.onSuccess": plaidCall(func(p struct {
+			attemptParams
+			PublicToken string                   `json:"public_token"`
+			Metadata    linkflow.SuccessMetadata `json:"metadata"`
+		}) error {
+			return d.flow.Success(p.AttemptID, p.PublicToken, p.Metadata)
+		}),
 	}
+}
+
+// The parameters of the page's calls.
+type (
+	noParams   struct{}
+	pageParams struct {
+		Page    int `json:"page"`
+		PerPage int `json:"per_page"`
+	}
+	queryParams struct {
+		Query string `json:"query"`
+	}
+	customerParams struct {
+		CustomerGUID string `json:"customer_guid"`
+	}
+	accountParams struct {
+		CustomerGUID string `json:"customer_guid"`
+		AccountGUID  string `json:"account_guid"`
+	}
+	unlinkParams struct {
+		AccountGUID string `json:"account_guid"`
+	}
+	attemptParams struct {
+		AttemptID string `json:"attempt_id"`
+	}
+)
+
+// call adapts fn to a Method that first decodes the page's parameters into P
+// strictly (see decode).
+func call[P any](fn func(ctx context.Context, p P) (any, error)) Method {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var p P
+		if err := decode(raw, &p); err != nil {
+			return nil, err
+		}
+		return fn(ctx, p)
+	}
+}
+
+// plaidCall adapts a Plaid callback handler: parameters are decoded
+// leniently, the attempt id is checked, and the call answers nothing.
+func plaidCall[P interface{ attemptID() string }](fn func(p P) error) Method {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var p P
+		if err := decodeLenient(raw, &p); err != nil {
+			return nil, err
+		}
+		if err := checkAttemptID(p.attemptID()); err != nil {
+			return nil, err
+		}
+		return nil, fn(p)
+	}
+}
+
+func (p attemptParams) attemptID() string { return p.AttemptID }
+
+// checked runs fn when err (a parameter check) is nil.
+func checked(err error, fn func() (any, error)) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return fn()
 }
 
 // maxParams bounds what the page may send in one call.
