@@ -37,8 +37,9 @@
 // maps it, so summing RSS counts the same libraries three times. PSS charges
 // each process its share (a page mapped by 3 processes counts 1/3 in each),
 // so the sum is the memory the tree really uses. The two windows never run at
-// the same time, and the benchmark itself does not map WebKit, so nothing
-// else shares their pages.
+// the same time, and the benchmark itself does not map WebKit. Other
+// programs' WebKit processes would share the pages too and lower both
+// figures; the benchmark warns when it sees any.
 //
 // The table goes to stdout and to -out (default
 // $LINKDESK_ARTIFACTS/bench.md, else test-artifacts/bench.md). Exit status:

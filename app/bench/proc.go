@@ -192,3 +192,26 @@ func loadAverage() float64 {
 	}
 	return v
 }
+
+// foreignWebKit counts WebKit processes outside tree (other programs'
+// windows). They share WebKit's library pages with the measured processes,
+// so while they run every measured PSS comes out lower.
+func foreignWebKit(tree []proc) int {
+	mine := map[int]bool{}
+	for _, p := range tree {
+		mine[p.PID] = true
+	}
+	n := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || mine[pid] {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err == nil && strings.HasPrefix(string(b), "WebKit") {
+			n++
+		}
+	}
+	return n
+}

@@ -110,6 +110,13 @@ func report(m machine, ld, br []windowRun, lt linkResult, sizeLinkdesk, sizeBare
 	fmt.Fprintf(&b, "- Link-token overhead/polls, warm workflows (started 100 ms apart): %s.\n", strings.Join(ov, ", "))
 	fmt.Fprintf(&b, "- Bare window binary: %.1f MB. Benchmark wall time: %.0f s. Highest 1-minute load average during the window starts: %.1f on %s.\n",
 		float64(sizeBare)/1e6, took.Seconds(), maxLoad, m.Cores)
+	foreign := 0
+	for _, r := range append(append([]windowRun(nil), ld...), br...) {
+		foreign = max(foreign, r.Foreign)
+	}
+	if foreign > 0 {
+		fmt.Fprintf(&b, "\n**Warning:** other programs' WebKit processes (up to %d) were running while memory was read. They share WebKit's libraries with the measured processes, which lowers every PSS figure (the ratio stays comparable, the MiB do not).\n", foreign)
+	}
 	if maxLoad > float64(m.NumCPU) {
 		b.WriteString("\n**Warning:** the machine was busy (load average above its CPU count) while the windows started; the start-up times are noisy. Rerun on an idle machine before trusting a FAIL or a PASS near the target.\n")
 	}

@@ -30,6 +30,9 @@ type windowRun struct {
 	// CPU is the CPU time (user + system) the tree had used when the page
 	// became interactive: less sensitive to a busy machine than Ready.
 	CPU time.Duration
+	// Foreign counts other programs' WebKit processes running when the
+	// memory was read.
+	Foreign int
 	// CPUs is CPU time by process at that moment.
 	CPUs []procCPU
 	// Lines are the first stderr lines with their arrival times (for
@@ -108,6 +111,7 @@ wait:
 		return r, ctx.Err()
 	}
 	r.Procs = treeMemory(pid)
+	r.Foreign = foreignWebKit(r.Procs)
 	for _, p := range r.Procs {
 		tree = append(tree, p.PID)
 	}
