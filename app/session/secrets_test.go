@@ -494,7 +494,15 @@ func (r *secretsRun) work() (customer string) {
 	a.click("unlink-account")
 	a.waitJS(`document.querySelector('[data-testid="dialog"]').open`, 3*time.Second)
 	a.click("dialog-ok")
-	a.waitJS(`!document.querySelector('[data-testid="account-row"]')`, 10*time.Second)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if acct, _ := other.Cybrid.Account(done.AccountGUID); acct.State == "deleted" {
+			break
+		}
+		if time.Now().After(deadline) {
+			a.fatalf("the unlinked account is not deleted in the stand-in after 15 s")
+		}
+	}
+	a.waitJS(`!document.querySelector('[data-testid="account-row"]')`, 15*time.Second)
 
 	// 2. Link again; Cybrid fails the account creation twice (the automatic
 	// retry included), and the operator retries with the public token kept
@@ -964,7 +972,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	procs, _ = processSources(t)
 	os.Unsetenv("LINKDESK_PLANTED")
 	mustFind("the canary in this process's environment", procs, canarySet)
-	child := exec.Command("sh", "-c", "sleep 30; :", "planted-"+canary)
+	child := exec.Command("sleep", "30")
+	child.Args[0] = "planted-" + canary // argv[0] as the process shows it
 	child.Env = append(os.Environ(), "PLANTED="+canary)
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
