@@ -16,8 +16,9 @@ import (
 // does) add ≈0.5 s on average; 100 ms polls cost 50 requests for a 5 s
 // workflow. Poller gets both low latency and few requests:
 //
-//   - Cold (nothing learned yet): the first poll comes after Initial and each
-//     gap grows by half up to Max (100 ms, 150 ms, 225 ms, … 1 s).
+//   - Cold (nothing learned yet): the first poll comes after Initial, the
+//     second Initial later, then each gap grows by half up to Max
+//     (100 ms, 100 ms, 150 ms, 225 ms, … 1 s).
 //   - Warm: it sleeps until shortly before the median of the recent
 //     completion times, polls every Initial around it, and falls back to the
 //     growing schedule if the resource is late.

@@ -209,7 +209,8 @@ func (a *app) waitJS(expr string, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		v, err := a.eval("!!("+expr+")", 5*time.Second)
+		// Short: an eval sent before the page loaded is lost, not late.
+		v, err := a.eval("!!("+expr+")", 1500*time.Millisecond)
 		if err == nil && string(v) == "true" {
 			return
 		}

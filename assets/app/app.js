@@ -766,6 +766,10 @@ tid("firstrun-sim").addEventListener("click", () => switchEnv("sim"));
 document.addEventListener("contextmenu", (e) => e.preventDefault());
 
 (async () => {
+  // Ask for the customers at once, alongside info (a session waiting for
+  // credentials refuses it; that answer is then ignored).
+  const customers = rpc("listCustomers", { page: 0, per_page: state.perPage });
+  customers.catch(() => {});
   try {
     state.info = await rpc("info");
     renderInfo();
@@ -777,7 +781,14 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
     loadPlaid().catch((e) => showBanner(e.message));
     if (state.info.environment === "sim") loadScenarios();
     else loadRecovered();
-    await loadCustomers();
+    try {
+      const p = await customers;
+      state.customers = p.customers;
+      state.total = p.total;
+      renderCustomers();
+    } catch (e) {
+      showBanner("Customers could not be loaded: " + e.message);
+    }
   }
   document.body.dataset.ready = "true";
 })();
