@@ -1,7 +1,6 @@
 package linkflow_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"linkdesk/app/cybrid"
 	"linkdesk/app/internal/contract"
+	"linkdesk/app/internal/simlink"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 )
@@ -89,61 +89,10 @@ func (r *rig) until(id string, want linkflow.State) linkflow.Attempt {
 	}
 }
 
-// plaid calls the simulated Link page's JSON API as the page would.
-func (r *rig) plaid(name string, body map[string]any) map[string]any {
-	r.t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", r.sim.PlaidURL+"/link/v2/stable/sim/"+name, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", r.sim.PlaidURL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != 200 {
-		r.t.Fatalf("plaid %s: %d %v", name, resp.StatusCode, out)
-	}
-	return out
-}
-
-// linkInPlaid goes through the simulated Link for First Platypus Bank with
-// the Sandbox credentials and returns the public token and the accounts the
-// user selected (all of the first n).
+// linkInPlaid goes through the simulated Link (see simlink.Link).
 func (r *rig) linkInPlaid(linkToken string, n int) (string, linkflow.SuccessMetadata) {
 	r.t.Helper()
-	open := r.plaid("open", map[string]any{"link_token": linkToken})
-	sid := open["link_session_id"]
-	if open["institution"] == nil {
-		r.plaid("institution", map[string]any{"link_token": linkToken, "link_session_id": sid, "institution_id": "ins_109508"})
-	}
-	sel := r.plaid("credentials", map[string]any{"link_token": linkToken, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
-	if sel["status"] == "connected" { // update mode: no account selection
-		return sel["public_token"].(string), metadataFrom(sel)
-	}
-	accts, _ := sel["accounts"].([]any)
-	var ids []string
-	for i := 0; i < n && i < len(accts); i++ {
-		ids = append(ids, accts[i].(map[string]any)["id"].(string))
-	}
-	done := r.plaid("accounts", map[string]any{"link_token": linkToken, "link_session_id": sid, "account_ids": ids})
-	if done["status"] != "connected" {
-		r.t.Fatalf("Link did not connect: %v", done)
-	}
-	return done["public_token"].(string), metadataFrom(done)
-}
-
-func metadataFrom(v map[string]any) linkflow.SuccessMetadata {
-	var m linkflow.SuccessMetadata
-	b, _ := json.Marshal(v["metadata"])
-	json.Unmarshal(b, &m)
-	if len(m.Accounts) == 0 { // fall back to the accounts list
-		b, _ = json.Marshal(v["accounts"])
-		json.Unmarshal(b, &m.Accounts)
-	}
-	return m
+	return simlink.Link(r.t, r.sim.PlaidURL, linkToken, n)
 }
 
 func (r *rig) checkContract() {

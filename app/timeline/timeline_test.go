@@ -22,6 +22,7 @@ import (
 	"golang.org/x/net/html"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/internal/simlink"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 	"linkdesk/app/timeline"
@@ -87,52 +88,10 @@ func (r *rig) until(id string, want linkflow.State) linkflow.Attempt {
 	}
 }
 
-// plaid calls the simulated Link's JSON API as its page would.
-func (r *rig) plaid(name string, body map[string]any) map[string]any {
-	r.t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", r.sim.PlaidURL+"/link/v2/stable/sim/"+name, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", r.sim.PlaidURL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != 200 {
-		r.t.Fatalf("plaid %s: %d %v", name, resp.StatusCode, out)
-	}
-	return out
-}
-
-// linkInPlaid goes through the simulated Link for First Platypus Bank and
-// returns the public token and onSuccess metadata for one account.
+// linkInPlaid goes through the simulated Link for one account.
 func (r *rig) linkInPlaid(linkToken string) (string, linkflow.SuccessMetadata) {
 	r.t.Helper()
-	open := r.plaid("open", map[string]any{"link_token": linkToken})
-	sid := open["link_session_id"]
-	if open["institution"] == nil {
-		r.plaid("institution", map[string]any{"link_token": linkToken, "link_session_id": sid, "institution_id": "ins_109508"})
-	}
-	sel := r.plaid("credentials", map[string]any{"link_token": linkToken, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
-	accts, _ := sel["accounts"].([]any)
-	if len(accts) == 0 {
-		r.t.Fatalf("no accounts to select: %v", sel)
-	}
-	done := r.plaid("accounts", map[string]any{"link_token": linkToken, "link_session_id": sid, "account_ids": []string{accts[0].(map[string]any)["id"].(string)}})
-	if done["status"] != "connected" {
-		r.t.Fatalf("Link did not connect: %v", done)
-	}
-	var m linkflow.SuccessMetadata
-	b, _ := json.Marshal(done["metadata"])
-	json.Unmarshal(b, &m)
-	if len(m.Accounts) == 0 {
-		b, _ = json.Marshal(done["accounts"])
-		json.Unmarshal(b, &m.Accounts)
-	}
-	return done["public_token"].(string), m
+	return simlink.Link(r.t, r.sim.PlaidURL, linkToken, 1)
 }
 
 // A canary the page might forward by mistake inside Plaid metadata.
