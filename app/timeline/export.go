@@ -116,7 +116,7 @@ func (r *Recorder) render(f Format, attemptID string, now time.Time) ([]byte, er
 	default:
 		return nil, fmt.Errorf("unknown export format %q: use jsonl or html", f)
 	}
-	if err := r.scrub.check(buf.Bytes()); err != nil {
+	if err := r.scrub.Check(buf.Bytes()); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -10,7 +10,7 @@
 // memory; nothing is written to disk except by an explicit export.
 //
 // No entry holds a secret: values are scrubbed as they are recorded (see
-// scrub.go for the rules), and every export is checked again before it is
+// package redact for the rules), and every export is checked again before it is
 // written.
 //
 // API calls carry no attempt id (the Cybrid client's observer does not know
@@ -42,6 +42,7 @@ import (
 
 	"linkdesk/app/cybrid"
 	"linkdesk/app/linkflow"
+	"linkdesk/app/redact"
 )
 
 // Kind is what an entry records.
@@ -145,7 +146,7 @@ type Options struct {
 type Recorder struct {
 	opts  Options
 	max   int
-	scrub *scrubber
+	scrub *redact.Scrubber
 	now   func() time.Time
 
 	mu        sync.Mutex
@@ -165,7 +166,7 @@ func New(o Options) *Recorder {
 	r := &Recorder{
 		opts:      o,
 		max:       o.MaxEntries,
-		scrub:     newScrubber(o.Secrets),
+		scrub:     redact.New(o.Secrets),
 		now:       o.Now,
 		droppedBy: map[string]int64{},
 		attempts:  map[string]*Attempt{},
@@ -269,7 +270,7 @@ func (r *Recorder) updateAttempt(a linkflow.Attempt, ev linkflow.Event) {
 		// name it earlier.
 		if m, ok := ev.Data["metadata"].(map[string]any); ok {
 			if name, ok := m["institution_name"].(string); ok {
-				s.Institution = cut(sc(name))
+				s.Institution = redact.Cut(sc(name))
 			}
 		}
 	}
@@ -318,12 +319,12 @@ func (r *Recorder) ObserveCall(c cybrid.Call) {
 	}
 	msg := fmt.Sprintf("%s %s → %s", method, path, statusText(c.Status))
 	if c.Err != nil {
-		data["error"] = cut(r.scrub.String(c.Err.Error()))
+		data["error"] = redact.Cut(r.scrub.String(c.Err.Error()))
 		msg = fmt.Sprintf("%s %s → failed: %s", method, path, data["error"])
 	}
 	if c.Retry != "" {
 		// The client's own retry: why the previous try failed.
-		data["retry"] = cut(r.scrub.String(c.Retry))
+		data["retry"] = redact.Cut(r.scrub.String(c.Retry))
 	}
 	if c.Attempt > 1 {
 		data["try"] = c.Attempt

@@ -1,4 +1,7 @@
-package timeline
+// Package redact is linkdesk's one rule for what never leaves the process in
+// text meant for people: logs, the timeline, exports. Anything recorded
+// from a page, an API answer or an error goes through a Scrubber first.
+package redact
 
 import (
 	"encoding/json"
@@ -9,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-// What linkdesk never writes into a timeline or an export:
+// What linkdesk never writes into a log, a timeline or an export:
 //
 //   - JWTs (Cybrid access tokens), and anything after "Bearer ";
 //   - Plaid public, access and processor tokens
@@ -25,7 +28,7 @@ import (
 //
 // Values are replaced where they are recorded (so the page never receives
 // them either), and every export is checked once more, as bytes, right before
-// it is written: an export that still holds such a value is refused.
+// it is written (Check): an export that still holds such a value is refused.
 
 const (
 	redactedToken  = "[redacted token]"
@@ -60,17 +63,22 @@ var secretKeys = map[string]bool{
 	"authorization": true, "api_key": true, "apikey": true,
 }
 
-func isSecretKey(k string) bool {
+// IsSecretKey reports whether a data key names a secret, whose value is
+// never kept.
+func IsSecretKey(k string) bool {
 	return secretKeys[strings.ReplaceAll(strings.ToLower(k), "-", "_")]
 }
 
-// scrubber replaces secrets and token-shaped values in text.
-type scrubber struct {
+// Scrubber replaces secrets and token-shaped values. The zero value and nil
+// apply the patterns and key rules only.
+type Scrubber struct {
 	secrets []string
 }
 
-func newScrubber(secrets []string) *scrubber {
-	s := &scrubber{}
+// New returns a Scrubber that also replaces the exact values in secrets
+// (those of at least 6 bytes).
+func New(secrets []string) *Scrubber {
+	s := &Scrubber{}
 	for _, v := range secrets {
 		if len(v) >= minSecretLen {
 			s.secrets = append(s.secrets, v)
@@ -80,8 +88,8 @@ func newScrubber(secrets []string) *scrubber {
 }
 
 // String returns s with every secret and token-shaped value replaced.
-func (s *scrubber) String(v string) string {
-	for _, sec := range s.secrets {
+func (s *Scrubber) String(v string) string {
+	for _, sec := range s.list() {
 		if strings.Contains(v, sec) {
 			v = strings.ReplaceAll(v, sec, redactedSecret)
 		}
@@ -102,7 +110,16 @@ const (
 // Value returns a scrubbed deep copy of a JSON-like value (the shapes
 // encoding/json produces and the flow's event data), cut to the limits above.
 // Values of other types are rendered with %v and scrubbed as text.
-func (s *scrubber) Value(v any, depth int) any {
+func (s *Scrubber) Value(v any) any { return s.value(v, 0) }
+
+func (s *Scrubber) list() []string {
+	if s == nil {
+		return nil
+	}
+	return s.secrets
+}
+
+func (s *Scrubber) value(v any, depth int) any {
 	if depth > maxDepth {
 		return "[nested too deep]"
 	}
@@ -110,9 +127,9 @@ func (s *scrubber) Value(v any, depth int) any {
 	case nil, bool, int, int64, float64, uint, uint64, int32, float32:
 		return x
 	case string:
-		return cut(s.String(x))
+		return Cut(s.String(x))
 	case fmt.Stringer:
-		return cut(s.String(x.String()))
+		return Cut(s.String(x.String()))
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		n := 0
@@ -122,8 +139,8 @@ func (s *scrubber) Value(v any, depth int) any {
 				break
 			}
 			n++
-			k = cut(s.String(k))
-			if isSecretKey(k) {
+			k = Cut(s.String(k))
+			if IsSecretKey(k) {
 				if val != nil && val != "" {
 					out[k] = redactedValue
 				} else {
@@ -131,7 +148,7 @@ func (s *scrubber) Value(v any, depth int) any {
 				}
 				continue
 			}
-			out[k] = s.Value(val, depth+1)
+			out[k] = s.value(val, depth+1)
 		}
 		return out
 	case []any:
@@ -141,7 +158,7 @@ func (s *scrubber) Value(v any, depth int) any {
 		}
 		out := make([]any, 0, n+1)
 		for _, e := range x[:n] {
-			out = append(out, s.Value(e, depth+1))
+			out = append(out, s.value(e, depth+1))
 		}
 		if len(x) > n {
 			out = append(out, fmt.Sprintf("%d more items not kept", len(x)-n))
@@ -150,25 +167,26 @@ func (s *scrubber) Value(v any, depth int) any {
 	case []string:
 		out := make([]any, 0, len(x))
 		for _, e := range x {
-			out = append(out, s.Value(e, depth+1))
+			out = append(out, s.value(e, depth+1))
 		}
-		return s.Value(out, depth)
+		return s.value(out, depth)
 	case error:
-		return cut(s.String(x.Error()))
+		return Cut(s.String(x.Error()))
 	default:
-		return cut(s.String(fmt.Sprintf("%v", x)))
+		return Cut(s.String(fmt.Sprintf("%v", x)))
 	}
 }
 
 // Map is Value for a data map; nil stays nil.
-func (s *scrubber) Map(m map[string]any) map[string]any {
+func (s *Scrubber) Map(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
 	}
-	return s.Value(m, 0).(map[string]any)
+	return s.value(m, 0).(map[string]any)
 }
 
-func cut(v string) string {
+// Cut shortens v to the length one recorded string may have.
+func Cut(v string) string {
 	if len(v) <= maxStringLen {
 		return v
 	}
@@ -192,11 +210,11 @@ func (e *ErrSecretInExport) Error() string {
 	return fmt.Sprintf("the export was not written: it contains %s (at byte %d), which must never leave linkdesk. This is a bug in linkdesk; report it without attaching any export", e.What, e.Offset)
 }
 
-// check is the final pass over a rendered export: it returns an
+// Check is the final pass over a rendered export: it returns an
 // *ErrSecretInExport for the first secret or token-shaped value in b.
-func (s *scrubber) check(b []byte) error {
+func (s *Scrubber) Check(b []byte) error {
 	text := string(b)
-	for _, sec := range s.secrets {
+	for _, sec := range s.list() {
 		// As written, as a JSON string and as HTML text.
 		j, _ := json.Marshal(sec)
 		for _, form := range []string{sec, string(j[1 : len(j)-1]), html.EscapeString(sec)} {
