@@ -14,19 +14,18 @@ import (
 	"time"
 
 	"linkdesk/app/cybrid"
-	"linkdesk/app/desk"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 )
 
 // driver runs real attempts through the real flow, desk and journal against
 // a simulator reached over loopback, the way the app does: the journal is
-// the flow's observer, and the desk's calls go through WrapMethods.
+// the flow's observer, which hears of the account chosen in Link before the
+// flow requests it.
 type driver struct {
 	plaidURL string
 	client   *cybrid.Client
 	flow     *linkflow.Flow
-	methods  map[string]desk.Method
 	snaps    chan linkflow.Attempt
 }
 
@@ -102,14 +101,7 @@ func newDriver(cfg driverConfig, j *journal.Journal, say func(string, ...any)) (
 		}
 		d.snaps <- a
 	})
-	dk := desk.New(desk.Info{Environment: "sandbox"}, client, d.flow)
-	d.methods = j.WrapMethods(dk.Methods())
 	return d, nil
-}
-
-func (d *driver) call(name string, params any) (any, error) {
-	b, _ := json.Marshal(params)
-	return d.methods[name](context.Background(), b)
 }
 
 // until waits for attempt id to reach want.
@@ -134,21 +126,21 @@ func (d *driver) until(id string, want linkflow.State) (linkflow.Attempt, error)
 }
 
 // run drives one attempt as far as it goes: start, Link in the simulated
-// Plaid (its JSON API, as the Link page calls it), onSuccess through the
-// desk, and the end of the attempt. It returns the final snapshot and the
+// Plaid (its JSON API, as the Link page calls it), onSuccess delivered to
+// the flow as the page delivers it, and the end of the attempt. It returns the final snapshot and the
 // public token Link produced.
 func (d *driver) run(cfg driverConfig) (linkflow.Attempt, string, error) {
-	var res any
+	var a linkflow.Attempt
 	var err error
 	if cfg.Refresh != "" {
-		res, err = d.call("startRefresh", map[string]any{"customer_guid": cfg.Customer, "account_guid": cfg.Refresh})
+		a, err = d.flow.StartRefresh(cfg.Customer, cfg.Refresh)
 	} else {
-		res, err = d.call("startLink", map[string]any{"customer_guid": cfg.Customer})
+		a, err = d.flow.StartLink(cfg.Customer)
 	}
 	if err != nil {
 		return linkflow.Attempt{}, "", err
 	}
-	id := res.(linkflow.Attempt).ID
+	id := a.ID
 	open, err := d.until(id, linkflow.LinkOpen)
 	if err != nil {
 		return open, "", err
@@ -157,7 +149,8 @@ func (d *driver) run(cfg driverConfig) (linkflow.Attempt, string, error) {
 	if err != nil {
 		return open, "", err
 	}
-	if _, err := d.call("plaid.onSuccess", map[string]any{"attempt_id": id, "public_token": pub, "metadata": meta}); err != nil {
+	rawMeta, _ := json.Marshal(meta)
+	if err := d.flow.Deliver(context.Background(), id, linkflow.Callback{Kind: linkflow.OnSuccess, Seq: 1, PublicToken: pub, Metadata: rawMeta}); err != nil {
 		return open, pub, err
 	}
 	final, err := d.until(id, linkflow.Done)

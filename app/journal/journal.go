@@ -89,7 +89,7 @@ type Entry struct {
 	// Institution and InstitutionID are the bank chosen in Link.
 	Institution   string `json:"institution,omitempty"`
 	InstitutionID string `json:"institution_id,omitempty"`
-	// The Plaid account chosen in Link (see NoteSelection).
+	// The Plaid account chosen in Link (linkflow.Event.Selection).
 	PlaidAccountID   string `json:"plaid_account_id,omitempty"`
 	PlaidAccountMask string `json:"plaid_account_mask,omitempty"`
 	PlaidAccountName string `json:"plaid_account_name,omitempty"`
@@ -180,15 +180,14 @@ type Journal struct {
 	now      func() time.Time
 	onChange func()
 
-	mu         sync.Mutex
-	f          *os.File
-	unlock     func() error
-	entries    map[string]*Entry
-	order      []string // ids in first-seen order
-	pending    []string // unfinished at Open: to reconcile
-	selections map[string]Selection
-	notes      []string
-	writeErr   error // the last write failure, reported once
+	mu       sync.Mutex
+	f        *os.File
+	unlock   func() error
+	entries  map[string]*Entry
+	order    []string // ids in first-seen order
+	pending  []string // unfinished at Open: to reconcile
+	notes    []string
+	writeErr error // the last write failure, reported once
 
 	rec recon // reconciliation state (reconcile.go)
 }
@@ -197,7 +196,7 @@ type Journal struct {
 // reason says why (shown by Status). Its methods are safe to call.
 func Off(reason string) *Journal {
 	return &Journal{off: reason, log: slog.New(slog.DiscardHandler), now: time.Now,
-		onChange: func() {}, entries: map[string]*Entry{}, selections: map[string]Selection{}}
+		onChange: func() {}, entries: map[string]*Entry{}}
 }
 
 // Open opens (creating it if needed) the journal for o.Env in o.Dir,
@@ -225,7 +224,7 @@ func Open(o Options) (*Journal, error) {
 	}
 	j := &Journal{
 		env: o.Env, path: filepath.Join(dir, name), log: o.Log, retain: o.Retain, now: o.Now, onChange: o.OnChange,
-		entries: map[string]*Entry{}, selections: map[string]Selection{},
+		entries: map[string]*Entry{},
 	}
 	if j.log == nil {
 		j.log = slog.New(slog.DiscardHandler)
@@ -430,47 +429,7 @@ func (j *Journal) Entries() []Entry {
 	return out
 }
 
-// Selection is the account the customer chose in Plaid Link.
-type Selection struct {
-	InstitutionID string
-	Institution   string
-	AccountID     string
-	Mask          string
-	Name          string
-}
-
-// NoteSelection records the account chosen in Link for an attempt, before
-// the flow is told (so it is on disk before the account is requested from
-// Cybrid). Only the first account is kept: the flow refuses more than one.
-func (j *Journal) NoteSelection(attemptID string, meta linkflow.SuccessMetadata) {
-	var s Selection
-	if meta.Institution != nil {
-		s.InstitutionID, s.Institution = meta.Institution.InstitutionID, meta.Institution.Name
-	}
-	if len(meta.Accounts) > 0 {
-		a := meta.Accounts[0]
-		s.AccountID, s.Name = a.ID, a.Name
-		if a.Mask != nil {
-			s.Mask = *a.Mask
-		}
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.off != "" {
-		return
-	}
-	e, ok := j.entries[attemptID]
-	if !ok {
-		// Not journaled yet: applied with the attempt's next snapshot.
-		j.selections[attemptID] = s
-		return
-	}
-	next := *e
-	applySelection(&next, s)
-	j.putLocked(&next)
-}
-
-func applySelection(e *Entry, s Selection) {
+func applySelection(e *Entry, s linkflow.Selection) {
 	if s.InstitutionID != "" {
 		e.InstitutionID = s.InstitutionID
 	}
@@ -484,8 +443,10 @@ func applySelection(e *Entry, s Selection) {
 
 // Observe records an attempt's snapshot; it is a linkflow.Observer. A
 // record is written (and fsynced) only when something the journal keeps has
-// changed. A write failure is logged and reported by Notes; the flow goes
-// on.
+// changed. The account chosen in Link comes with the onSuccess event
+// (Event.Selection), which the flow reports before it asks Cybrid for the
+// account: it is on disk before the request is sent. A write failure is
+// logged and reported by Notes; the flow goes on.
 func (j *Journal) Observe(a linkflow.Attempt, ev linkflow.Event) {
 	if j == nil {
 		return
@@ -517,12 +478,8 @@ func (j *Journal) Observe(a linkflow.Attempt, ev linkflow.Event) {
 	if a.State == linkflow.Failed {
 		next.Code = a.Code
 	}
-	if id, ok := ev.Data["institution_id"].(string); ok && id != "" && ev.Type == "plaid_callback" {
-		next.InstitutionID = id
-	}
-	if s, ok := j.selections[a.ID]; ok {
-		applySelection(&next, s)
-		delete(j.selections, a.ID)
+	if ev.Selection != nil {
+		applySelection(&next, *ev.Selection)
 	}
 	if prev, ok := j.entries[a.ID]; ok && sameRecord(prev, &next) {
 		// Only times or counters moved: keep the record as it is in memory,

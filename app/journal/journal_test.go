@@ -51,7 +51,7 @@ func walkOn(j *journal.Journal, a linkflow.Attempt, states ...linkflow.State) li
 			a.LinkToken = "link-sandbox-SECRETLINKTOKEN"
 		case linkflow.CreatingAccount:
 			a.Institution = "First Platypus Bank"
-			ev = linkflow.Event{Type: "plaid_callback", Data: map[string]any{"institution_id": "ins_109508"}}
+			ev = linkflow.Event{Type: "plaid_callback", Selection: &linkflow.Selection{InstitutionID: "ins_109508", Institution: "First Platypus Bank"}}
 		case linkflow.WaitingForAccount:
 			a.AccountGUID = strings.Repeat("a", 32)
 			a.Account = &linkflow.Account{GUID: a.AccountGUID, State: "storing"}
@@ -89,10 +89,10 @@ func TestRoundTripKeepsTheLastRecordOfEachAttempt(t *testing.T) {
 	j := open(t, dir, nil)
 	mask := "0000"
 	a1 := walk(j, "00000000000000a1", linkflow.CreatingWorkflow, linkflow.WaitingForToken, linkflow.LinkOpen)
-	j.NoteSelection("00000000000000a1", linkflow.SuccessMetadata{
-		Institution: &linkflow.Institution{Name: "First Platypus Bank", InstitutionID: "ins_109508"},
-		Accounts:    []linkflow.PlaidAccount{{ID: "acc_1", Name: "Plaid Checking", Mask: &mask}},
-	})
+	// onSuccess: the account chosen in Link comes with the event.
+	a1.Rev++
+	j.Observe(a1, linkflow.Event{Type: "plaid_callback", Selection: &linkflow.Selection{
+		Institution: "First Platypus Bank", InstitutionID: "ins_109508", AccountID: "acc_1", Name: "Plaid Checking", Mask: mask}})
 	walkOn(j, a1, linkflow.CreatingAccount)
 	walk(j, "00000000000000b2", linkflow.CreatingWorkflow, linkflow.WaitingForToken, linkflow.LinkOpen,
 		linkflow.CreatingAccount, linkflow.WaitingForAccount, linkflow.Done)
@@ -389,7 +389,7 @@ func TestMatchRule(t *testing.T) {
 	if strings.Join(guids, ",") != "1,7" {
 		t.Errorf("matched %v, want 1,7", guids)
 	}
-	// Without the chosen account (journal from before NoteSelection), any
+	// Without the chosen account (journal from before the selection was kept), any
 	// new unclaimed plaid account of the customer is a candidate.
 	e.PlaidAccountName, e.PlaidAccountMask, e.InstitutionID = "", "", ""
 	if got := journal.MatchCreated(e, accts[:2], nil); len(got) != 2 {

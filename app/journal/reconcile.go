@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -251,13 +250,11 @@ func (j *Journal) Recovered() []Recovered {
 	return out
 }
 
-var attemptIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
-
 // Dismiss hides a reconciled attempt for good (an unchecked one is then no
 // longer checked).
 func (j *Journal) Dismiss(attemptID string) error {
-	if !attemptIDRE.MatchString(attemptID) {
-		return fmt.Errorf("attempt id %q is not valid: it is 16 lowercase hexadecimal characters", attemptID)
+	if err := linkflow.CheckAttemptID(attemptID); err != nil {
+		return err
 	}
 	j.mu.Lock()
 	e := j.entries[attemptID]

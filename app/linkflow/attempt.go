@@ -43,12 +43,17 @@ func (s State) Final() bool { return s == Done || s == Failed || s == Exited }
 // a value: the flow hands out copies, never its own state. It holds no secret:
 // the Plaid public token stays inside the flow.
 type Attempt struct {
-	ID           string    `json:"id"`
-	Kind         Kind      `json:"kind"`
-	CustomerGUID string    `json:"customer_guid"`
-	State        State     `json:"state"`
-	StartedAt    time.Time `json:"started_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID   string `json:"id"`
+	Kind Kind   `json:"kind"`
+	// CustomerGUID is the customer the attempt is for: every action on the
+	// attempt acts on this customer (and on AccountGUID), never on another.
+	CustomerGUID string `json:"customer_guid"`
+	State        State  `json:"state"`
+	// Rev counts the attempt's changes (1 for the first snapshot): of two
+	// snapshots of one attempt, the one with the higher Rev is newer.
+	Rev       int       `json:"rev"`
+	StartedAt time.Time `json:"started_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// StateSince is when the current state began (for elapsed-time display).
 	StateSince time.Time `json:"state_since"`
 
@@ -58,6 +63,9 @@ type Attempt struct {
 	LinkToken string `json:"link_token,omitempty"`
 	// Polls counts the GETs made while waiting in the current state.
 	Polls int `json:"polls"`
+	// PlaidSeq is the Seq of the last Plaid Link callback applied (0: none
+	// yet); the page numbers the next one PlaidSeq+1 (see Callback).
+	PlaidSeq int `json:"plaid_seq"`
 
 	// AccountGUID is the account being refreshed, or the account created.
 	AccountGUID string   `json:"account_guid,omitempty"`
@@ -87,13 +95,39 @@ type Account struct {
 }
 
 // Event is one thing that happened in an attempt: a state change, a Cybrid
-// call's outcome, a Plaid callback or event. The same stream feeds the UI, the
-// log and (later) the timeline and journal. Data never holds secrets.
+// call's outcome, a Plaid callback or event. It is the one source every
+// reader listens to — the page, the log, the timeline and the crash journal.
+// Data never holds secrets.
 type Event struct {
-	AttemptID string         `json:"attempt_id"`
-	Time      time.Time      `json:"time"`
-	Type      string         `json:"type"` // "state", "plaid_callback", "plaid_event", "poll"
-	State     State          `json:"state"`
-	Message   string         `json:"message"`
-	Data      map[string]any `json:"data,omitempty"`
+	AttemptID string `json:"attempt_id"`
+	// Time is when linkdesk recorded it.
+	Time time.Time `json:"time"`
+	// Type is "state", "plaid_callback", "plaid_event", "poll", "retry",
+	// "reconcile", "link_window" or "account".
+	Type    string         `json:"type"`
+	State   State          `json:"state"`
+	Message string         `json:"message"`
+	Data    map[string]any `json:"data,omitempty"`
+
+	// Seq is the page's delivery number of a Plaid Link callback or event
+	// (Callback.Seq); 0 for everything else. Events with a Seq are emitted
+	// in Seq order.
+	Seq int `json:"seq,omitempty"`
+	// At is when Plaid Link delivered the callback, by the page's clock.
+	At time.Time `json:"at,omitzero"`
+	// Selection is the account chosen in Link, on the onSuccess event. It is
+	// emitted before the account is requested from Cybrid.
+	Selection *Selection `json:"selection,omitempty"`
+}
+
+// Selection is the bank account the customer chose in Plaid Link: what
+// linkdesk needs to recognise the account Cybrid creates from it. No secret.
+type Selection struct {
+	InstitutionID string `json:"institution_id,omitempty"`
+	Institution   string `json:"institution,omitempty"`
+	// AccountID is Plaid's id of the account; Mask its last digits; Name
+	// Plaid's name for it.
+	AccountID string `json:"account_id,omitempty"`
+	Mask      string `json:"mask,omitempty"`
+	Name      string `json:"name,omitempty"`
 }

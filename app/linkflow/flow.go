@@ -29,15 +29,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/guid"
 )
 
 // API is the part of the Cybrid client the flow uses (*cybrid.Client).
@@ -72,6 +74,9 @@ type Settings struct {
 	// ClockSkew is how far Cybrid's clock may lag ours when matching an
 	// account's created_at (DefaultClockSkew when zero).
 	ClockSkew time.Duration
+	// CallbackGap is how long a Plaid callback that arrived before an
+	// earlier one waits for it (DefaultCallbackGap when zero; see Deliver).
+	CallbackGap time.Duration
 }
 
 // Observer receives a snapshot of the attempt after every change, with the
@@ -119,6 +124,12 @@ type attempt struct {
 	firstPost     time.Time
 	uncertain     bool
 	watching      bool // an expiry watcher runs (AccountRetry)
+
+	// oauthWaiting: Link sent the customer to the bank's OAuth page and
+	// nothing has ended that wait yet (see OAuthReturn).
+	oauthWaiting bool
+	// The order of Plaid callbacks (callbacks.go).
+	seq seqState
 }
 
 // New returns a Flow that calls api. observe may be nil.
@@ -144,6 +155,9 @@ func New(api API, s Settings, log *slog.Logger, observe Observer) *Flow {
 	if s.ClockSkew <= 0 {
 		s.ClockSkew = DefaultClockSkew
 	}
+	if s.CallbackGap <= 0 {
+		s.CallbackGap = DefaultCallbackGap
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Flow{
 		api: api, settings: s, log: log, observe: observe,
@@ -160,16 +174,14 @@ func (f *Flow) Close() {
 	f.wg.Wait()
 }
 
-var guidRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
-
 // ErrUnknownAttempt is returned for an attempt id the flow does not know.
 var ErrUnknownAttempt = errors.New("unknown attempt")
 
 // StartLink begins linking a new account for customerGUID and returns the
 // attempt at once; the workflow is created and polled in the background.
 func (f *Flow) StartLink(customerGUID string) (Attempt, error) {
-	if !guidRE.MatchString(customerGUID) {
-		return Attempt{}, fmt.Errorf("customer GUID %.40q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
+	if err := guid.Check("customer GUID", customerGUID); err != nil {
+		return Attempt{}, err
 	}
 	return f.start(KindLink, customerGUID, ""), nil
 }
@@ -177,11 +189,8 @@ func (f *Flow) StartLink(customerGUID string) (Attempt, error) {
 // StartRefresh begins Plaid update mode for the account accountGUID of
 // customerGUID (an account in refresh_required) and returns at once.
 func (f *Flow) StartRefresh(customerGUID, accountGUID string) (Attempt, error) {
-	if !guidRE.MatchString(customerGUID) {
-		return Attempt{}, fmt.Errorf("customer GUID %.40q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
-	}
-	if !guidRE.MatchString(accountGUID) {
-		return Attempt{}, fmt.Errorf("account GUID %.40q is not valid: it is 32 lowercase hexadecimal characters", accountGUID)
+	if err := checkGUIDs(customerGUID, accountGUID); err != nil {
+		return Attempt{}, err
 	}
 	return f.start(KindRefresh, customerGUID, accountGUID), nil
 }
@@ -198,7 +207,7 @@ func (f *Flow) begin(kind Kind, customerGUID, accountGUID string, first State, m
 	a := &attempt{
 		Attempt: Attempt{
 			ID: newID(), Kind: kind, CustomerGUID: customerGUID, AccountGUID: accountGUID,
-			State: first, StartedAt: now, UpdatedAt: now, StateSince: now,
+			State: first, StartedAt: now, UpdatedAt: now, StateSince: now, Rev: 1,
 		},
 		cancel: cancel,
 	}
@@ -222,6 +231,98 @@ func startMessage(k Kind) string {
 		return "Creating a Plaid link token for update mode"
 	}
 	return "Creating a Plaid link token"
+}
+
+func checkGUIDs(customerGUID, accountGUID string) error {
+	if err := guid.Check("customer GUID", customerGUID); err != nil {
+		return err
+	}
+	return guid.Check("account GUID", accountGUID)
+}
+
+// ValidAttemptID reports whether s has the shape of the attempt ids a Flow
+// makes (16 lowercase hexadecimal characters): the one rule for checking an
+// attempt id that came from outside.
+func ValidAttemptID(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckAttemptID returns nil for a valid attempt id, else an error that
+// says what an attempt id is.
+func CheckAttemptID(s string) error {
+	switch {
+	case s == "":
+		return errors.New("attempt_id is missing: pass the id of the attempt this call is about (16 lowercase hexadecimal characters)")
+	case !ValidAttemptID(s):
+		// The value is not echoed: a token pasted by mistake must not
+		// travel on.
+		return fmt.Errorf("attempt_id (%d characters) is not an attempt id: use the id that started the attempt (16 lowercase hexadecimal characters)", len(s))
+	}
+	return nil
+}
+
+// Latest returns the customer's latest attempt (the last one started), or
+// false when the customer has none in this flow.
+func (f *Flow) Latest(customerGUID string) (Attempt, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var last *attempt
+	for _, a := range f.attempts {
+		if a.CustomerGUID == customerGUID && (last == nil || a.StartedAt.After(last.StartedAt) || a.StartedAt.Equal(last.StartedAt) && a.ID > last.ID) {
+			last = a
+		}
+	}
+	if last == nil {
+		return Attempt{}, false
+	}
+	return last.Attempt, true
+}
+
+// Running returns the attempts that have not ended, oldest first.
+func (f *Flow) Running() []Attempt {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []Attempt{}
+	for _, a := range f.attempts {
+		if !a.State.Final() {
+			out = append(out, a.Attempt)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.Before(out[j].StartedAt) })
+	return out
+}
+
+// AccountChanged tells the flow that an account changed outside its
+// attempts (it was unlinked): every attempt that refers to it gets the new
+// state in its snapshot, with an event saying why, so that nothing shows the
+// account as it was.
+func (f *Flow) AccountChanged(acct cybrid.ExternalBankAccount, why string) {
+	f.mu.Lock()
+	var ids []string
+	for id, a := range f.attempts {
+		if a.AccountGUID == acct.GUID || a.Account != nil && a.Account.GUID == acct.GUID {
+			ids = append(ids, id)
+		}
+	}
+	f.mu.Unlock()
+	for _, id := range ids {
+		f.update(id, func(a *attempt) (Event, error) {
+			if a.Account == nil {
+				a.Account = summary(acct)
+			} else {
+				a.Account.State, a.Account.FailureCode = string(acct.State), acct.FailureCode
+			}
+			return Event{Type: "account", Message: why, Data: map[string]any{"account_guid": acct.GUID, "account_state": acct.State}}, nil
+		})
+	}
 }
 
 // Get returns a snapshot of the attempt.
@@ -341,11 +442,20 @@ func (f *Flow) getLinkToken(ctx context.Context, id string) {
 	})
 }
 
-// Success handles Plaid's onSuccess for the attempt. It returns at once; the
-// account is created (or, in update mode, marked completed) in the background.
-// More or fewer than one account is refused with a clear message: Cybrid links
-// exactly one account per Link session.
+// Success handles Plaid's onSuccess for the attempt, for Go-side callers
+// (the page's callbacks come through Deliver, in order and whole). It
+// returns at once; the account is created (or, in update mode, marked
+// completed) in the background. More or fewer than one account is refused
+// with a clear message: Cybrid links exactly one account per Link session.
 func (f *Flow) Success(id, publicToken string, meta SuccessMetadata) error {
+	return f.success(id, publicToken, meta, callbackEvent(OnSuccess, "", meta, nil))
+}
+
+// success applies onSuccess; ev is the evidence to record (Type, Message,
+// Data, Seq, At). The account chosen in Link rides on the event
+// (Event.Selection), which observers receive before the account is
+// requested.
+func (f *Flow) success(id, publicToken string, meta SuccessMetadata, ev Event) error {
 	if publicToken == "" {
 		return errors.New("onSuccess carried no public token")
 	}
@@ -355,6 +465,7 @@ func (f *Flow) Success(id, publicToken string, meta SuccessMetadata) error {
 			return Event{}, fmt.Errorf("attempt %s is not waiting for Plaid Link (it is %s)", id, a.State)
 		}
 		kind = a.Kind
+		a.oauthWaiting = false
 		if meta.Institution != nil {
 			a.Institution = meta.Institution.Name
 			a.institutionID = meta.Institution.InstitutionID
@@ -364,8 +475,8 @@ func (f *Flow) Success(id, publicToken string, meta SuccessMetadata) error {
 		if len(meta.Accounts) == 1 {
 			a.plaidAccount = meta.Accounts[0]
 			a.postName = accountName(meta.Accounts[0])
+			ev.Selection = selectionOf(meta)
 		}
-		ev := Event{Type: "plaid_callback", Message: "Plaid Link: onSuccess", Data: successData(meta)}
 		if a.Kind == KindLink && len(meta.Accounts) != 1 {
 			a.State = Failed
 			a.Code = "account_count"
@@ -401,6 +512,22 @@ func (f *Flow) Success(id, publicToken string, meta SuccessMetadata) error {
 	return nil
 }
 
+// selectionOf is the account chosen in Link (the first of meta's accounts).
+func selectionOf(meta SuccessMetadata) *Selection {
+	s := &Selection{}
+	if meta.Institution != nil {
+		s.InstitutionID, s.Institution = meta.Institution.InstitutionID, meta.Institution.Name
+	}
+	if len(meta.Accounts) > 0 {
+		a := meta.Accounts[0]
+		s.AccountID, s.Name = a.ID, a.Name
+		if a.Mask != nil {
+			s.Mask = *a.Mask
+		}
+	}
+	return s
+}
+
 func (f *Flow) attemptCtx(id string) context.Context {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -412,15 +539,6 @@ func (f *Flow) attemptCtx(id string) context.Context {
 	prev := a.cancel
 	a.cancel = func() { prev(); cancel() }
 	return ctx
-}
-
-func successData(m SuccessMetadata) map[string]any {
-	d := map[string]any{"link_session_id": m.LinkSessionID, "accounts": len(m.Accounts)}
-	if m.Institution != nil {
-		d["institution"] = m.Institution.Name
-		d["institution_id"] = m.Institution.InstitutionID
-	}
-	return d
 }
 
 // accountName is the name an account is created with: Plaid's name for it.
@@ -539,18 +657,25 @@ func (f *Flow) markRefreshed(ctx context.Context, id string) {
 	f.finishWithAccount(id, acct)
 }
 
-// Exit handles Plaid's onExit. A Plaid error ends the attempt as failed with
+// Exit handles Plaid's onExit, for Go-side callers (the page's callbacks
+// come through Deliver). A Plaid error ends the attempt as failed with
 // Plaid's explanation; otherwise it ends as exited with where the user left.
 func (f *Flow) Exit(id string, linkErr *LinkError, meta ExitMetadata) error {
+	return f.exit(id, linkErr, meta, callbackEvent(OnExit, "", meta, linkErr))
+}
+
+func (f *Flow) exit(id string, linkErr *LinkError, meta ExitMetadata, ev Event) error {
 	return f.update(id, func(a *attempt) (Event, error) {
+		a.oauthWaiting = false
 		if a.State.Final() {
 			// onExit may follow onSuccess when the success pane closes.
-			return Event{Type: "plaid_callback", Message: "Plaid Link: onExit after the attempt ended", Data: exitData(linkErr, meta)}, nil
+			ev.Message = "Plaid Link: onExit after the attempt ended"
+			return ev, nil
 		}
 		if a.State != LinkOpen {
 			// onExit after onSuccess while the account is being created:
 			// nothing to change.
-			return Event{Type: "plaid_callback", Message: "Plaid Link: onExit", Data: exitData(linkErr, meta)}, nil
+			return ev, nil
 		}
 		a.cancel()
 		status := ""
@@ -578,7 +703,7 @@ func (f *Flow) Exit(id string, linkErr *LinkError, meta ExitMetadata) error {
 			}
 			a.Error = "The customer left Plaid Link " + where + ". Nothing was linked; start again when ready."
 		}
-		return Event{Type: "plaid_callback", Message: "Plaid Link: onExit", Data: exitData(linkErr, meta)}, nil
+		return ev, nil
 	})
 }
 
@@ -602,27 +727,21 @@ func plaidFailure(e *LinkError, status string) string {
 	return fmt.Sprintf("Plaid Link ended with %s %s: %s. Link again; if it repeats, report the code and the Link session to support.", e.ErrorType, e.ErrorCode, msg)
 }
 
-func exitData(e *LinkError, m ExitMetadata) map[string]any {
-	d := map[string]any{"link_session_id": m.LinkSessionID, "request_id": m.RequestID}
-	if m.Status != nil {
-		d["status"] = *m.Status
-	}
-	if m.Institution != nil {
-		d["institution"] = m.Institution.Name
-		d["institution_id"] = m.Institution.InstitutionID
-	}
-	if e != nil {
-		d["error_type"] = e.ErrorType
-		d["error_code"] = e.ErrorCode
-		d["error_message"] = e.ErrorMessage
-	}
-	return d
-}
-
 // LinkWindowEvent records something that happened around Plaid Link outside
 // the page (a bank pop-up opened or closed, the OAuth redirect returned) on
 // every attempt whose Link is open. It returns how many attempts it reached.
 func (f *Flow) LinkWindowEvent(msg string, data map[string]any) int {
+	return f.linkWindow(msg, data, false)
+}
+
+// AwaitBank is LinkWindowEvent for a bank's sign-in page that opened (in a
+// pop-up or in the system browser): the attempts whose Link is open wait for
+// the bank's OAuth return from then on (see OAuthReturn).
+func (f *Flow) AwaitBank(msg string, data map[string]any) int {
+	return f.linkWindow(msg, data, true)
+}
+
+func (f *Flow) linkWindow(msg string, data map[string]any, await bool) int {
 	f.mu.Lock()
 	var ids []string
 	for id, a := range f.attempts {
@@ -631,24 +750,95 @@ func (f *Flow) LinkWindowEvent(msg string, data map[string]any) int {
 		}
 	}
 	f.mu.Unlock()
+	n := 0
 	for _, id := range ids {
-		f.noteData(id, "link_window", msg, data)
+		err := f.update(id, func(a *attempt) (Event, error) {
+			if a.State != LinkOpen {
+				return Event{}, errNotOpen
+			}
+			if await {
+				a.oauthWaiting = true
+			}
+			return Event{Type: "link_window", Message: msg, Data: data}, nil
+		})
+		if err == nil {
+			n++
+		}
 	}
-	return len(ids)
+	return n
 }
 
-// Loaded records Plaid's onLoad.
+var errNotOpen = errors.New("Link is not open")
+
+// ErrNotWaitingForBank is returned by OAuthReturn when no attempt is
+// waiting for a bank's OAuth return.
+var ErrNotWaitingForBank = errors.New("linkdesk was not waiting for a bank's answer. If the customer was signing in to their bank, start again in linkdesk")
+
+// OAuthReturn takes the OAuth redirect that a bank sent back (rawURL, the
+// redirect URI with oauth_state_id) for the attempt whose Link is waiting
+// for its bank: one that is link_open and whose Link reported OPEN_OAUTH or
+// whose bank page opened (AwaitBank), with nothing since ending that wait.
+// It acts once per wait: the attempt stops waiting, the return is recorded
+// on it, and its snapshot is returned so that Link can be re-created for it.
+// Otherwise it returns ErrNotWaitingForBank and changes nothing. When
+// several attempts wait (several Links were opened), the one that changed
+// last takes it.
+func (f *Flow) OAuthReturn(rawURL string) (Attempt, error) {
+	f.mu.Lock()
+	var pick *attempt
+	for _, a := range f.attempts {
+		if a.oauthWaiting && a.State == LinkOpen && (pick == nil || a.UpdatedAt.After(pick.UpdatedAt)) {
+			pick = a
+		}
+	}
+	f.mu.Unlock()
+	if pick == nil {
+		return Attempt{}, ErrNotWaitingForBank
+	}
+	var snap Attempt
+	err := f.update(pick.ID, func(a *attempt) (Event, error) {
+		if !a.oauthWaiting || a.State != LinkOpen {
+			return Event{}, ErrNotWaitingForBank
+		}
+		a.oauthWaiting = false
+		return Event{Type: "link_window", Message: "OAuth redirect received; resuming Plaid Link", Data: map[string]any{"oauth_state_id_present": strings.Contains(rawURL, "oauth_state_id=")}}, nil
+	})
+	if err != nil {
+		return Attempt{}, err
+	}
+	snap, _ = f.Get(pick.ID)
+	return snap, nil
+}
+
+// Loaded records Plaid's onLoad, for Go-side callers (the page's come
+// through Deliver).
 func (f *Flow) Loaded(id string) error {
-	return f.note(id, "plaid_callback", "Plaid Link: onLoad")
+	return f.record(id, callbackEvent(OnLoad, "", nil, nil))
 }
 
-// PlaidEvent records a Plaid onEvent. Metadata is kept as given; Plaid's
-// event metadata carries no secrets.
+// PlaidEvent records a Plaid onEvent, for Go-side callers (the page's come
+// through Deliver). Metadata is kept whole (secrets redacted).
 func (f *Flow) PlaidEvent(id, name string, meta map[string]any) error {
 	if name == "" {
 		return errors.New("onEvent carried no event name")
 	}
-	return f.noteData(id, "plaid_event", "Plaid Link event "+name, map[string]any{"event": name, "metadata": meta})
+	return f.plaidEvent(id, name, callbackEvent(OnEvent, name, meta, nil))
+}
+
+// plaidEvent records onEvent name; OPEN_OAUTH starts the wait for the
+// bank's OAuth return (OAuthReturn).
+func (f *Flow) plaidEvent(id, name string, ev Event) error {
+	return f.update(id, func(a *attempt) (Event, error) {
+		if name == "OPEN_OAUTH" && a.State == LinkOpen {
+			a.oauthWaiting = true
+		}
+		return ev, nil
+	})
+}
+
+// record records ev on the attempt without changing it.
+func (f *Flow) record(id string, ev Event) error {
+	return f.update(id, func(a *attempt) (Event, error) { return ev, nil })
 }
 
 func (f *Flow) note(id, typ, msg string) error { return f.noteData(id, typ, msg, nil) }
@@ -658,6 +848,14 @@ func (f *Flow) noteData(id, typ, msg string, data map[string]any) error {
 		return Event{Type: typ, Message: msg, Data: data}, nil
 	})
 }
+
+// jsonValue logs a value as JSON (with the text and the JSON handlers
+// alike), not as a Go map.
+type jsonValue struct{ v any }
+
+func (j jsonValue) MarshalJSON() ([]byte, error) { return json.Marshal(j.v) }
+
+func (j jsonValue) MarshalText() ([]byte, error) { return json.Marshal(j.v) }
 
 // countPoll counts a poll and reports it, so the UI's poll count is live.
 func (f *Flow) countPoll(id string) {
@@ -697,8 +895,15 @@ func (f *Flow) update(id string, change func(a *attempt) (Event, error)) error {
 	}
 	now := time.Now()
 	a.UpdatedAt = now
+	a.Rev++
+	if ev.Seq > a.PlaidSeq {
+		a.PlaidSeq = ev.Seq
+	}
 	if a.State != before {
 		a.StateSince = now
+		if a.State.Final() {
+			a.oauthWaiting = false
+		}
 	}
 	snap := a.Attempt
 	// Take the observer lock before releasing the state lock, so observers
@@ -718,8 +923,11 @@ func (f *Flow) emit(snap Attempt, ev Event) {
 	}
 	ev.State = snap.State
 	attrs := []any{"attempt", snap.ID, "kind", snap.Kind, "state", snap.State, "type", ev.Type}
-	for k, v := range ev.Data {
-		attrs = append(attrs, k, v)
+	if ev.Seq > 0 {
+		attrs = append(attrs, "seq", ev.Seq)
+	}
+	if len(ev.Data) > 0 {
+		attrs = append(attrs, "data", jsonValue{ev.Data})
 	}
 	level := slog.LevelInfo
 	if ev.Type == "poll" {

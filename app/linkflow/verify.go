@@ -33,11 +33,8 @@ type VerifyAPI interface {
 // of customerGUID and returns at once; expected are Cybrid's sandbox
 // expected_behaviours (e.g. passed_immediately; nil in production).
 func (f *Flow) StartVerify(customerGUID, accountGUID string, expected []string) (Attempt, error) {
-	if !guidRE.MatchString(customerGUID) {
-		return Attempt{}, fmt.Errorf("customer GUID %.40q is not valid: it is 32 lowercase hexadecimal characters", customerGUID)
-	}
-	if !guidRE.MatchString(accountGUID) {
-		return Attempt{}, fmt.Errorf("account GUID %.40q is not valid: it is 32 lowercase hexadecimal characters", accountGUID)
+	if err := checkGUIDs(customerGUID, accountGUID); err != nil {
+		return Attempt{}, err
 	}
 	api, ok := f.api.(VerifyAPI)
 	if !ok {

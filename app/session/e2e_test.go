@@ -54,10 +54,10 @@ func TestLinkAccountEndToEnd(t *testing.T) {
 	a.waitJS(`document.querySelector('[data-testid="step-token"][data-status="active"] .spinner')`, 5*time.Second)
 	a.waitJS(`/\d+\.\d s/.test(document.querySelector('[data-testid="elapsed"]').innerText)`, 5*time.Second)
 	a.shot("waiting-for-link-token")
-	// The window stays responsive while Go polls: a timer in the page keeps
-	// ticking and the bridge answers another call meanwhile.
+	// The window stays responsive while Go polls: the page's calls are
+	// answered meanwhile.
 	var infoEnv string
-	a.js(`new Promise((res, rej) => { const id = "x1"; window.linkdesk_rpc(document.querySelector('meta[name="linkdesk-session"]').content, id, "info", {}).then(() => {}, rej); const orig = window.linkdesk.deliver; window.linkdesk.deliver = (m) => { if (m.id === id) { window.linkdesk.deliver = orig; res(m.value.environment); } else orig(m); }; })`, &infoEnv)
+	a.js(`import("/contract.js").then((m) => m.call("info", {})).then((v) => v.environment)`, &infoEnv)
 	if infoEnv != "sim" {
 		t.Errorf("a call made while polling answered environment %q", infoEnv)
 	}
@@ -82,7 +82,7 @@ func TestLinkAccountEndToEnd(t *testing.T) {
 
 	// The simulator holds exactly one account for the customer: the chosen
 	// Plaid account, created from the real public token, now past storing.
-	accts := a.s.Sim.Cybrid.Accounts(customer)
+	accts := a.sim().Cybrid.Accounts(customer)
 	if len(accts) != 1 {
 		t.Fatalf("simulator has %d accounts for the customer, want 1: %+v", len(accts), accts)
 	}
@@ -111,7 +111,7 @@ func TestLinkAccountEndToEnd(t *testing.T) {
 
 	// Update mode: the bank connection expires; Refresh connection renews it
 	// and the account is PATCHed out of refresh_required.
-	if err := a.s.Sim.Cybrid.ExpireConnection(got.GUID); err != nil {
+	if err := a.sim().Cybrid.ExpireConnection(got.GUID); err != nil {
 		t.Fatal(err)
 	}
 	a.click("accounts-reload")
@@ -128,12 +128,12 @@ func TestLinkAccountEndToEnd(t *testing.T) {
 		t.Fatalf("refresh ended %q: %s", result, a.text("result"))
 	}
 	a.shot("refreshed")
-	after, _ := a.s.Sim.Cybrid.Account(got.GUID)
+	after, _ := a.sim().Cybrid.Account(got.GUID)
 	if after.State == "refresh_required" {
 		t.Errorf("after update mode the account is still %s", after.State)
 	}
 	var kinds []string
-	for _, w := range a.s.Sim.Cybrid.Workflows() {
+	for _, w := range a.sim().Cybrid.Workflows() {
 		kinds = append(kinds, w.Kind)
 	}
 	if strings.Join(kinds, ",") != "link_token_create,link_token_update" && strings.Join(kinds, ",") != "link_token_update,link_token_create" {
@@ -143,9 +143,9 @@ func TestLinkAccountEndToEnd(t *testing.T) {
 
 func TestFailedWorkflowIsExplained(t *testing.T) {
 	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond})
-	sc := a.s.Sim.Cybrid.Scenario()
+	sc := a.sim().Cybrid.Scenario()
 	sc.WorkflowFailureCode = "plaid_error"
-	a.s.Sim.Cybrid.SetScenario(sc)
+	a.sim().Cybrid.SetScenario(sc)
 	a.pickFirstCustomer()
 	a.click("link-account")
 	a.waitJS(`document.querySelector('[data-testid="result"]')`, 15*time.Second)
@@ -159,7 +159,7 @@ func TestFailedWorkflowIsExplained(t *testing.T) {
 	if !strings.Contains(text, "plaid_error") || !strings.Contains(text, "Try again") {
 		t.Errorf("result does not name the failure code and what to do: %q", text)
 	}
-	if n := a.s.Sim.Cybrid.Stats().ByRoute["POST /api/external_bank_accounts"]; n != 0 {
+	if n := a.sim().Cybrid.Stats().ByRoute["POST /api/external_bank_accounts"]; n != 0 {
 		t.Errorf("%d accounts were posted after a failed workflow", n)
 	}
 }
@@ -187,7 +187,7 @@ func TestExitFromLinkLinksNothing(t *testing.T) {
 	if text := a.text("result-text"); !strings.Contains(text, "bank sign-in") {
 		t.Errorf("result does not say where the customer left: %q", text)
 	}
-	if n := len(a.s.Sim.Cybrid.Accounts(customer)); n != 0 {
+	if n := len(a.sim().Cybrid.Accounts(customer)); n != 0 {
 		t.Errorf("simulator has %d accounts after an exit", n)
 	}
 	// The Link iframe is gone after exit.

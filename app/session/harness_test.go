@@ -2,8 +2,8 @@ package session_test
 
 // The end-to-end harness: the real app (session.Start + its real window) on
 // the built-in simulator, under the display the test runs with (Xvfb in CI).
-// Tests drive the real DOM with Eval and read results back through a bound
-// function; the simulated Link runs in a cross-origin iframe, which the top
+// Tests drive the real DOM with Eval and read results back through the app
+// server (uitest.Page: nothing is bound into the page); the simulated Link runs in a cross-origin iframe, which the top
 // frame drives through the simulator's test driver (postMessage). Outcomes
 // are checked in the simulator's store, not only in the DOM. Screenshots of
 // the whole screen go to $LINKDESK_ARTIFACTS/e2e (or a temp dir).
@@ -17,11 +17,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"linkdesk/app/config"
+	"linkdesk/app/environment"
 	"linkdesk/app/internal/uitest"
 	"linkdesk/app/keychain"
 	"linkdesk/app/session"
@@ -33,23 +33,27 @@ func TestMain(m *testing.M) { uitest.Main(m) }
 
 // app is one running linkdesk with its window.
 type app struct {
-	t       *testing.T
-	s       *session.Session
-	w       *ui.Window
-	shots   string
-	shotN   int
-	seq     atomic.Int64
-	mu      sync.Mutex
-	waiters map[string]chan evalResult
-	ran     <-chan struct{}
-	logs    *syncBuffer
+	t     *testing.T
+	s     *session.Session
+	w     *ui.Window
+	page  *uitest.Page
+	shots string
+	shotN int
+	ran   <-chan struct{}
+	logs  *syncBuffer
 }
 
-type evalResult struct {
-	ok    bool
-	value json.RawMessage
-	err   string
+// env is the app's current environment; sim its simulator.
+func (a *app) env() *environment.Env {
+	a.t.Helper()
+	e, err := a.s.Env()
+	if err != nil {
+		a.t.Fatalf("no environment: %v", err)
+	}
+	return e
 }
+
+func (a *app) sim() *sim.Sim { return a.env().Target.Sim }
 
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -105,7 +109,7 @@ func startAppState(t *testing.T, cfg *config.Config, so sim.Options, store keych
 	for _, f := range before {
 		f(s)
 	}
-	a := &app{t: t, s: s, waiters: map[string]chan evalResult{}, logs: logs}
+	a := &app{t: t, s: s, logs: logs}
 	a.shots = filepath.Join(uitest.ArtifactsDir(t), "e2e", t.Name())
 	os.RemoveAll(a.shots)
 	if err := os.MkdirAll(a.shots, 0o755); err != nil {
@@ -115,10 +119,9 @@ func startAppState(t *testing.T, cfg *config.Config, so sim.Options, store keych
 	var openErr error
 	uitest.OnMain(func() {
 		a.w, openErr = s.OpenWindow(false)
-		if openErr != nil {
-			return
+		if openErr == nil {
+			a.page = uitest.NewPage(a.w)
 		}
-		openErr = a.w.View.Bind("e2e_report", a.report)
 	})
 	if openErr != nil {
 		s.Close()
@@ -146,46 +149,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// report is the bound function results come back through. It runs on the UI
-// thread and returns at once.
-func (a *app) report(id string, ok bool, value string) {
-	a.mu.Lock()
-	ch := a.waiters[id]
-	delete(a.waiters, id)
-	a.mu.Unlock()
-	if ch != nil {
-		r := evalResult{ok: ok}
-		if ok {
-			r.value = json.RawMessage(value)
-		} else {
-			r.err = value
-		}
-		ch <- r
-	}
-}
-
 // eval runs an async JavaScript expression in the page and returns its JSON
 // value.
 func (a *app) eval(expr string, timeout time.Duration) (json.RawMessage, error) {
-	id := fmt.Sprintf("e%d", a.seq.Add(1))
-	ch := make(chan evalResult, 1)
-	a.mu.Lock()
-	a.waiters[id] = ch
-	a.mu.Unlock()
-	js := fmt.Sprintf(`(async () => { try { const v = await (async () => (%s))(); e2e_report(%q, true, JSON.stringify(v === undefined ? null : v)); } catch (e) { e2e_report(%q, false, String(e && e.message || e)); } })()`, expr, id, id)
-	a.w.Dispatch(func() { a.w.Eval(js) })
-	select {
-	case r := <-ch:
-		if !r.ok {
-			return nil, fmt.Errorf("%s", r.err)
-		}
-		return r.value, nil
-	case <-time.After(timeout):
-		a.mu.Lock()
-		delete(a.waiters, id)
-		a.mu.Unlock()
-		return nil, fmt.Errorf("no answer within %s", timeout)
-	}
+	return a.page.Eval(expr, timeout)
 }
 
 // js evaluates expr and decodes its value into out (when non-nil); failures

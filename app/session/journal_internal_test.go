@@ -1,17 +1,20 @@
 package session
 
 // Tests of the journal's wiring in the session, without a window: an
-// attempt run through the page's calls is journaled (with the account
-// chosen in Link), and the next session on the same state directory checks
-// it with Cybrid in the background and offers the outcome through the
-// page's recovered.* calls.
+// attempt run through the page's calls (over the app server's real HTTP
+// route, as the page makes them) is journaled (with the account chosen in
+// Link), and the next session on the same state directory checks it with
+// Cybrid in the background and offers the outcome through the page's
+// recovered.* calls.
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"strings"
 	"testing"
@@ -23,6 +26,7 @@ import (
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 	"linkdesk/app/sim/cybridsim"
+	"linkdesk/app/ui"
 )
 
 func sandboxOn(t *testing.T, other *sim.Sim) *config.Config {
@@ -38,14 +42,58 @@ func sandboxOn(t *testing.T, other *sim.Sim) *config.Config {
 	return cfg
 }
 
-func call(t *testing.T, s *Session, name string, params any) any {
+// pageClient makes calls as linkdesk's page does: it opens the one-time
+// launch URL (for the session cookie), then POSTs /call/<name> from the
+// app's origin with the per-launch secret.
+type pageClient struct {
+	s *Session
+	c *http.Client
+}
+
+func newPageClient(t *testing.T, s *Session) *pageClient {
 	t.Helper()
-	b, _ := json.Marshal(params)
-	out, err := s.methods()[name](context.Background(), b)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := c.Get(s.Server.LaunchURL())
 	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("launch: %s", resp.Status)
+	}
+	return &pageClient{s: s, c: c}
+}
+
+// try makes the call and decodes its result into out (when not nil).
+func (p *pageClient) try(name string, params, out any) error {
+	b, _ := json.Marshal(params)
+	req, _ := http.NewRequest("POST", p.s.Server.URL+"/call/"+name, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", p.s.Server.URL)
+	req.Header.Set(ui.CallHeader, p.s.Server.Secret)
+	resp, err := p.c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		var e struct{ Error string }
+		json.Unmarshal(body, &e)
+		return fmt.Errorf("%s: %s", resp.Status, e.Error)
+	}
+	if out != nil {
+		return json.Unmarshal(body, out)
+	}
+	return nil
+}
+
+func (p *pageClient) call(t *testing.T, name string, params, out any) {
+	t.Helper()
+	if err := p.try(name, params, out); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	return out
 }
 
 func plaidCall(t *testing.T, plaidURL, name string, body map[string]any) map[string]any {
@@ -98,14 +146,20 @@ func TestSessionJournalsAttemptsAndReconcilesThemAtTheNextStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := s1.currentJournal().Path()
+	e1, err := s1.Env()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page1 := newPageClient(t, s1)
+	path := e1.Journal.Path()
 	if !strings.HasPrefix(path, dir+string(os.PathSeparator)) || !strings.Contains(path, "journal-sandbox-") {
 		t.Fatalf("the sandbox journal is %q, want one in %s", path, dir)
 	}
 	cust := other.Cybrid.Customers()[0].GUID
-	a := call(t, s1, "startLink", map[string]any{"customer_guid": cust}).(linkflow.Attempt)
+	var a linkflow.Attempt
+	page1.call(t, "startLink", map[string]any{"customer_guid": cust}, &a)
 	var open linkflow.Attempt
-	waitFor(t, "link_open", func() bool { open, _ = s1.Flow.Get(a.ID); return open.State == linkflow.LinkOpen })
+	waitFor(t, "link_open", func() bool { open, _ = e1.Flow.Get(a.ID); return open.State == linkflow.LinkOpen })
 	o := plaidCall(t, other.PlaidURL, "open", map[string]any{"link_token": open.LinkToken})
 	sid := o["link_session_id"]
 	if o["institution"] == nil {
@@ -118,7 +172,7 @@ func TestSessionJournalsAttemptsAndReconcilesThemAtTheNextStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	meta := map[string]any{"institution": done["institution"], "accounts": done["accounts"]} // what the page forwards from onSuccess
-	call(t, s1, "plaid.onSuccess", map[string]any{"attempt_id": a.ID, "public_token": done["public_token"], "metadata": meta})
+	page1.call(t, "plaid.onSuccess", map[string]any{"attempt_id": a.ID, "seq": 1, "at": time.Now().UnixMilli(), "public_token": done["public_token"], "metadata": meta}, nil)
 	waitFor(t, "the account created", func() bool { return len(other.Cybrid.Accounts(cust)) == 1 })
 	s1.Close()
 	other.Cybrid.ClearFaults()
@@ -136,9 +190,10 @@ func TestSessionJournalsAttemptsAndReconcilesThemAtTheNextStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
+	page2 := newPageClient(t, s2)
 	var st journal.Status
 	waitFor(t, "reconciled", func() bool {
-		st = call(t, s2, "recovered.list", nil).(journal.Status)
+		page2.call(t, "recovered.list", nil, &st)
 		return len(st.Attempts) == 1 && st.Attempts[0].Outcome != journal.OutcomeChecking
 	})
 	acct := other.Cybrid.Accounts(cust)[0]
@@ -150,19 +205,21 @@ func TestSessionJournalsAttemptsAndReconcilesThemAtTheNextStart(t *testing.T) {
 	if n := len(other.Cybrid.Accounts(cust)); n != 1 {
 		t.Errorf("the customer has %d accounts after reconciling", n)
 	}
-	call(t, s2, "recovered.dismiss", map[string]any{"attempt_id": a.ID})
-	if st := call(t, s2, "recovered.list", nil).(journal.Status); len(st.Attempts) != 0 {
-		t.Errorf("after dismissing: %+v", st.Attempts)
+	page2.call(t, "recovered.dismiss", map[string]any{"attempt_id": a.ID}, nil)
+	var after journal.Status
+	if page2.call(t, "recovered.list", nil, &after); len(after.Attempts) != 0 {
+		t.Errorf("after dismissing: %+v", after.Attempts)
 	}
-	if _, err := s2.methods()["recovered.dismiss"](context.Background(), json.RawMessage(`{"attempt_id":"nope"}`)); err == nil ||
+	if err := page2.try("recovered.dismiss", map[string]any{"attempt_id": "nope"}, nil); err == nil ||
 		!strings.Contains(err.Error(), "16 lowercase hexadecimal") {
 		t.Errorf("dismissing a malformed id: %v", err)
 	}
 
 	// Switching to the simulator: its attempts are not journaled.
-	call(t, s2, "switchEnvironment", map[string]any{"environment": "sim"})
-	if st := call(t, s2, "recovered.list", nil).(journal.Status); st.On || !strings.Contains(st.Off, "simulator") {
-		t.Errorf("in the simulator the journal is %+v", st)
+	page2.call(t, "switchEnvironment", map[string]any{"environment": "sim"}, nil)
+	var simSt journal.Status
+	if page2.call(t, "recovered.list", nil, &simSt); simSt.On || !strings.Contains(simSt.Off, "simulator") {
+		t.Errorf("in the simulator the journal is %+v", simSt)
 	}
 	// …and the sandbox journal's lock was released with the switch.
 	j, err := journal.Open(journal.Options{Dir: dir, Env: "sandbox", BankURL: other.BankURL})

@@ -58,7 +58,7 @@ func TestOAuthBankApprovedInPopup(t *testing.T) {
 		t.Fatalf("attempt ended %q: %s", r, a.text("result"))
 	}
 	a.shot("oauth-linked")
-	accts := a.s.Sim.Cybrid.Accounts(customer)
+	accts := a.sim().Cybrid.Accounts(customer)
 	if len(accts) != 1 || accts[0].InstitutionID != "ins_127287" {
 		t.Fatalf("simulator accounts = %+v, want one at Platypus OAuth Bank", accts)
 	}
@@ -95,7 +95,7 @@ func TestOAuthBankDenied(t *testing.T) {
 	if !strings.Contains(a.logs.String(), "status=requires_oauth") {
 		t.Error("onExit did not report status requires_oauth")
 	}
-	if n := len(a.s.Sim.Cybrid.Accounts(customer)); n != 0 {
+	if n := len(a.sim().Cybrid.Accounts(customer)); n != 0 {
 		t.Errorf("%d accounts after a denied OAuth", n)
 	}
 }
@@ -122,7 +122,7 @@ func TestOAuthPopupClosedByHand(t *testing.T) {
 	if !strings.Contains(a.logs.String(), "Plaid Link event CLOSE_OAUTH") {
 		t.Error("CLOSE_OAUTH did not reach Go")
 	}
-	if n := len(a.s.Sim.Cybrid.Accounts(customer)); n != 0 {
+	if n := len(a.sim().Cybrid.Accounts(customer)); n != 0 {
 		t.Errorf("%d accounts after the pop-up was closed", n)
 	}
 }
@@ -164,9 +164,9 @@ func TestOAuthInSystemBrowserReturnsThroughTheRedirectURI(t *testing.T) {
 		t.Fatalf("approving at the bank: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	redirect := a.s.Redirect.URI + "?oauth_state_id=" + url.QueryEscape(state)
+	redirect := a.env().Redirect.URI + "?oauth_state_id=" + url.QueryEscape(state)
 	if !strings.HasPrefix(redirect, "http://localhost:") {
-		t.Errorf("the simulator's redirect URI is %s, want http://localhost:PORT/…", a.s.Redirect.URI)
+		t.Errorf("the simulator's redirect URI is %s, want http://localhost:PORT/…", a.env().Redirect.URI)
 	}
 	resp, err = http.Get(redirect)
 	if err != nil || resp.StatusCode != 200 {
@@ -183,7 +183,7 @@ func TestOAuthInSystemBrowserReturnsThroughTheRedirectURI(t *testing.T) {
 	if r := a.result(); r != "done" {
 		t.Fatalf("attempt ended %q: %s", r, a.text("result"))
 	}
-	if accts := a.s.Sim.Cybrid.Accounts(customer); len(accts) != 1 {
+	if accts := a.sim().Cybrid.Accounts(customer); len(accts) != 1 {
 		t.Fatalf("simulator has %d accounts, want 1", len(accts))
 	}
 	if !strings.Contains(a.logs.String(), "OAuth redirect received") {

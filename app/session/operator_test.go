@@ -46,7 +46,7 @@ func (a *app) linkAccount(start func()) {
 // verify; the shortcuts work and focus lands where the next action is.
 func TestKeyboardOnlyDay(t *testing.T) {
 	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
-	want := a.s.Sim.Cybrid.Customers()[4]
+	want := a.sim().Cybrid.Customers()[4]
 	a.key("/")
 	if f := a.focused(); f != "customer-search" {
 		t.Fatalf(`"/" focused %q, want the search box`, f)
@@ -80,7 +80,7 @@ func TestKeyboardOnlyDay(t *testing.T) {
 	}
 	a.key("ArrowUp")
 	a.key("Enter")
-	first := a.s.Sim.Cybrid.Customers()[1]
+	first := a.sim().Cybrid.Customers()[1]
 	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').innerText === %q`, first.GUID), 5*time.Second)
 
 	// "n" links a new account.
@@ -97,7 +97,7 @@ func TestKeyboardOnlyDay(t *testing.T) {
 	if !strings.Contains(a.text("result-title"), "Ownership verified") {
 		t.Errorf("verification result title = %q", a.text("result-title"))
 	}
-	accts := a.s.Sim.Cybrid.Accounts(first.GUID)
+	accts := a.sim().Cybrid.Accounts(first.GUID)
 	if len(accts) != 1 || accts[0].State != "completed" {
 		t.Fatalf("after verification the simulator holds %+v, want one completed account", accts)
 	}
@@ -118,14 +118,14 @@ func TestUnlinkAsksFirstAndDeletes(t *testing.T) {
 	customer := a.pickFirstCustomer()
 	a.linkAccount(func() { a.click("link-account") })
 	a.waitJS(`document.querySelector('[data-testid="unlink-account"]')`, 5*time.Second)
-	guid := a.s.Sim.Cybrid.Accounts(customer)[0].GUID
+	guid := a.sim().Cybrid.Accounts(customer)[0].GUID
 	// Cancelling the confirmation changes nothing.
 	a.click("unlink-account")
 	a.waitJS(`document.querySelector('[data-testid="dialog"]').open`, 3*time.Second)
 	a.shot("unlink-confirm")
 	a.click("dialog-cancel")
 	time.Sleep(300 * time.Millisecond)
-	if acct, _ := a.s.Sim.Cybrid.Account(guid); acct.State == "deleting" || acct.State == "deleted" {
+	if acct, _ := a.sim().Cybrid.Account(guid); acct.State == "deleting" || acct.State == "deleted" {
 		t.Fatal("cancelling the confirmation unlinked the account")
 	}
 	// Confirming deletes it; the list follows deleting → gone.
@@ -135,7 +135,7 @@ func TestUnlinkAsksFirstAndDeletes(t *testing.T) {
 	a.waitJS(`!document.querySelector('[data-testid="account-row"]') || document.querySelector('[data-testid="account-row"]').dataset.state === "deleting"`, 5*time.Second)
 	a.waitJS(`!document.querySelector('[data-testid="account-row"]')`, 10*time.Second)
 	a.shot("unlinked")
-	if acct, _ := a.s.Sim.Cybrid.Account(guid); acct.State != "deleted" {
+	if acct, _ := a.sim().Cybrid.Account(guid); acct.State != "deleted" {
 		t.Errorf("the simulator's account is %s, want deleted", acct.State)
 	}
 }
@@ -168,10 +168,10 @@ func TestTimelineAndExport(t *testing.T) {
 			t.Fatalf("export %s: %v", p, err)
 		}
 		body := string(b)
-		if !strings.Contains(body, a.s.Sim.Cybrid.Accounts("")[0].GUID) {
+		if !strings.Contains(body, a.sim().Cybrid.Accounts("")[0].GUID) {
 			t.Errorf("export %s does not name the account it linked", p)
 		}
-		for _, leak := range []string{"public-sandbox-", "link-sandbox-", a.s.Sim.ClientSecret} {
+		for _, leak := range []string{"public-sandbox-", "link-sandbox-", a.sim().ClientSecret} {
 			if strings.Contains(body, leak) {
 				t.Errorf("export %s contains %q", p, leak)
 			}

@@ -32,7 +32,7 @@ type RedirectServer struct {
 // 127.0.0.1 or [::1] with a path; port 0 picks a free port (URI reports it).
 // For localhost it listens on both 127.0.0.1 and [::1] (when available), so
 // whichever address the browser resolves works.
-func ServeRedirect(rawURI string, onRedirect func(string), log *slog.Logger) (*RedirectServer, error) {
+func ServeRedirect(rawURI string, onRedirect func(string) error, log *slog.Logger) (*RedirectServer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -85,7 +85,12 @@ func ServeRedirect(rawURI string, onRedirect func(string), log *slog.Logger) (*R
 		if r.URL.Query().Get("oauth_state_id") == "" {
 			log.Warn("the OAuth redirect URI was opened without oauth_state_id")
 		}
-		onRedirect(full)
+		if err := onRedirect(full); err != nil {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprintln(w, err.Error())
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")

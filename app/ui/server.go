@@ -66,15 +66,17 @@ func PageCSP(plaidScriptURL string) string {
 // embedded file system on http://127.0.0.1:PORT (a real, secure origin, unlike
 // SetHtml's "null").
 //
-// The page carries a per-launch session secret that the bridge requires on
-// every call; only the app's own page holds it. Because any local process can
-// reach a loopback port, the page is served only to a client that first
-// opened the launch URL (which only the window knows): that request sets an
-// HttpOnly, SameSite=Strict cookie. Requests for another Host are refused.
+// The page carries a per-launch session secret that every page call must
+// send (see calls.go); only the app's own page holds it. Because any local
+// process can reach a loopback port, the page is served only to a client
+// that first opened the launch URL (which only the window knows): that
+// request sets an HttpOnly, SameSite=Strict cookie. Requests for another Host
+// are refused.
 type Server struct {
 	// URL is the server's origin, e.g. http://127.0.0.1:41234.
 	URL string
-	// Secret is the per-launch session secret the page passes to the bridge.
+	// Secret is the per-launch session secret the page sends with every
+	// call (header CallHeader).
 	Secret string
 
 	launchMu sync.Mutex
@@ -89,6 +91,10 @@ type Server struct {
 	ln       net.Listener
 	log      *slog.Logger
 	mux      *http.ServeMux
+	refused  *limitedLog
+
+	callsMu sync.Mutex
+	calls   Calls
 }
 
 const cookieName = "linkdesk_session"
@@ -124,12 +130,18 @@ func NewServer(files fs.FS, page PageConfig, log *slog.Logger) (*Server, error) 
 		log:    log,
 		mux:    http.NewServeMux(),
 	}
+	s.refused = newLimitedLog(log, 5, "ui server: more refused requests were not logged")
+	s.SetCalls(Calls{})
 	s.mux.HandleFunc("GET /launch/{token}", s.handleLaunch)
+	s.mux.HandleFunc("POST "+callPath+"{method}", s.handleCall)
 	s.mux.HandleFunc("GET /{$}", s.handleIndex)
 	s.mux.HandleFunc("GET /", s.handleFile)
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go s.srv.Serve(ln)
@@ -165,17 +177,17 @@ func (s *Server) Close() error {
 // ServeHTTP checks the Host header and cross-origin requests, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Host != s.host {
-		s.log.Warn("ui server: refused a request for another host", "host", r.Host, "path", r.URL.Path)
+		s.refused.Log("ui server: refused a request for another host", "host", truncate(r.Host, 80), "path", truncate(r.URL.Path, 80))
 		http.Error(w, "wrong host", http.StatusMisdirectedRequest)
 		return
 	}
 	if o := r.Header.Get("Origin"); o != "" && o != s.URL {
-		s.log.Warn("ui server: refused a cross-origin request", "origin", o, "path", r.URL.Path)
+		s.refused.Log("ui server: refused a cross-origin request", "origin", truncate(o, 80), "path", truncate(r.URL.Path, 80))
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 		return
 	}
 	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" {
-		s.log.Warn("ui server: refused a cross-site request", "path", r.URL.Path)
+		s.refused.Log("ui server: refused a cross-site request", "path", truncate(r.URL.Path, 80))
 		http.Error(w, "cross-site request refused", http.StatusForbidden)
 		return
 	}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,8 +11,6 @@ import (
 	"sync/atomic"
 
 	webview "github.com/webview/webview_go"
-
-	"linkdesk/app/desk"
 )
 
 // ErrNoDisplay is returned by CheckDisplay when no graphical display is
@@ -31,12 +30,14 @@ func CheckDisplay() error {
 	return nil
 }
 
-// Window is the app's native window: a webview showing the app server's page,
-// with the bridge bound.
+// Window is the app's native window: a webview showing the app server's page.
+//
+// It binds no function into the page (see calls.go for why and for the page's
+// route to Go); Go reaches the page with Push. View is the webview itself,
+// for the native layer and for tests.
 type Window struct {
 	View   webview.WebView
 	Server *Server
-	Bridge *Bridge
 	log    *slog.Logger
 	native native // nil when the OS layer could not be installed
 
@@ -66,18 +67,17 @@ func (w *Window) Eval(js string) {
 
 // WindowOptions configure Open.
 type WindowOptions struct {
-	Title   string
-	Width   int
-	Height  int
-	Debug   bool // developer tools, and page console messages on stdout
-	Methods map[string]desk.Method
-	Server  *Server
-	Logger  *slog.Logger
+	Title  string
+	Width  int
+	Height int
+	Debug  bool // developer tools, and page console messages on stdout
+	Server *Server
+	Logger *slog.Logger
 	// Navigation is the pop-up and navigation policy (nil: none installed).
 	Navigation *Navigation
 }
 
-// Open creates the window, binds the bridge and navigates to the app page. It
+// Open creates the window and navigates to the app page. It
 // must be called from the main goroutine (webview_go locks it to the main OS
 // thread), and Run must follow on the same goroutine.
 func Open(o WindowOptions) (*Window, error) {
@@ -107,11 +107,6 @@ func Open(o WindowOptions) (*Window, error) {
 		} else {
 			w.native = n
 		}
-	}
-	w.Bridge = NewBridge(w, o.Server.Secret, o.Methods, o.Logger)
-	if err := v.Bind(BindingName, w.Bridge.Call); err != nil {
-		v.Destroy()
-		return nil, fmt.Errorf("binding the bridge: %w", err)
 	}
 	v.Navigate(o.Server.LaunchURL())
 	return w, nil
@@ -188,10 +183,22 @@ func (w *Window) ClickOpenExternal() (ok bool) {
 	return ok
 }
 
-// Close releases the window and stops the bridge.
+// Push sends msg to the page: window.linkdesk.push(msg), evaluated with
+// Dispatch + Eval. The script is built from msg's JSON encoding only. Safe
+// from any goroutine; messages arrive in the order they were pushed.
+func (w *Window) Push(msg any) {
+	data, err := json.Marshal(msg)
+	if err != nil {
+		w.log.Error("cannot encode a message for the page", "err", err)
+		return
+	}
+	js := "window.linkdesk && window.linkdesk.push(" + string(data) + ")"
+	w.Dispatch(func() { w.Eval(js) })
+}
+
+// Close releases the window.
 func (w *Window) Close() {
 	w.closed.Store(true)
-	w.Bridge.Close()
 	if w.native != nil {
 		w.native.Shutdown()
 		w.native = nil

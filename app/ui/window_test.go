@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -10,43 +11,50 @@ import (
 	"testing/fstest"
 	"time"
 
-	"linkdesk/app/desk"
 	"linkdesk/app/internal/uitest"
 	"linkdesk/app/ui"
 )
 
 func TestMain(m *testing.M) { uitest.Main(m) }
 
-// A page that exercises the bridge the way app.js does and reports what
-// happened through document.title-free means: a bound "report" function.
-const bridgePage = `<!doctype html>
+// A page that calls Go the way contract.js does (a same-origin POST with the
+// per-launch secret) and keeps what happened in window.got.
+const callsPage = `<!doctype html>
 <meta name="s" content="{{.Secret}}">
 <script>
 const secret = document.querySelector('meta[name="s"]').content;
-const pending = new Map(); let seq = 0;
-window.linkdesk = { deliver(m) { const p = pending.get(m.id); if (!p) return; pending.delete(m.id); m.ok ? p.res(m.value) : p.rej(m.error); }, push(m) { report("push", JSON.stringify(m)); } };
-function rpc(method, params, s = secret) {
-  const id = "c" + (++seq);
-  return new Promise((res, rej) => { pending.set(id, {res, rej}); window.linkdesk_rpc(s, id, method, params).catch(e => { pending.delete(id); rej("refused:" + e); }); });
+async function call(method, params, s = secret) {
+  const r = await fetch("/call/" + method, {method: "POST", headers: {"Content-Type": "application/json", "X-Linkdesk-Secret": s}, body: JSON.stringify(params)});
+  const body = await r.json().catch(() => null);
+  if (!r.ok) throw new Error((body && body.error) || r.status);
+  return body;
 }
 let ticks = 0; setInterval(() => ticks++, 50);
+window.pushed = [];
+window.linkdesk = { push(m) { window.pushed.push(m); } };
 window.run = async () => {
-  const order = [];
+  const got = {}, order = [];
   const t0 = ticks;
-  const slow = rpc("slow", {}).then(v => order.push("slow:" + v));
-  const fast = rpc("fast", {}).then(v => order.push("fast:" + v));
+  const slow = call("slow", {}).then(v => order.push("slow:" + v));
+  const fast = call("fast", {}).then(v => order.push("fast:" + v));
   await Promise.all([slow, fast]);
-  report("order", order.join(","));
-  report("ticks", String(ticks - t0));
-  await rpc("boom", {}).then(v => report("boom", "resolved"), e => report("boom", String(e)));
-  await rpc("fast", {}).then(v => report("after-panic", String(v)));
-  await rpc("fast", {}, "not-the-secret").then(v => report("foreign", "resolved"), e => report("foreign", String(e)));
-  await rpc("nope", {}).then(v => report("unknown", "resolved"), e => report("unknown", String(e)));
-  report("done", "");
+  got.order = order.join(",");
+  got.ticks = ticks - t0;
+  got.boom = await call("boom", {}).then(() => "resolved", e => String(e));
+  got.afterPanic = await call("fast", {}).then(String, e => String(e));
+  got.foreign = await call("fast", {}, "not-the-secret").then(() => "resolved", e => String(e));
+  got.unknown = await call("nope", {}).then(() => "resolved", e => String(e));
+  got.echo = await call("echo", {a: 1}).then(v => JSON.stringify(v), e => String(e));
+  got.tooBig = await call("echo", {a: "x".repeat(70000)}).then(() => "resolved", e => String(e));
+  return got;
 };
 </script>`
 
-func TestBridgeNeverBlocksTheWindowAndSurvivesPanics(t *testing.T) {
+// The page's calls run on server goroutines: a slow one never holds the
+// window, a panic is answered as an error and the app goes on, calls without
+// the secret or too large are refused (before their body is read), and a
+// push reaches the page as JSON.
+func TestCallsNeverBlockTheWindowAndSurvivePanics(t *testing.T) {
 	uitest.NeedDisplay(t)
 	var logs strings.Builder
 	var logMu sync.Mutex
@@ -55,25 +63,31 @@ func TestBridgeNeverBlocksTheWindowAndSurvivesPanics(t *testing.T) {
 		defer logMu.Unlock()
 		return logs.Write(p)
 	}), nil))
-	srv, err := ui.NewServer(fstest.MapFS{"index.html": {Data: []byte(bridgePage)}}, ui.PageConfig{}, log)
+	srv, err := ui.NewServer(fstest.MapFS{"index.html": {Data: []byte(callsPage)}}, ui.PageConfig{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	methods := map[string]desk.Method{
-		"slow": func(ctx context.Context, _ json.RawMessage) (any, error) {
+	srv.SetCalls(ui.Calls{MaxParams: 64 << 10, Serve: func(ctx context.Context, method string, params []byte) (any, error) {
+		switch method {
+		case "slow":
 			time.Sleep(1500 * time.Millisecond)
 			return "s", nil
-		},
-		"fast": func(ctx context.Context, _ json.RawMessage) (any, error) { return "f", nil },
-		"boom": func(ctx context.Context, _ json.RawMessage) (any, error) { panic("kaboom") },
-	}
-	reports := make(chan [2]string, 100)
+		case "fast":
+			return "f", nil
+		case "boom":
+			panic("kaboom")
+		case "echo":
+			return json.RawMessage(params), nil
+		}
+		return nil, fmt.Errorf("%w %q", ui.ErrUnknownCall, method)
+	}})
 	var w *ui.Window
+	var page *uitest.Page
 	uitest.OnMain(func() {
-		w, err = ui.Open(ui.WindowOptions{Title: "bridge test", Methods: methods, Server: srv, Logger: log})
+		w, err = ui.Open(ui.WindowOptions{Title: "calls test", Server: srv, Logger: log})
 		if err == nil {
-			err = w.View.Bind("report", func(k, v string) { reports <- [2]string{k, v} })
+			page = uitest.NewPage(w)
 		}
 	})
 	if err != nil {
@@ -85,75 +99,84 @@ func TestBridgeNeverBlocksTheWindowAndSurvivesPanics(t *testing.T) {
 		<-ran
 		uitest.OnMain(w.Close)
 	}()
-	// Wait for the page, then run the script.
-	got := map[string]string{}
-	deadline := time.After(20 * time.Second)
-	started := false
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for got["done"] == "" {
-		select {
-		case r := <-reports:
-			got[r[0]] = r[1]
-			if r[0] == "done" {
-				got["done"] = "yes"
-			}
-		case <-tick.C:
-			if !started {
-				w.Dispatch(func() {
-					w.Eval(`window.run && (window.__started || (window.__started = true, window.run(), report("started", "")))`)
-				})
-			}
-		case <-deadline:
-			t.Fatalf("the page did not finish; reports so far: %v", got)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, err := page.Eval(`typeof window.run === "function"`, time.Second)
+		if err == nil && string(v) == "true" {
+			break
 		}
-		if _, ok := got["started"]; ok {
-			started = true
+		if time.Now().After(deadline) {
+			t.Fatalf("the page did not load: %v", err)
 		}
 	}
-	// The fast call answered while the slow one was still running: the
-	// bound function returned at once and did not hold the UI thread.
-	if got["order"] != "fast:f,slow:s" {
-		t.Errorf("completion order = %q, want fast before slow", got["order"])
+	raw, err := page.Eval(`window.run()`, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The page's timers kept running during the 1.5 s call (≈30 ticks).
-	if n := atoi(got["ticks"]); n < 15 {
-		t.Errorf("page timer ticked %d times during a 1.5 s call; the window was blocked", n)
+	var got struct {
+		Order, Boom, AfterPanic, Foreign, Unknown, Echo, TooBig string
+		Ticks                                                   int
 	}
-	if !strings.Contains(got["boom"], "internal error") {
-		t.Errorf("a panicking call → %q, want a rejected promise saying internal error", got["boom"])
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("%s: %v", raw, err)
 	}
-	if got["after-panic"] != "f" {
-		t.Errorf("after a panic the next call → %q; the app should keep working", got["after-panic"])
+	// The fast call answered while the slow one was still running, and the
+	// page's timers kept running during the 1.5 s call (≈30 ticks).
+	if got.Order != "fast:f,slow:s" {
+		t.Errorf("completion order = %q, want fast before slow", got.Order)
 	}
-	if !strings.Contains(got["foreign"], "refused") {
-		t.Errorf("a call without the session secret → %q, want refused", got["foreign"])
+	if got.Ticks < 15 {
+		t.Errorf("page timer ticked %d times during a 1.5 s call; the window was blocked", got.Ticks)
 	}
-	if !strings.Contains(got["unknown"], "unknown call") {
-		t.Errorf("an unknown call → %q", got["unknown"])
+	if !strings.Contains(got.Boom, "internal error") {
+		t.Errorf("a panicking call → %q, want an error saying internal error", got.Boom)
 	}
+	if got.AfterPanic != "f" {
+		t.Errorf("after a panic the next call → %q; the app should keep working", got.AfterPanic)
+	}
+	if !strings.Contains(got.Foreign, "refused") {
+		t.Errorf("a call without the session secret → %q, want refused", got.Foreign)
+	}
+	if !strings.Contains(got.Unknown, "unknown call") {
+		t.Errorf("an unknown call → %q", got.Unknown)
+	}
+	if got.Echo != `{"a":1}` {
+		t.Errorf("echo → %q", got.Echo)
+	}
+	if !strings.Contains(got.TooBig, "refused") {
+		t.Errorf("a 70 KB call → %q, want refused", got.TooBig)
+	}
+
+	// Go → page: a push arrives as the JSON it was, whatever it holds.
+	nasty := map[string]any{"type": "x", "text": "\";alert(1)//</script>\u2028"}
+	w.Push(nasty)
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		v, err := page.Eval(`window.pushed.length ? window.pushed[0] : null`, time.Second)
+		if err == nil && string(v) != "null" {
+			var back map[string]any
+			json.Unmarshal(v, &back)
+			if back["text"] != nasty["text"] {
+				t.Errorf("pushed %q, the page got %q", nasty["text"], back["text"])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no push arrived: %v", err)
+		}
+	}
+
 	logMu.Lock()
 	l := logs.String()
 	logMu.Unlock()
 	if !strings.Contains(l, "panic") || !strings.Contains(l, "kaboom") {
 		t.Error("the panic was not logged")
 	}
-	if !strings.Contains(l, "refused a call without the session secret") {
-		t.Error("the refused call was not logged")
+	if !strings.Contains(l, "refused a page call") || !strings.Contains(l, "no session secret") {
+		t.Errorf("the refused call was not logged:\n%s", l)
 	}
 }
 
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-func atoi(s string) int {
-	n := 0
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			break
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
-}

@@ -1,7 +1,9 @@
-// linkdesk's page. Go owns the state: this page sends intents through the
-// bridge (window.linkdesk_rpc, bound by the window) and renders what Go
-// returns and pushes. It keeps no business state of its own beyond what it
-// shows.
+// linkdesk's page. Go owns the state: this page sends intents to Go (calls
+// named in contract.js) and renders the snapshots Go returns and pushes. It
+// keeps no business state of its own beyond what it shows: the attempt panel
+// shows the selected customer's own latest attempt, as Go reports it.
+
+import { call, onPush, PUSH } from "./contract.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -19,43 +21,7 @@ const el = (tag, attrs = {}, ...kids) => {
   return e;
 };
 
-const secret = $('meta[name="linkdesk-session"]').content;
 const config = JSON.parse($('meta[name="linkdesk-config"]').content || "{}");
-
-// ---- bridge -------------------------------------------------------------
-const pending = new Map();
-let seq = 0;
-const listeners = [];
-
-window.linkdesk = {
-  deliver(msg) {
-    const p = pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (msg.ok) p.resolve(msg.value);
-    else p.reject(new Error(msg.error || "unknown error"));
-  },
-  push(msg) {
-    for (const fn of listeners) {
-      try { fn(msg); } catch (e) { console.error("linkdesk push handler", e); }
-    }
-  },
-};
-
-function rpc(method, params = {}) {
-  const id = "c" + (++seq);
-  return new Promise((resolve, reject) => {
-    if (typeof window.linkdesk_rpc !== "function") {
-      reject(new Error("linkdesk's bridge is not available in this page"));
-      return;
-    }
-    pending.set(id, { resolve, reject });
-    window.linkdesk_rpc(secret, id, method, params).catch((e) => {
-      pending.delete(id);
-      reject(new Error(String(e)));
-    });
-  });
-}
 
 // ---- state --------------------------------------------------------------
 const FINAL = ["done", "failed", "exited"];
@@ -68,15 +34,21 @@ const state = {
   searching: null, // {query, result} while a search is shown
   customer: null,
   accounts: [],
-  attempt: null, // latest snapshot of the attempt shown
+  attempt: null, // the selected customer's latest attempt, as Go last reported it
   tab: "activity",
+  names: new Map(), // customer GUID → name, from the lists shown
 };
+// running: the selected customer's attempt has not ended.
 const running = () => state.attempt && !FINAL.includes(state.attempt.state);
+const nameOf = (guid) => state.names.get(guid) || guid;
 
 // ---- Plaid Link ---------------------------------------------------------
 let plaidScript = null;
 let plaidHandler = null;
 let plaidAttempt = null;
+// The number of the last Plaid callback forwarded, per attempt: Go applies
+// an attempt's callbacks in this order, whatever order they reach it in.
+const plaidSeq = new Map();
 
 function loadPlaid() {
   if (!plaidScript) {
@@ -100,10 +72,12 @@ function destroyPlaid() {
   plaidAttempt = null;
 }
 
-// openPlaid creates Link for the attempt and opens it once loaded. With
-// receivedRedirectUri (the OAuth redirect return) it re-creates Link with the
-// same link token, as Plaid requires, and opens it at once.
+// openPlaid creates Link for the attempt and opens it once loaded — only for
+// the selected customer's attempt. With receivedRedirectUri (the OAuth
+// redirect return) it re-creates Link with the same link token, as Plaid
+// requires, and opens it at once.
 async function openPlaid(attempt, receivedRedirectUri) {
+  if (!state.customer || attempt.customer_guid !== state.customer.guid) return;
   if (plaidAttempt === attempt.id && !receivedRedirectUri) return;
   destroyPlaid();
   plaidAttempt = attempt.id;
@@ -113,11 +87,16 @@ async function openPlaid(attempt, receivedRedirectUri) {
     Plaid = await loadPlaid();
   } catch (e) {
     showBanner(e.message);
-    rpc("cancel", { attempt_id: id }).catch(() => {});
+    call("cancel", { attempt_id: id }).catch(() => {});
     return;
   }
   if (plaidAttempt !== id) return;
-  const forward = (method, params) => rpc(method, { attempt_id: id, ...params }).catch((e) => addActivity(`${method}: ${e.message}`, true));
+  // Each callback is numbered when Link delivers it, then sent at once.
+  const forward = (method, params) => {
+    const seq = Math.max(plaidSeq.get(id) || 0, attempt.plaid_seq || 0) + 1;
+    plaidSeq.set(id, seq);
+    call(method, { attempt_id: id, seq, at: Date.now(), ...params }).catch((e) => addActivity(`${method}: ${e.message}`, true));
+  };
   const cfg = {
     token: attempt.link_token,
     onLoad: () => {
@@ -213,11 +192,11 @@ function renderHint() {
 
 async function switchEnv(env) {
   if (state.info && env === state.info.environment && !state.info.needs_credentials) return;
-  if (running() && !(await ask("Switch environment?", "An attempt is still running. Switching cancels it; nothing already linked is lost. The timeline starts afresh in the new environment: export it first if you need it.", "Switch and cancel"))) return;
+  const busy = await call("runningAttempts", {}).catch(() => []);
+  if (busy.length && !(await ask("Switch environment?", `${busy.length === 1 ? "An attempt is" : busy.length + " attempts are"} still running (${busy.map((a) => nameOf(a.customer_guid)).join(", ")}). Switching cancels ${busy.length === 1 ? "it" : "them"}; nothing already linked is lost. The timeline starts afresh in the new environment: export it first if you need it.`, "Switch and cancel"))) return;
   if (env === "production" && !(await ask("Switch to PRODUCTION?", "Production works with real customers and real money movement.", "Switch to production", true))) return;
   try {
-    if (running()) await rpc("cancel", { attempt_id: state.attempt.id }).catch(() => {});
-    state.info = await rpc("switchEnvironment", { environment: env });
+    state.info = await call("switchEnvironment", { environment: env });
     // A new environment has its own Plaid origin and page policy: reload.
     location.reload();
   } catch (e) {
@@ -236,6 +215,7 @@ function renderCustomers() {
   const list = tid("customer-list");
   list.replaceChildren();
   const rows = shownCustomers();
+  for (const c of rows) state.names.set(c.guid, c.name || "(no name)");
   rows.forEach((c, i) => {
     const selected = state.customer && state.customer.guid === c.guid;
     list.append(el("li", {
@@ -272,7 +252,7 @@ function focusRow(i) {
 
 async function loadCustomers() {
   try {
-    const p = await rpc("listCustomers", { page: state.page, per_page: state.perPage });
+    const p = await call("listCustomers", { page: state.page, per_page: state.perPage });
     state.customers = p.customers;
     state.total = p.total;
     renderCustomers();
@@ -287,7 +267,7 @@ async function search(query) {
   tid("search-note").hidden = false;
   tid("search-note").replaceChildren(el("span", { class: "spinner" }), " Searching…");
   try {
-    const result = await rpc("searchCustomers", { query });
+    const result = await call("searchCustomers", { query });
     state.searching = { query, result };
     focusIndex = 0;
     renderCustomers();
@@ -315,8 +295,8 @@ function renderAccounts() {
     const busy = a.state === "storing" || a.state === "deleting";
     const actions = el("td", { class: "actions" });
     const idle = !running();
-    if (a.state === "refresh_required") actions.append(el("button", { "data-testid": "refresh-account", "data-guid": a.guid, disabled: !idle, text: "Refresh connection", onclick: () => startRefresh(a) }));
-    if (a.state === "unverified") actions.append(el("button", { "data-testid": "verify-account", "data-guid": a.guid, disabled: !idle, text: "Verify ownership", onclick: () => startVerify(a) }));
+    if (a.state === "refresh_required") actions.append(el("button", { "data-testid": "refresh-account", "data-guid": a.guid, disabled: !idle, text: "Refresh connection", onclick: () => startRefresh(a.customer_guid, a.guid) }));
+    if (a.state === "unverified") actions.append(el("button", { "data-testid": "verify-account", "data-guid": a.guid, disabled: !idle, text: "Verify ownership", onclick: () => startVerify(a.customer_guid, a.guid) }));
     if (!["deleting", "deleted", "storing"].includes(a.state)) actions.append(el("button", { class: "danger", "data-testid": "unlink-account", "data-guid": a.guid, text: "Unlink…", onclick: () => unlink(a) }));
     body.append(el("tr", { tabindex: "-1", "data-testid": "account-row", "data-guid": a.guid, "data-state": a.state, class: state.attempt && state.attempt.account_guid === a.guid && state.attempt.state === "done" ? "fresh" : "" },
       el("td", {}, el("div", { text: a.name }), el("div", { class: "sub", text: a.guid })),
@@ -337,7 +317,7 @@ async function loadAccounts() {
   if (!state.accounts.length) tid("accounts-loading").hidden = false;
   accountsLoading = true;
   try {
-    const list = await rpc("listAccounts", { customer_guid: guid });
+    const list = await call("listAccounts", { customer_guid: guid });
     if (!state.customer || state.customer.guid !== guid) return;
     state.accounts = list;
     renderAccounts();
@@ -359,7 +339,7 @@ async function unlink(a) {
   ], "Unlink", true);
   if (!ok) return;
   try {
-    const r = await rpc("unlinkAccount", { account_guid: a.guid });
+    const r = await call("unlinkAccount", { customer_guid: a.customer_guid, account_guid: a.guid });
     addActivity(`Unlinking ${a.name} (${r.state})`);
     loadAccounts();
   } catch (e) {
@@ -393,7 +373,10 @@ let lastActive = null;
 function renderAttempt() {
   const box = tid("attempt");
   const a = state.attempt;
-  if (!a) return;
+  if (!a) {
+    box.replaceChildren(el("div", { class: "muted", "data-testid": "attempt-empty", text: "No attempt for this customer yet. “Link bank account” starts one; “Refresh connection” re-links an expired one." }));
+    return;
+  }
   const final = FINAL.includes(a.state);
   if (!final) lastActive = a.state;
   const cur = final ? lastActive : a.state;
@@ -420,7 +403,7 @@ function renderAttempt() {
       el("span", { class: "mark" }, mark), el("div", {}, el("div", { class: "t", text: s.title }), el("div", { class: "d", text: desc })), el("span", { class: "el", "data-testid": active && !final ? "elapsed" : null, text: right })));
   }
   const parts = [steps];
-  const cancel = el("button", { "data-testid": "cancel-attempt", text: "Cancel", onclick: () => rpc("cancel", { attempt_id: a.id }).catch((e) => addActivity(e.message, true)) });
+  const cancel = el("button", { "data-testid": "cancel-attempt", text: "Cancel", onclick: () => call("cancel", { attempt_id: a.id }).catch((e) => addActivity(e.message, true)) });
   if (final) parts.push(resultCard(a));
   else if (a.state === "account_retry") {
     // The account POST failed and Cybrid shows no account from it: the
@@ -429,7 +412,7 @@ function renderAttempt() {
       el("div", { class: "h", text: "The account was not created yet" }),
       el("div", { "data-testid": "retry-text", text: a.error || "" }),
       el("div", { class: "actions" },
-        el("button", { class: "primary", "data-testid": "retry-account", text: "Retry account creation", onclick: () => rpc("retryAccount", { attempt_id: a.id }).then(onAttempt, (e) => addActivity("Retry failed: " + e.message, true)) }),
+        el("button", { class: "primary", "data-testid": "retry-account", text: "Retry account creation", onclick: () => call("retryAccount", { attempt_id: a.id }).then(onAttempt, (e) => addActivity("Retry failed: " + e.message, true)) }),
         cancel)));
   } else parts.push(el("div", { class: "result-actions" }, cancel));
   box.replaceChildren(...parts);
@@ -457,15 +440,23 @@ function resultCard(a) {
   } else if (a.state === "exited") {
     head = a.kind === "refresh" ? "Left Plaid Link — connection not renewed" : "Left Plaid Link — nothing linked";
   }
+  if (a.state === "done" && (acct.state === "deleting" || acct.state === "deleted")) {
+    // Unlinked since: the card must not go on saying "ready".
+    cls = "exit";
+    head = "Unlinked since";
+    body = `${acct.name || "The account"} (•••• ${acct.mask || "?"}) ${acct.guid} was linked by this attempt and has since been unlinked (${stateLabels[acct.state] || acct.state}).`;
+  }
+  // Every button acts on this attempt's own customer and account.
   let again = null;
-  if (a.kind === "link") again = el("button", { "data-testid": "try-again", text: a.state === "done" ? "Link another account" : "Link again", onclick: startLink });
-  else if (a.state !== "done" && a.kind === "refresh") again = el("button", { "data-testid": "try-again", text: "Refresh again", onclick: () => startRefresh({ guid: a.account_guid }) });
-  else if (a.state !== "done" && a.kind === "verify") again = el("button", { "data-testid": "try-again", text: "Verify again", onclick: () => startVerify({ guid: a.account_guid }) });
+  const gone = acct.state === "deleting" || acct.state === "deleted";
+  if (a.kind === "link") again = el("button", { "data-testid": "try-again", text: a.state === "done" && !gone ? "Link another account" : "Link again", onclick: () => startLink(a.customer_guid) });
+  else if (a.state !== "done" && a.kind === "refresh") again = el("button", { "data-testid": "try-again", text: "Refresh again", onclick: () => startRefresh(a.customer_guid, a.account_guid) });
+  else if (a.state !== "done" && a.kind === "verify") again = el("button", { "data-testid": "try-again", text: "Verify again", onclick: () => startVerify(a.customer_guid, a.account_guid) });
   if (a.state === "done" && acct.state === "unverified" && a.kind !== "verify") {
-    const v = el("button", { "data-testid": "verify-now", text: "Verify ownership", onclick: () => startVerify({ guid: acct.guid }) });
+    const v = el("button", { "data-testid": "verify-now", text: "Verify ownership", onclick: () => startVerify(a.customer_guid, acct.guid) });
     again = again ? [again, v] : v;
   }
-  return el("div", { class: "result " + cls, "data-testid": "result", "data-result": a.state, role: "status" },
+  return el("div", { class: "result " + cls, "data-testid": "result", "data-result": a.state, "data-customer": a.customer_guid, role: "status" },
     el("div", { class: "h", "data-testid": "result-title", text: head }),
     el("div", { "data-testid": "result-text", text: body }),
     a.code ? el("div", { class: "sub", "data-testid": "result-code", text: "code: " + a.code }) : null,
@@ -478,13 +469,13 @@ function addActivity(text, warn = false, time = new Date()) {
   while (ol.children.length > 300) ol.lastChild.remove();
 }
 
-function selectCustomer(c) {
-  if (running() && state.customer && state.customer.guid !== c.guid) {
-    addActivity("Finish or cancel the current attempt before switching customers.", true);
-    return;
-  }
+// selectCustomer shows customer c: their accounts and their own latest
+// attempt (Go's), or none. An attempt of the customer left goes on in Go;
+// its Link opens when the operator comes back to that customer.
+async function selectCustomer(c) {
+  const same = state.customer && state.customer.guid === c.guid;
   state.customer = c;
-  state.accounts = [];
+  state.names.set(c.guid, c.name || "(no name)");
   tid("no-customer").hidden = true;
   tid("customer").hidden = false;
   tid("customer-name").textContent = c.name || "(no name)";
@@ -493,28 +484,51 @@ function selectCustomer(c) {
   st.textContent = c.state;
   st.className = "chip " + c.state;
   renderCustomers();
+  if (same) return;
+  if (plaidAttempt && plaidHandler && (!state.attempt || state.attempt.id !== plaidAttempt || state.attempt.customer_guid !== c.guid)) destroyPlaid();
+  state.accounts = [];
+  state.attempt = null;
+  lastActive = null;
+  tid("link-account").disabled = false;
+  renderAttempt();
   renderAccounts();
   loadAccounts();
+  if (state.tab === "timeline") loadTimeline();
+  try {
+    const a = await call("currentAttempt", { customer_guid: c.guid });
+    if (a) onAttempt(a);
+  } catch (e) {
+    addActivity("The customer's attempt could not be loaded: " + e.message, true);
+  }
+  hideElsewhere(c.guid);
 }
 
-async function start(method, params) {
-  if (!state.customer) return;
+// start asks Go to start an attempt for customerGUID (the customer on
+// screen, or the one an attempt or a row belongs to).
+async function start(method, customerGUID, params = {}) {
+  if (!customerGUID) return;
   if (state.info && state.info.environment === "sim") loadScenarios();
   try {
-    onAttempt(await rpc(method, { customer_guid: state.customer.guid, ...params }));
+    const a = await call(method, { customer_guid: customerGUID, ...params });
+    if (!onAttempt(a)) addActivity(`Started for ${nameOf(a.customer_guid)}.`);
   } catch (e) {
     addActivity("Could not start: " + e.message, true);
   }
 }
-const startLink = () => start("startLink", {});
-const startRefresh = (acct) => start("startRefresh", { account_guid: acct.guid });
-const startVerify = (acct) => start("verifyAccount", { account_guid: acct.guid });
+const startLink = (customerGUID = state.customer && state.customer.guid) => start("startLink", customerGUID);
+const startRefresh = (customerGUID, accountGUID) => start("startRefresh", customerGUID, { account_guid: accountGUID });
+const startVerify = (customerGUID, accountGUID) => start("verifyAccount", customerGUID, { account_guid: accountGUID });
 
+// onAttempt renders a's snapshot if it is the selected customer's latest
+// attempt; it reports whether it did. Older snapshots (a lower rev) and
+// attempts of other customers change nothing on screen.
 function onAttempt(a) {
-  if (state.attempt && state.attempt.id === a.id && a.updated_at < state.attempt.updated_at) return; // stale
+  if (!state.customer || a.customer_guid !== state.customer.guid) return false;
+  const cur = state.attempt;
+  if (cur && cur.id === a.id && a.rev <= cur.rev) return true; // stale
+  if (cur && cur.id !== a.id && a.started_at < cur.started_at) return false; // an older attempt of this customer
   state.attempt = a;
   tid("link-account").disabled = running();
-  tid("attempt-empty")?.remove();
   if (a.state === "link_open" && a.link_token) openPlaid(a);
   if (FINAL.includes(a.state)) {
     if (plaidAttempt === a.id && a.state !== "done") destroyPlaid();
@@ -526,6 +540,22 @@ function onAttempt(a) {
   renderAttempt();
   renderAccounts();
   if (state.tab === "timeline") scheduleTimeline();
+  return true;
+}
+
+// Another customer's Link is ready while this one is on screen: say so, with
+// a way back. Link opens only for the customer on screen.
+function showElsewhere(a) {
+  const box = tid("elsewhere");
+  box.dataset.customer = a.customer_guid;
+  box.replaceChildren(el("span", { text: `Plaid Link is ready for ${nameOf(a.customer_guid)}. ` }),
+    el("button", { class: "small primary", "data-testid": "elsewhere-open", text: `Open ${nameOf(a.customer_guid)}`, onclick: () => openCustomerByGUID(a.customer_guid) }));
+  box.hidden = false;
+}
+
+function hideElsewhere(customerGUID) {
+  const box = tid("elsewhere");
+  if (!customerGUID || box.dataset.customer === customerGUID) box.hidden = true;
 }
 
 // ---- timeline & export --------------------------------------------------
@@ -539,7 +569,7 @@ async function loadTimeline() {
   const ol = tid("timeline");
   let entries;
   try {
-    entries = await rpc("timeline", state.attempt ? { attempt_id: state.attempt.id } : {});
+    entries = await call("timeline", { attempt_id: state.attempt ? state.attempt.id : "", since: 0 });
   } catch (e) {
     ol.replaceChildren(el("li", { class: "bad", text: "The timeline could not be loaded: " + e.message }));
     return;
@@ -570,10 +600,10 @@ async function exportAs(method, params) {
   note.hidden = false;
   note.replaceChildren(el("span", { class: "spinner" }), " Exporting…");
   try {
-    const r = await rpc(method, { format: "both", ...params });
+    const r = await call(method, { format: "both", ...params });
     const paths = (r && (r.paths || [r.jsonl, r.html].filter(Boolean))) || [];
     note.replaceChildren("Saved ", ...paths.flatMap((p, i) => [i ? " and " : "", el("code", { "data-testid": "export-path", text: p })]), " ",
-      el("button", { class: "small", "data-testid": "open-export-folder", text: "Open folder", onclick: () => rpc("openExportFolder", {}).catch((e) => addActivity(e.message, true)) }));
+      el("button", { class: "small", "data-testid": "open-export-folder", text: "Open folder", onclick: () => call("openExportFolder", {}).catch((e) => addActivity(e.message, true)) }));
   } catch (e) {
     note.textContent = "Export failed: " + e.message;
   }
@@ -583,7 +613,7 @@ async function exportAs(method, params) {
 async function loadScenarios() {
   const sel = tid("scenario-select");
   try {
-    const r = await rpc("scenarios", {});
+    const r = await call("scenarios", {});
     sel.replaceChildren(...r.scenarios.map((s) => el("option", { value: s.id, title: s.description, selected: s.id === r.active }, s.title + (s.kind === "guide" ? " (how-to)" : ""))));
     sel.dataset.active = r.active || "";
     sel._scenarios = r.scenarios;
@@ -596,7 +626,7 @@ async function applyScenario(id) {
   const sel = tid("scenario-select");
   const s = (sel._scenarios || []).find((x) => x.id === id);
   try {
-    await rpc("applyScenario", { id, customer_guid: state.customer ? state.customer.guid : "" });
+    await call("applyScenario", { id, customer_guid: state.customer ? state.customer.guid : "" });
     if (id === "connection_expired") loadAccounts();
     sel.dataset.active = id;
     if (s) {
@@ -612,7 +642,7 @@ async function applyScenario(id) {
 // ---- interrupted attempts (crash journal) ----------------------------------
 async function loadRecovered() {
   try {
-    renderRecovered(await rpc("recovered.list", {}));
+    renderRecovered(await call("recovered.list", {}));
   } catch (e) {
     /* no journal in this build or environment */
   }
@@ -620,8 +650,8 @@ async function loadRecovered() {
 
 async function openCustomerByGUID(guid) {
   try {
-    const r = await rpc("searchCustomers", { query: guid });
-    if (r.customers[0]) selectCustomer(r.customers[0]);
+    const r = await call("searchCustomers", { query: guid });
+    if (r.customers[0]) await selectCustomer(r.customers[0]);
   } catch (e) {
     addActivity(e.message, true);
   }
@@ -634,11 +664,11 @@ function renderRecovered(st) {
   const items = list.map((r) => {
     const acts = el("span", { class: "acts" });
     const go = async (fn) => { await openCustomerByGUID(r.customer_guid); fn(); };
-    if (r.action === "start_link") acts.append(el("button", { class: "small", "data-testid": "recovered-link", text: "Link again", onclick: () => go(startLink) }));
-    if (r.action === "start_refresh") acts.append(el("button", { class: "small", "data-testid": "recovered-refresh", text: "Refresh connection", onclick: () => go(() => startRefresh({ guid: r.account_guid })) }));
+    if (r.action === "start_link") acts.append(el("button", { class: "small", "data-testid": "recovered-link", text: "Link again", onclick: () => go(() => startLink(r.customer_guid)) }));
+    if (r.action === "start_refresh") acts.append(el("button", { class: "small", "data-testid": "recovered-refresh", text: "Refresh connection", onclick: () => go(() => startRefresh(r.customer_guid, r.account_guid)) }));
     if (r.action === "open_accounts") acts.append(el("button", { class: "small", "data-testid": "recovered-open", text: "Open customer", onclick: () => openCustomerByGUID(r.customer_guid) }));
-    if (r.action === "recheck") acts.append(el("button", { class: "small", "data-testid": "recovered-recheck", text: "Check again", onclick: () => rpc("recovered.recheck", {}).then(renderRecovered, (e) => addActivity(e.message, true)) }));
-    acts.append(el("button", { class: "small", "data-testid": "recovered-dismiss", text: "Dismiss", onclick: () => rpc("recovered.dismiss", { attempt_id: r.attempt_id }).then(loadRecovered, (e) => addActivity(e.message, true)) }));
+    if (r.action === "recheck") acts.append(el("button", { class: "small", "data-testid": "recovered-recheck", text: "Check again", onclick: () => call("recovered.recheck", {}).then(renderRecovered, (e) => addActivity(e.message, true)) }));
+    acts.append(el("button", { class: "small", "data-testid": "recovered-dismiss", text: "Dismiss", onclick: () => call("recovered.dismiss", { attempt_id: r.attempt_id }).then(loadRecovered, (e) => addActivity(e.message, true)) }));
     return el("li", { "data-testid": "recovered-attempt", "data-outcome": r.outcome },
       el("span", { class: "chip " + (r.outcome === "linked" ? "completed" : r.outcome === "checking" ? "storing" : "failed") }, r.outcome === "checking" ? el("span", { class: "spinner" }) : null, String(r.outcome).replaceAll("_", " ")),
       el("div", {}, el("div", { text: r.message }), el("div", { class: "sub", text: `${r.kind} · customer ${r.customer_guid} · stopped at ${r.step}` })),
@@ -670,7 +700,7 @@ document.addEventListener("keydown", (e) => {
     if (e.key === "ArrowUp") { e.preventDefault(); focusRow(focusIndex - 1); return; }
     if (e.key === "Enter" && inList) { e.preventDefault(); const c = shownCustomers()[focusIndex]; if (c) selectCustomer(c); tid("link-account").focus(); return; }
   }
-  if (e.key === "n" && state.customer && !running()) { e.preventDefault(); startLink(); return; }
+  if (e.key === "n" && state.customer && !running()) { e.preventDefault(); startLink(state.customer.guid); return; }
   if (e.key === "r" && state.customer) { e.preventDefault(); loadAccounts(); return; }
   if (e.key === "t") { e.preventDefault(); setTab(state.tab === "timeline" ? "activity" : "timeline"); return; }
   if (e.key === "d") { e.preventDefault(); toggleTheme(); return; }
@@ -697,24 +727,31 @@ function toggleTheme() { applyTheme(document.documentElement.dataset.theme === "
 })();
 
 // ---- pushes ---------------------------------------------------------------
-listeners.push((msg) => {
-  if (msg.type === "oauth_redirect") {
-    const a = state.attempt;
-    if (a && a.state === "link_open" && a.link_token) openPlaid(a, msg.url);
-    else addActivity("The bank sent the customer back, but no Link is open to resume.", true);
-    return;
+onPush((msg) => {
+  switch (msg.type) {
+    case PUSH.OAUTH_REDIRECT: {
+      const a = state.attempt;
+      if (a && a.id === msg.attempt_id && a.state === "link_open" && a.link_token) openPlaid(a, msg.url);
+      else addActivity("A bank sent its customer back, but that customer's Link is not on screen: open the customer to continue.", true);
+      return;
+    }
+    case PUSH.TIMELINE:
+      if (state.tab === "timeline") scheduleTimeline();
+      return;
+    case PUSH.RECOVERED:
+      renderRecovered(msg.status);
+      return;
+    case PUSH.POPUP:
+      return;
+    case PUSH.ATTEMPT: {
+      const a = msg.attempt;
+      const mine = state.customer && a.customer_guid === state.customer.guid;
+      if (msg.event && msg.event.type !== "poll") addActivity((mine ? "" : nameOf(a.customer_guid) + ": ") + msg.event.message, a.state === "failed", new Date(msg.event.time));
+      if (!onAttempt(a) && a.state === "link_open" && msg.event && msg.event.type === "state") showElsewhere(a);
+      if (!mine && FINAL.includes(a.state)) hideElsewhere(a.customer_guid);
+      return;
+    }
   }
-  if (msg.type === "timeline") {
-    if (state.tab === "timeline") scheduleTimeline();
-    return;
-  }
-  if (msg.type === "recovered") {
-    renderRecovered(msg.status);
-    return;
-  }
-  if (msg.type !== "attempt") return;
-  if (msg.event && msg.event.type !== "poll") addActivity(msg.event.message, msg.attempt.state === "failed", new Date(msg.event.time));
-  if (!state.attempt || state.attempt.id === msg.attempt.id || FINAL.includes(state.attempt.state) || !FINAL.includes(msg.attempt.state)) onAttempt(msg.attempt);
 });
 
 // ---- wiring ---------------------------------------------------------------
@@ -726,7 +763,7 @@ setInterval(() => {
   }
 }, 100);
 
-tid("link-account").addEventListener("click", startLink);
+tid("link-account").addEventListener("click", () => startLink(state.customer && state.customer.guid));
 tid("accounts-reload").addEventListener("click", loadAccounts);
 tid("customers-reload").addEventListener("click", () => { clearSearch(); loadCustomers(); });
 tid("page-prev").addEventListener("click", () => { if (state.page > 0) { state.page--; focusIndex = 0; loadCustomers(); } });
@@ -750,7 +787,7 @@ tid("firstrun-form").addEventListener("submit", async (e) => {
   err.hidden = true;
   btn.disabled = true;
   try {
-    const info = await rpc("storeCredentials", { environment: state.info.environment, client_id: id.value.trim(), client_secret: sec.value });
+    const info = await call("storeCredentials", { environment: state.info.environment, client_id: id.value.trim(), client_secret: sec.value });
     sec.value = "";
     state.info = info;
     location.reload();
@@ -768,10 +805,10 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
 (async () => {
   // Ask for the customers at once, alongside info (a session waiting for
   // credentials refuses it; that answer is then ignored).
-  const customers = rpc("listCustomers", { page: 0, per_page: state.perPage });
+  const customers = call("listCustomers", { page: 0, per_page: state.perPage });
   customers.catch(() => {});
   try {
-    state.info = await rpc("info");
+    state.info = await call("info");
     renderInfo();
   } catch (e) {
     showBanner("linkdesk could not start: " + e.message);
@@ -791,4 +828,5 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
     }
   }
   document.body.dataset.ready = "true";
+  call("ready", {}).catch(() => {});
 })();

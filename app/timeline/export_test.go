@@ -1,8 +1,6 @@
 package timeline_test
 
 import (
-	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,95 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"linkdesk/app/linkflow"
 	"linkdesk/app/timeline"
 )
-
-func call(t *testing.T, rec *timeline.Recorder, name, params string) (any, error) {
-	t.Helper()
-	m, ok := rec.Methods()[name]
-	if !ok {
-		t.Fatalf("no method %q", name)
-	}
-	return m(context.Background(), json.RawMessage(params))
-}
-
-func TestMethodsValidateTheirParameters(t *testing.T) {
-	rec := timeline.New(timeline.Options{Environment: "sandbox", Dir: t.TempDir()})
-	now := time.Now()
-	rec.ObserveAttempt(linkflow.Attempt{ID: "0123456789abcdef", Kind: linkflow.KindLink, CustomerGUID: strings.Repeat("c", 32), State: linkflow.CreatingWorkflow, StartedAt: now, UpdatedAt: now, StateSince: now},
-		linkflow.Event{Type: "state", Message: "Creating a Plaid link token"})
-	bad := []struct{ method, params, want string }{
-		{"timeline", `{"attempt":"x"}`, "unknown field"},
-		{"timeline", `{"since":-1}`, "since -1 is not valid"},
-		{"timeline", `{"since":"x"}`, "do not fit"},
-		{"timeline", `{"attempt_id":"eyJhbGciOi.J9.x"}`, "is not an attempt id"},
-		{"timeline", `{"attempt_id":"feedfeedfeedfeed"}`, "no attempt"},
-		{"timeline", `{`, "not valid JSON"},
-		{"timeline", `{} {}`, "more than one JSON value"},
-		{"exportAttempt", `{}`, "attempt_id is missing"},
-		{"exportAttempt", `{"attempt_id":"0123456789abcdef","format":"pdf"}`, `format "pdf" is not known`},
-		{"exportAttempt", `{"attempt_id":"feedfeedfeedfeed","format":"html"}`, "no attempt"},
-		{"exportSession", `{"format":"csv"}`, "is not known"},
-		{"exportSession", `{"attempt_id":"0123456789abcdef"}`, "unknown field"},
-		{"openExportFolder", `{"dir":"/etc"}`, "unknown field"},
-		{"timeline", `{"attempt_id":"` + strings.Repeat("a", 5000) + `"}`, "at most"},
-	}
-	for _, c := range bad {
-		_, err := call(t, rec, c.method, c.params)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s %.60s: error %v, want one containing %q", c.method, c.params, err, c.want)
-		}
-		if err != nil && strings.Contains(err.Error(), "eyJhbGciOi") {
-			t.Errorf("%s: the error echoes a token-shaped value: %v", c.method, err)
-		}
-	}
-
-	res, err := call(t, rec, "timeline", `{}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl := res.(timeline.TimelineResult)
-	if len(tl.Entries) != 1 || tl.LastSeq != 1 || len(tl.Attempts) != 1 || tl.Attempts[0].ID != "0123456789abcdef" {
-		t.Errorf("timeline = %+v", tl)
-	}
-	res, _ = call(t, rec, "timeline", `{"attempt_id":"0123456789abcdef","since":1}`)
-	if tl := res.(timeline.TimelineResult); len(tl.Entries) != 0 || tl.LastSeq != 1 {
-		t.Errorf("timeline since 1 = %+v", tl)
-	}
-	// The result is what the page receives: JSON.
-	b, _ := json.Marshal(res)
-	if !strings.Contains(string(b), `"last_seq":1`) || !strings.Contains(string(b), `"attempts":[{"id":"0123456789abcdef"`) {
-		t.Errorf("timeline JSON = %s", b)
-	}
-
-	res, err = call(t, rec, "exportAttempt", `{"attempt_id":"0123456789abcdef","format":"html"}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex := res.(timeline.ExportResult)
-	if len(ex.Files) != 1 || ex.Files[0].Format != timeline.HTML || filepath.Dir(ex.Files[0].Path) != ex.Dir ||
-		!strings.HasPrefix(filepath.Base(ex.Files[0].Path), "linkdesk-sandbox-attempt-0123456789abcdef-") {
-		t.Errorf("exportAttempt = %+v", ex)
-	}
-	res, err = call(t, rec, "exportSession", `null`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ex := res.(timeline.ExportResult); len(ex.Files) != 2 || ex.Files[0].Format != timeline.JSONL || ex.Files[1].Format != timeline.HTML ||
-		len(ex.Paths) != 2 || ex.JSONL != ex.Files[0].Path || ex.HTML != ex.Files[1].Path || ex.Paths[1] != ex.HTML {
-		t.Errorf("exportSession (default both) = %+v", ex)
-	}
-}
-
-func TestMethodsWithoutAnEnvironmentSaySo(t *testing.T) {
-	ms := timeline.Methods(func() *timeline.Recorder { return nil })
-	for name, m := range ms {
-		if _, err := m(context.Background(), json.RawMessage(`{}`)); err != timeline.ErrNoTimeline && name != "exportAttempt" {
-			t.Errorf("%s without a recorder: %v", name, err)
-		}
-	}
-}
 
 // Exports made in the same second do not overwrite each other.
 func TestExportsNeverOverwrite(t *testing.T) {

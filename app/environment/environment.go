@@ -1,0 +1,299 @@
+// Package environment is one environment linkdesk works in — the built-in
+// simulator, Cybrid's sandbox or production — decided once and run as one
+// immutable value.
+//
+// Resolve is the one place that decides "sim or real": base URLs, the Plaid
+// Link script, the credentials and where they come from, the OAuth redirect
+// URI. The window's session, `linkdesk doctor` and the benchmark all resolve
+// through it. Start builds an environment's running parts on a Target — the
+// Cybrid client, the link flow, the desk, the timeline, the crash journal and
+// the loopback redirect server — as an Env that never changes afterwards; the
+// session swaps whole Envs when the operator switches environment.
+package environment
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"linkdesk/app/config"
+	"linkdesk/app/cybrid"
+	"linkdesk/app/desk"
+	"linkdesk/app/journal"
+	"linkdesk/app/keychain"
+	"linkdesk/app/linkflow"
+	"linkdesk/app/sim"
+	"linkdesk/app/timeline"
+	"linkdesk/app/ui"
+)
+
+// PlaidScriptURL is Plaid's Link script. It is loaded from Plaid's CDN as
+// Plaid requires (never bundled), once per page.
+const PlaidScriptURL = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
+
+// DefaultSimRedirectPath is the path of the redirect URI linkdesk serves
+// itself in the simulator when none is configured.
+const DefaultSimRedirectPath = "/oauth/return"
+
+// Target is where an environment points, resolved once.
+type Target struct {
+	// Name is sim, sandbox or production; Config the configuration for it.
+	Name   config.Environment
+	Config *config.Config
+	// BankURL and IdentityURL are the Cybrid API bases.
+	BankURL, IdentityURL string
+	// PlaidScriptURL is the link-initialize.js the page loads: Plaid's CDN,
+	// or the simulator's copy.
+	PlaidScriptURL string
+	// BankGUID is the bank whose customers are listed ("" lets Cybrid use
+	// the credentials' bank).
+	BankGUID string
+	// Credentials are the API client's; CredentialsSource says, for people,
+	// where they come from ("built-in simulator", "OS keychain (<client
+	// id>)") — never the secret.
+	Credentials       keychain.Credentials
+	CredentialsSource string
+	// RedirectURI is the OAuth redirect URI to send with workflows, as
+	// configured ("" none); in sim, a loopback URI linkdesk serves itself
+	// (port 0 until Start picks one).
+	RedirectURI string
+	// Sim is the simulator started for the target (sim only, else nil).
+	Sim *sim.Sim
+}
+
+// Simulated reports whether the target is the built-in simulator.
+func (t *Target) Simulated() bool { return t.Sim != nil }
+
+// PlaidOrigins are the origins of Plaid Link the page's main view may show.
+func (t *Target) PlaidOrigins() []string {
+	out := []string{origin(t.PlaidScriptURL)}
+	if !t.Simulated() {
+		out = append(out, "https://*.plaid.com")
+	}
+	return out
+}
+
+// Close stops what Resolve started (the simulator). Safe on nil.
+func (t *Target) Close() {
+	if t != nil && t.Sim != nil {
+		t.Sim.Close()
+	}
+}
+
+// NoCredentialsError says that no API credentials are stored for the
+// environment, and how to store them.
+type NoCredentialsError struct{ Env string }
+
+func (e *NoCredentialsError) Error() string {
+	return fmt.Sprintf("no Cybrid API credentials are stored for %s: store them with `linkdesk credentials set --env %s` (or use LINKDESK_ENVIRONMENT=sim for the built-in simulator)", e.Env, e.Env)
+}
+
+// Resolve decides where cfg's environment points. For sim it starts the
+// simulator (with so; the Target owns it: Close it); for sandbox and
+// production it reads the credentials from store and fails with
+// *NoCredentialsError when none are stored.
+func Resolve(cfg *config.Config, store keychain.Store, so sim.Options) (*Target, error) {
+	t := &Target{Name: cfg.Environment, Config: cfg, BankGUID: cfg.BankGUID, RedirectURI: cfg.RedirectURI}
+	if cfg.Environment == config.Sim {
+		sm, err := sim.Start(so)
+		if err != nil {
+			return nil, fmt.Errorf("starting the built-in simulator: %w", err)
+		}
+		t.Sim = sm
+		t.BankURL, t.IdentityURL = sm.BankURL, sm.IdentityURL
+		t.PlaidScriptURL = sm.PlaidURL + "/link/v2/stable/link-initialize.js"
+		t.Credentials = keychain.Credentials{ClientID: sm.ClientID, ClientSecret: sm.ClientSecret}
+		t.CredentialsSource = "built-in simulator"
+		if t.BankGUID == "" {
+			t.BankGUID = sm.Cybrid.BankGUID()
+		}
+		if t.RedirectURI == "" {
+			t.RedirectURI = "http://localhost:0" + DefaultSimRedirectPath
+		}
+		return t, nil
+	}
+	t.BankURL, t.IdentityURL = cfg.BankURL(), cfg.IdentityURL()
+	t.PlaidScriptURL = PlaidScriptURL
+	creds, err := store.Get(string(cfg.Environment))
+	if errors.Is(err, keychain.ErrNotFound) {
+		return nil, &NoCredentialsError{Env: string(cfg.Environment)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.Credentials = creds
+	t.CredentialsSource = "OS keychain (" + creds.ClientID + ")"
+	return t, nil
+}
+
+// Env is a running environment. Its fields are set by Start and never
+// change; Close stops it.
+type Env struct {
+	Target   *Target
+	Client   *cybrid.Client
+	Flow     *linkflow.Flow
+	Desk     *desk.Desk
+	Timeline *timeline.Recorder
+	// Journal records in-flight attempts for crash recovery (off in sim,
+	// and when it could not be opened: Journal.Status says why).
+	Journal *journal.Journal
+	// Redirect serves the loopback OAuth redirect URI (sim, and sandbox
+	// with an http://localhost redirect URI), else nil.
+	Redirect *ui.RedirectServer
+	// RedirectURI is the redirect URI sent with workflows ("" none), with
+	// the port the redirect server took.
+	RedirectURI string
+	// VerifyBehaviours are Cybrid's sandbox expected_behaviours sent with
+	// ownership verifications (passed_immediately in sandbox); nil
+	// elsewhere.
+	VerifyBehaviours []string
+}
+
+// Hooks connect an Env to the rest of linkdesk.
+type Hooks struct {
+	Version string
+	Log     *slog.Logger
+	// StateDir holds the journals ("" means journal.DefaultDir()).
+	StateDir string
+	// OnAttempt hears every attempt event after the journal and the
+	// timeline have recorded it (linkflow.Observer rules apply).
+	OnAttempt linkflow.Observer
+	// OnTimeline hears every new timeline entry.
+	OnTimeline func(timeline.Entry)
+	// OnRecovered is called when the journal's list of interrupted
+	// attempts changes.
+	OnRecovered func()
+	// OnRedirect answers the loopback redirect server (see
+	// ui.ServeRedirect).
+	OnRedirect func(rawURL string) error
+}
+
+// Start builds and starts the environment on t. On failure everything it
+// started is stopped again (t itself is left to the caller).
+func Start(t *Target, h Hooks) (env *Env, err error) {
+	if h.Log == nil {
+		h.Log = slog.Default()
+	}
+	cfg := t.Config
+	e := &Env{Target: t}
+	defer func() {
+		if err != nil {
+			e.stop()
+		}
+	}()
+	e.Timeline = timeline.New(timeline.Options{Environment: string(t.Name), BankGUID: t.BankGUID, Version: h.Version,
+		Secrets: []string{t.Credentials.ClientSecret}, OnEntry: h.OnTimeline})
+	client, err := cybrid.New(cybrid.Options{
+		BankURL: t.BankURL, IdentityURL: t.IdentityURL,
+		ClientID: t.Credentials.ClientID, ClientSecret: t.Credentials.ClientSecret,
+		UserAgent: "linkdesk/" + h.Version, Observer: e.Timeline.ObserveCall,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the Cybrid client: %w", err)
+	}
+	e.Client = client
+
+	// The OAuth redirect URI: served by linkdesk itself when it is a
+	// loopback http URI (always so in sim), else (https, production) only
+	// intercepted inside the window.
+	e.RedirectURI = t.RedirectURI
+	if isLoopbackHTTP(e.RedirectURI) {
+		onRedirect := h.OnRedirect
+		if onRedirect == nil {
+			onRedirect = func(string) error { return linkflow.ErrNotWaitingForBank }
+		}
+		rs, err := ui.ServeRedirect(e.RedirectURI, onRedirect, h.Log)
+		if err != nil {
+			return nil, err
+		}
+		e.Redirect = rs
+		e.RedirectURI = rs.URI
+	}
+
+	e.Journal = openJournal(t, h)
+	observe := h.OnAttempt
+	if observe == nil {
+		observe = func(linkflow.Attempt, linkflow.Event) {}
+	}
+	e.Flow = linkflow.New(client, linkflow.Settings{
+		Language:              cfg.Language,
+		LinkCustomizationName: cfg.LinkCustomizationName,
+		RedirectURI:           e.RedirectURI,
+		Asset:                 cfg.Asset,
+		PollInitial:           cfg.PollInitial,
+		PollMax:               cfg.PollMax,
+		WorkflowTimeout:       cfg.WorkflowTimeout,
+		AccountTimeout:        cfg.AccountTimeout,
+	}, h.Log, func(a linkflow.Attempt, ev linkflow.Event) {
+		e.Journal.Observe(a, ev)
+		e.Timeline.ObserveAttempt(a, ev)
+		observe(a, ev)
+	})
+	e.Desk = desk.New(client, t.BankGUID)
+	if t.Name == config.Sandbox {
+		// Cybrid's sandbox never reviews verifications by hand: without this
+		// an ownership verification waits forever (Cybrid's own recipe).
+		e.VerifyBehaviours = []string{cybrid.ExpectPassedImmediately}
+	}
+	e.Journal.StartReconcile(client, journal.RecheckTimeout)
+	h.Log.Info("environment ready", "environment", t.Name, "bank_api", t.BankURL)
+	return e, nil
+}
+
+// openJournal opens the environment's journal of in-flight attempts. The
+// built-in simulator's attempts are not journaled: its state ends with the
+// process, so after a crash there is nothing to reconcile them with. A
+// journal that cannot be opened (another linkdesk on the environment, an
+// unwritable state directory) is logged and left off; linkdesk runs on.
+func openJournal(t *Target, h Hooks) *journal.Journal {
+	if t.Simulated() {
+		return journal.Off("the built-in simulator's state ends with linkdesk, so its attempts are not journaled")
+	}
+	j, err := journal.Open(journal.Options{Dir: h.StateDir, Env: string(t.Name), BankURL: t.BankURL,
+		Log: h.Log.With("component", "journal"), OnChange: h.OnRecovered})
+	if err != nil {
+		h.Log.Warn("the journal of in-flight attempts is off", "environment", t.Name, "error", err)
+		return journal.Off(err.Error())
+	}
+	return j
+}
+
+// Close stops the environment: its attempts, the redirect server, the
+// journal and the simulator.
+func (e *Env) Close() {
+	e.stop()
+	e.Target.Close()
+}
+
+func (e *Env) stop() {
+	if e.Flow != nil {
+		e.Flow.Close()
+	}
+	if e.Redirect != nil {
+		e.Redirect.Close()
+	}
+	if e.Journal != nil {
+		e.Journal.Close()
+	}
+}
+
+func isLoopbackHTTP(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}
+
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Scheme + "://" + u.Host
+}

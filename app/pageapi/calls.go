@@ -1,0 +1,418 @@
+package pageapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"linkdesk/app/config"
+	"linkdesk/app/desk"
+	"linkdesk/app/environment"
+	"linkdesk/app/guid"
+	"linkdesk/app/journal"
+	"linkdesk/app/keychain"
+	"linkdesk/app/linkflow"
+	"linkdesk/app/sim"
+	"linkdesk/app/timeline"
+)
+
+// The parameters of the page's calls. Every field is required unless its
+// comment says otherwise; fields must not be omitempty (the strict decoder
+// reads the JSON names).
+type (
+	// NoParams is {}.
+	NoParams struct{}
+	// EnvironmentParams names an environment: sim, sandbox or production.
+	EnvironmentParams struct {
+		Environment string `json:"environment"`
+	}
+	// CredentialsParams are typed on the first-run screen. The secret goes
+	// to the keychain only: never logged, never sent back.
+	CredentialsParams struct {
+		Environment  string `json:"environment"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	// PageParams asks for one page of customers (0-based; per_page 1–100,
+	// 0 means 25).
+	PageParams struct {
+		Page    int `json:"page"`
+		PerPage int `json:"per_page"`
+	}
+	// QueryParams is a search: a name or a customer GUID.
+	QueryParams struct {
+		Query string `json:"query"`
+	}
+	// CustomerParams names a customer.
+	CustomerParams struct {
+		CustomerGUID string `json:"customer_guid"`
+	}
+	// AccountParams names a customer's account: the action acts on this
+	// customer and this account only.
+	AccountParams struct {
+		CustomerGUID string `json:"customer_guid"`
+		AccountGUID  string `json:"account_guid"`
+	}
+	// AttemptParams names an attempt.
+	AttemptParams struct {
+		AttemptID string `json:"attempt_id"`
+	}
+	// TimelineParams asks for the entries of one attempt (attempt_id, or ""
+	// for the session) newer than since (0: all).
+	TimelineParams struct {
+		AttemptID string `json:"attempt_id"`
+		Since     int64  `json:"since"`
+	}
+	// ExportAttemptParams exports one attempt; format is "jsonl", "html" or
+	// "both" ("" means both).
+	ExportAttemptParams struct {
+		AttemptID string `json:"attempt_id"`
+		Format    string `json:"format"`
+	}
+	// ExportSessionParams exports the session.
+	ExportSessionParams struct {
+		Format string `json:"format"`
+	}
+	// ScenarioParams applies a simulator QA scenario; customer_guid (the
+	// customer on screen) lets "connection expired" pick that customer's
+	// account; options are the scenario's own.
+	ScenarioParams struct {
+		ID           string            `json:"id"`
+		CustomerGUID string            `json:"customer_guid"`
+		Options      map[string]string `json:"options"`
+	}
+	// PlaidParams are common to every Plaid Link callback the page
+	// forwards: the attempt, the callback's number in the order Link
+	// delivered the attempt's callbacks (from 1), and when Link delivered it
+	// (milliseconds since 1970 by the page's clock; 0 unknown).
+	PlaidParams struct {
+		AttemptID string `json:"attempt_id"`
+		Seq       int    `json:"seq"`
+		At        int64  `json:"at"`
+	}
+	// OnEventParams is onEvent(eventName, metadata).
+	OnEventParams struct {
+		PlaidParams
+		EventName string          `json:"event_name"`
+		Metadata  json.RawMessage `json:"metadata"`
+	}
+	// OnExitParams is onExit(error, metadata).
+	OnExitParams struct {
+		PlaidParams
+		Error    json.RawMessage `json:"error"`
+		Metadata json.RawMessage `json:"metadata"`
+	}
+	// OnSuccessParams is onSuccess(publicToken, metadata).
+	OnSuccessParams struct {
+		PlaidParams
+		PublicToken string          `json:"public_token"`
+		Metadata    json.RawMessage `json:"metadata"`
+	}
+)
+
+// Results that have no type of their own elsewhere.
+type (
+	// None is the result of a call that answers nothing (JSON null).
+	None = *struct{}
+	// Scenarios is the simulator's scenario catalogue and the active one.
+	Scenarios struct {
+		Scenarios []sim.Scenario `json:"scenarios"`
+		Active    string         `json:"active"`
+	}
+	// ActiveScenario is the scenario active after applyScenario.
+	ActiveScenario struct {
+		Active string `json:"active"`
+	}
+	// Folder is the export folder that was opened.
+	Folder struct {
+		Dir string `json:"dir"`
+	}
+)
+
+// callTable is the contract: every call the page can make.
+var callTable = map[string]call{}
+
+func init() {
+	for _, c := range []call{
+		// The session.
+		define("info", func(ctx context.Context, a *API, _ NoParams) (SessionInfo, error) { return a.b.Info(), nil }),
+		define("ready", func(ctx context.Context, a *API, _ NoParams) (None, error) { a.b.PageReady(); return nil, nil }),
+		define("switchEnvironment", func(ctx context.Context, a *API, p EnvironmentParams) (SessionInfo, error) {
+			env := config.Environment(p.Environment)
+			if !env.Valid() {
+				return SessionInfo{}, fmt.Errorf("environment %s is not one of sim, sandbox, production", quote(p.Environment))
+			}
+			return a.b.SwitchEnvironment(env)
+		}),
+		define("storeCredentials", func(ctx context.Context, a *API, p CredentialsParams) (SessionInfo, error) {
+			env := config.Environment(p.Environment)
+			if env != config.Sandbox && env != config.Production {
+				return SessionInfo{}, fmt.Errorf("credentials are stored for sandbox or production, not %s", quote(p.Environment))
+			}
+			creds := keychain.Credentials{ClientID: p.ClientID, ClientSecret: p.ClientSecret}
+			if err := creds.Validate(); err != nil {
+				return SessionInfo{}, err
+			}
+			return a.b.StoreCredentials(env, creds)
+		}),
+
+		// Customers and accounts.
+		define("listCustomers", func(ctx context.Context, a *API, p PageParams) (desk.CustomerPage, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return desk.CustomerPage{}, err
+			}
+			if p.PerPage == 0 {
+				p.PerPage = 25
+			}
+			return e.Desk.ListCustomers(ctx, p.Page, p.PerPage)
+		}),
+		define("searchCustomers", func(ctx context.Context, a *API, p QueryParams) (desk.SearchResult, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return desk.SearchResult{}, err
+			}
+			return e.Desk.SearchCustomers(ctx, p.Query)
+		}),
+		define("listAccounts", func(ctx context.Context, a *API, p CustomerParams) ([]desk.Account, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return nil, err
+			}
+			return e.Desk.ListAccounts(ctx, p.CustomerGUID)
+		}),
+		define("unlinkAccount", func(ctx context.Context, a *API, p AccountParams) (desk.Account, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return desk.Account{}, err
+			}
+			row, acct, err := e.Desk.UnlinkAccount(ctx, p.CustomerGUID, p.AccountGUID)
+			if err != nil {
+				return desk.Account{}, err
+			}
+			// No attempt panel may go on showing the account as it was.
+			e.Flow.AccountChanged(acct, fmt.Sprintf("The account %s was unlinked by the operator (now %s)", acct.GUID, acct.State))
+			return row, nil
+		}),
+
+		// Attempts: each acts on its own customer and account only.
+		define("startLink", func(ctx context.Context, a *API, p CustomerParams) (linkflow.Attempt, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return linkflow.Attempt{}, err
+			}
+			return e.Flow.StartLink(p.CustomerGUID)
+		}),
+		define("startRefresh", func(ctx context.Context, a *API, p AccountParams) (linkflow.Attempt, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return linkflow.Attempt{}, err
+			}
+			return e.Flow.StartRefresh(p.CustomerGUID, p.AccountGUID)
+		}),
+		define("verifyAccount", func(ctx context.Context, a *API, p AccountParams) (linkflow.Attempt, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return linkflow.Attempt{}, err
+			}
+			return e.Flow.StartVerify(p.CustomerGUID, p.AccountGUID, e.VerifyBehaviours)
+		}),
+		define("cancel", func(ctx context.Context, a *API, p AttemptParams) (None, error) {
+			e, err := a.attempt(p.AttemptID)
+			if err != nil {
+				return nil, err
+			}
+			return nil, e.Flow.Cancel(p.AttemptID)
+		}),
+		// Retry account creation for an attempt in account_retry, with the
+		// Plaid public token kept in memory (no new Link session).
+		define("retryAccount", func(ctx context.Context, a *API, p AttemptParams) (linkflow.Attempt, error) {
+			e, err := a.attempt(p.AttemptID)
+			if err != nil {
+				return linkflow.Attempt{}, err
+			}
+			if err := e.Flow.RetryAccount(p.AttemptID); err != nil {
+				return linkflow.Attempt{}, err
+			}
+			at, _ := e.Flow.Get(p.AttemptID)
+			return at, nil
+		}),
+		// The customer's latest attempt (null when none): what the page
+		// shows when the operator opens the customer.
+		define("currentAttempt", func(ctx context.Context, a *API, p CustomerParams) (*linkflow.Attempt, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return nil, err
+			}
+			if err := guid.Check("customer GUID", p.CustomerGUID); err != nil {
+				return nil, err
+			}
+			at, ok := e.Flow.Latest(p.CustomerGUID)
+			if !ok {
+				return nil, nil
+			}
+			return &at, nil
+		}),
+		define("runningAttempts", func(ctx context.Context, a *API, _ NoParams) ([]linkflow.Attempt, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return []linkflow.Attempt{}, nil
+			}
+			return e.Flow.Running(), nil
+		}),
+
+		// Plaid Link's callbacks, forwarded by the page as Link delivers
+		// them, numbered; the flow applies them in that order.
+		definePlaid("plaid.onLoad", func(ctx context.Context, a *API, p PlaidParams) (None, error) {
+			return nil, a.deliver(ctx, p, linkflow.Callback{Kind: linkflow.OnLoad})
+		}),
+		definePlaid("plaid.onEvent", func(ctx context.Context, a *API, p OnEventParams) (None, error) {
+			return nil, a.deliver(ctx, p.PlaidParams, linkflow.Callback{Kind: linkflow.OnEvent, EventName: p.EventName, Metadata: p.Metadata})
+		}),
+		definePlaid("plaid.onExit", func(ctx context.Context, a *API, p OnExitParams) (None, error) {
+			return nil, a.deliver(ctx, p.PlaidParams, linkflow.Callback{Kind: linkflow.OnExit, Error: p.Error, Metadata: p.Metadata})
+		}),
+		definePlaid("plaid.onSuccess", func(ctx context.Context, a *API, p OnSuccessParams) (None, error) {
+			return nil, a.deliver(ctx, p.PlaidParams, linkflow.Callback{Kind: linkflow.OnSuccess, PublicToken: p.PublicToken, Metadata: p.Metadata})
+		}),
+
+		// The timeline and its exports.
+		define("timeline", func(ctx context.Context, a *API, p TimelineParams) (timeline.TimelineResult, error) {
+			if p.AttemptID != "" {
+				if err := linkflow.CheckAttemptID(p.AttemptID); err != nil {
+					return timeline.TimelineResult{}, err
+				}
+			}
+			if p.Since < 0 {
+				return timeline.TimelineResult{}, fmt.Errorf("since %d is not valid: pass 0 (everything) or the last_seq of a previous answer", p.Since)
+			}
+			e, err := a.b.Env()
+			if err != nil {
+				return timeline.TimelineResult{}, err
+			}
+			return e.Timeline.Timeline(p.AttemptID, p.Since)
+		}),
+		define("exportAttempt", func(ctx context.Context, a *API, p ExportAttemptParams) (timeline.ExportResult, error) {
+			if err := linkflow.CheckAttemptID(p.AttemptID); err != nil {
+				return timeline.ExportResult{}, err
+			}
+			e, err := a.b.Env()
+			if err != nil {
+				return timeline.ExportResult{}, err
+			}
+			return e.Timeline.ExportFormat(p.AttemptID, p.Format)
+		}),
+		define("exportSession", func(ctx context.Context, a *API, p ExportSessionParams) (timeline.ExportResult, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return timeline.ExportResult{}, err
+			}
+			return e.Timeline.ExportFormat("", p.Format)
+		}),
+		define("openExportFolder", func(ctx context.Context, a *API, _ NoParams) (Folder, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return Folder{}, err
+			}
+			dir, err := e.Timeline.ExportDir()
+			if err != nil {
+				return Folder{}, err
+			}
+			if err := timeline.OpenFolder(dir); err != nil {
+				return Folder{}, err
+			}
+			return Folder{Dir: dir}, nil
+		}),
+
+		// Interrupted attempts (the crash journal).
+		define("recovered.list", func(ctx context.Context, a *API, _ NoParams) (journal.Status, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return journal.Off("no environment is running").Status(), nil
+			}
+			return e.Journal.Status(), nil
+		}),
+		define("recovered.dismiss", func(ctx context.Context, a *API, p AttemptParams) (None, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return nil, err
+			}
+			return nil, e.Journal.Dismiss(p.AttemptID)
+		}),
+		define("recovered.recheck", func(ctx context.Context, a *API, _ NoParams) (None, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return nil, err
+			}
+			return nil, e.Journal.Recheck(journal.RecheckTimeout)
+		}),
+
+		// The simulator's QA scenarios.
+		define("scenarios", func(ctx context.Context, a *API, _ NoParams) (Scenarios, error) {
+			sm, err := a.sim()
+			if err != nil {
+				return Scenarios{}, err
+			}
+			return Scenarios{Scenarios: sm.Scenarios(), Active: sm.ActiveScenario()}, nil
+		}),
+		define("applyScenario", func(ctx context.Context, a *API, p ScenarioParams) (ActiveScenario, error) {
+			sm, err := a.sim()
+			if err != nil {
+				return ActiveScenario{}, err
+			}
+			opts := map[string]string{}
+			for k, v := range p.Options {
+				opts[k] = v
+			}
+			if p.ID == "connection_expired" && opts["customer_guid"] == "" && opts["account_guid"] == "" && p.CustomerGUID != "" {
+				opts["customer_guid"] = p.CustomerGUID
+			}
+			if err := sm.ApplyScenario(p.ID, opts); err != nil {
+				return ActiveScenario{}, err
+			}
+			a.log.Info("simulator scenario applied", "scenario", p.ID)
+			return ActiveScenario{Active: sm.ActiveScenario()}, nil
+		}),
+	} {
+		if _, dup := callTable[c.name]; dup {
+			panic("pageapi: call " + c.name + " defined twice")
+		}
+		callTable[c.name] = c
+	}
+}
+
+// attempt returns the current environment after checking an attempt id.
+func (a *API) attempt(id string) (*environment.Env, error) {
+	if err := linkflow.CheckAttemptID(id); err != nil {
+		return nil, err
+	}
+	return a.b.Env()
+}
+
+// deliver hands one Plaid callback to the flow, in order (linkflow.Deliver).
+func (a *API) deliver(ctx context.Context, p PlaidParams, cb linkflow.Callback) error {
+	e, err := a.attempt(p.AttemptID)
+	if err != nil {
+		return err
+	}
+	cb.Seq = p.Seq
+	if p.At > 0 {
+		cb.At = time.UnixMilli(p.At)
+	}
+	err = e.Flow.Deliver(ctx, p.AttemptID, cb)
+	if errors.Is(err, linkflow.ErrDuplicateCallback) {
+		return nil // the page sent it twice: it is recorded once
+	}
+	return err
+}
+
+// sim returns the running simulator, or says scenarios need it.
+func (a *API) sim() (*sim.Sim, error) {
+	e, err := a.b.Env()
+	if err != nil || !e.Target.Simulated() {
+		return nil, errors.New("scenarios exist only in the simulator: switch to Simulator first")
+	}
+	return e.Target.Sim, nil
+}

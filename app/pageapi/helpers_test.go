@@ -1,0 +1,69 @@
+package pageapi_test
+
+import (
+	"errors"
+	"log/slog"
+	"testing"
+
+	"linkdesk/app/config"
+	"linkdesk/app/environment"
+	"linkdesk/app/keychain"
+	"linkdesk/app/pageapi"
+	"linkdesk/app/sim"
+)
+
+// simEnv starts a real environment on the built-in simulator (loopback
+// HTTP), with workflows and accounts that complete at once.
+func simEnv(tb testing.TB) *environment.Env {
+	tb.Helper()
+	cfg, err := config.LoadFrom(func(k string) (string, bool) {
+		if k == config.VarEnvironment {
+			return "sim", true
+		}
+		return "", false
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t, err := environment.Resolve(cfg, keychain.NewMemory(), sim.Options{WorkflowDelay: -1, AccountDelay: -1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e, err := environment.Start(t, environment.Hooks{Version: "test", Log: slog.New(slog.DiscardHandler), StateDir: tb.TempDir()})
+	if err != nil {
+		t.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(e.Close)
+	return e
+}
+
+// envBackend serves the page's calls on one environment; the session's own
+// calls (switching, storing credentials) are the session's, tested there.
+type envBackend struct{ env *environment.Env }
+
+func (b envBackend) Env() (*environment.Env, error) {
+	if b.env == nil {
+		return nil, &environment.NoCredentialsError{Env: "sandbox"}
+	}
+	return b.env, nil
+}
+
+func (b envBackend) Info() pageapi.SessionInfo {
+	if b.env == nil {
+		return pageapi.InfoWaiting(config.Sandbox, "test")
+	}
+	return pageapi.InfoOf(b.env, "test")
+}
+
+var errSessionOnly = errors.New("only the session switches environments")
+
+func (envBackend) SwitchEnvironment(config.Environment) (pageapi.SessionInfo, error) {
+	return pageapi.SessionInfo{}, errSessionOnly
+}
+
+func (envBackend) StoreCredentials(config.Environment, keychain.Credentials) (pageapi.SessionInfo, error) {
+	return pageapi.SessionInfo{}, errSessionOnly
+}
+
+func (envBackend) PageReady() {}
