@@ -17,8 +17,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/oauth2"
 )
 
 // DefaultScopes are the scopes a Client asks for when Options.Scopes is nil:
@@ -68,7 +66,8 @@ type Options struct {
 	// Observer, when set, is called once after every HTTP exchange, token
 	// requests included, when the response body has been read (or the
 	// exchange failed). It is called from the goroutine making the call and
-	// must be safe for concurrent use.
+	// must be safe for concurrent use. Call.AttemptID says which of the
+	// caller's attempts (see WithAttempt) the exchange was for.
 	Observer func(Call)
 
 	// UserAgent is sent with every request; empty means "linkdesk".
@@ -119,6 +118,15 @@ type Call struct {
 	// failed: "timeout", "connection reset", "connection closed", "502 Bad
 	// Gateway", "429 Too Many Requests", "malformed JSON", "401: new token"…
 	Retry string
+	// AttemptID is the caller's unit of work the exchange was made for: the
+	// id WithAttempt put in the context of the call, "" when there was none.
+	// A token request (POST /oauth/token) carries the AttemptID of the call
+	// that made it: the first call (or Client.Token) to find no valid token
+	// cached — at the start, after expiry, or after a 401 — and "" when that
+	// call's context had none. The token then serves every call, of every
+	// attempt, until it expires; calls that waited for the request show it
+	// only in their durations.
+	AttemptID string
 }
 
 // Client calls Cybrid's Bank API. It is safe for concurrent use.
@@ -215,7 +223,7 @@ func New(o Options) (*Client, error) {
 		requestTimeout: reqTimeout,
 		retry:          policy,
 		api: &http.Client{
-			Transport:     &oauth2.Transport{Source: tokens, Base: rt},
+			Transport:     &authTransport{tokens: tokens, base: rt},
 			Timeout:       base.Timeout,
 			CheckRedirect: base.CheckRedirect,
 			Jar:           base.Jar,
@@ -307,7 +315,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	for attempt := 1; ; attempt++ {
 		gen := c.tokens.generation()
 		// Fetch (or reuse) the token here, where the caller's context can
-		// cancel the wait; oauth2.Transport then finds it cached.
+		// cancel the wait; authTransport then finds it cached.
 		if _, err := c.tokens.tokenContext(ctx); err != nil {
 			return c.gaveUp(c.wrap(ctx, r, err), attempt-1, began, "")
 		}
@@ -503,7 +511,7 @@ type observedTransport struct {
 
 func (t *observedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
-	call := Call{Method: req.Method, Path: callPath(req.URL), Attempt: 1}
+	call := Call{Method: req.Method, Path: callPath(req.URL), Attempt: 1, AttemptID: AttemptFrom(req.Context())}
 	if ai, ok := req.Context().Value(attemptKey{}).(attemptInfo); ok {
 		call.Attempt, call.Retry = ai.n, ai.retry
 	}

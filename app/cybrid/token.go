@@ -72,19 +72,17 @@ type tokenCache struct {
 	mu  sync.Mutex
 	src oauth2.TokenSource
 	gen uint64
+
+	fetching sync.Mutex // held around src.Token (see tokenFor)
 }
 
 func newTokenCache(f *tokenFetcher, p RetryPolicy) *tokenCache {
 	return &tokenCache{fetch: f, policy: p, src: oauth2.ReuseTokenSourceWithExpiry(nil, f, EarlyExpiry)}
 }
 
-// Token implements oauth2.TokenSource: the cached token, or a new one.
-func (c *tokenCache) Token() (*oauth2.Token, error) {
-	c.mu.Lock()
-	src := c.src
-	c.mu.Unlock()
-	return src.Token()
-}
+// Token implements oauth2.TokenSource: the cached token, or a new one
+// (requested for no attempt; see tokenFor).
+func (c *tokenCache) Token() (*oauth2.Token, error) { return c.tokenFor("") }
 
 // generation identifies the cached token; invalidate takes it so that
 // several requests failing with the same token cause one new token, not one
@@ -155,7 +153,7 @@ func (c *tokenCache) tokenOnce(ctx context.Context) (*oauth2.Token, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		t, err := c.Token()
+		t, err := c.tokenFor(AttemptFrom(ctx))
 		ch <- result{t, err}
 	}()
 	select {
@@ -179,6 +177,10 @@ type tokenFetcher struct {
 
 	failures atomic.Int32           // consecutive failed token requests (numbers retries for the Observer)
 	lastWhy  atomic.Pointer[string] // why the last one failed
+
+	// trigger is the attempt id of the call the next request is made for
+	// (Call.AttemptID); written and read under tokenCache.fetching.
+	trigger string
 }
 
 const tokenMetaKey = "linkdesk.cybrid.meta"
@@ -200,7 +202,7 @@ type tokenResponse struct {
 
 // Token implements oauth2.TokenSource.
 func (f *tokenFetcher) Token() (*oauth2.Token, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	ctx, cancel := context.WithTimeout(WithAttempt(context.Background(), f.trigger), f.timeout)
 	defer cancel()
 	if n := int(f.failures.Load()); n > 0 {
 		why := "token request failed"

@@ -203,10 +203,13 @@ func (f *Flow) start(kind Kind, customerGUID, accountGUID string) Attempt {
 // goroutine the flow waits for on Close; it returns the first snapshot.
 func (f *Flow) begin(kind Kind, customerGUID, accountGUID string, first State, msg string, run func(ctx context.Context, id string)) Attempt {
 	now := time.Now()
-	ctx, cancel := context.WithCancel(f.ctx)
+	id := newID()
+	// Every Cybrid call of the attempt is made with (a child of) this
+	// context, so the client's Observer files it under the attempt.
+	ctx, cancel := context.WithCancel(cybrid.WithAttempt(f.ctx, id))
 	a := &attempt{
 		Attempt: Attempt{
-			ID: newID(), Kind: kind, CustomerGUID: customerGUID, AccountGUID: accountGUID,
+			ID: id, Kind: kind, CustomerGUID: customerGUID, AccountGUID: accountGUID,
 			State: first, StartedAt: now, UpdatedAt: now, StateSince: now, Rev: 1,
 		},
 		cancel: cancel,
@@ -528,14 +531,17 @@ func selectionOf(meta SuccessMetadata) *Selection {
 	return s
 }
 
+// attemptCtx returns a context for more of attempt id's work: ended with the
+// attempt (its cancel) or the flow, and carrying the attempt id for the
+// Cybrid client's Observer.
 func (f *Flow) attemptCtx(id string) context.Context {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a, ok := f.attempts[id]
 	if !ok {
-		return f.ctx
+		return cybrid.WithAttempt(f.ctx, id)
 	}
-	ctx, cancel := context.WithCancel(f.ctx)
+	ctx, cancel := context.WithCancel(cybrid.WithAttempt(f.ctx, id))
 	prev := a.cancel
 	a.cancel = func() { prev(); cancel() }
 	return ctx

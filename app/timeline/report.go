@@ -47,8 +47,8 @@ type rowView struct {
 	Retry, Error                            string
 	From, To, WhatToDo                      string
 	Details                                 []kv
-	SessionLevel, IsToken                   bool
-	Candidates, Late                        string
+	IsToken                                 bool
+	Late                                    string
 	Bad                                     bool
 }
 
@@ -94,9 +94,6 @@ func (r *Recorder) renderHTML(w io.Writer, s snapshot, now time.Time) error {
 		switch {
 		case e.AttemptID != "":
 			byAttempt[e.AttemptID] = append(byAttempt[e.AttemptID], e)
-		case s.scope == "attempt" && e.Seq != 0:
-			// Session-level entries related to the attempt go in its table.
-			byAttempt[s.attempt] = append(byAttempt[s.attempt], e)
 		case e.Seq != 0:
 			session = append(session, e)
 		}
@@ -140,9 +137,7 @@ func (r *Recorder) renderHTML(w io.Writer, s snapshot, now time.Time) error {
 			start = s.entries[0].Time
 		}
 		for _, e := range session {
-			rv := rowFor(e, start)
-			rv.SessionLevel = false // the whole section is
-			v.Session = append(v.Session, rv)
+			v.Session = append(v.Session, rowFor(e, start))
 		}
 	}
 	return reportTemplate.Execute(w, v)
@@ -183,7 +178,6 @@ func rowFor(e Entry, start time.Time) rowView {
 	rv := rowView{
 		Rel: relTime(e.Time.Sub(start)), Clock: e.Time.Format("15:04:05.000"),
 		Kind: string(e.Kind), KindLabel: kindLabels[e.Kind], Message: e.Message,
-		SessionLevel: e.AttemptID == "",
 	}
 	if rv.KindLabel == "" {
 		rv.KindLabel = string(e.Kind)
@@ -217,9 +211,6 @@ func rowFor(e Entry, start time.Time) rowView {
 		rv.Error, _ = d["error"].(string)
 		if rv.Error != "" {
 			rv.StatusClass = "bad"
-		}
-		if c := d["candidates"]; c != nil {
-			rv.Candidates = fmt.Sprint(c)
 		}
 		return rv
 	case KindState:

@@ -13,30 +13,22 @@
 // package redact for the rules), and every export is checked again before it is
 // written.
 //
-// API calls carry no attempt id (the Cybrid client's observer does not know
-// which attempt made a call), so the Recorder attributes them itself, from
-// what the call is and what the attempts are doing at that moment:
-//
-//   - a call whose path ends in a GUID goes to the one running attempt whose
-//     workflow or account has that GUID (GET /api/workflows/{guid} polls,
-//     GET/PATCH /api/external_bank_accounts/{guid});
-//   - POST /api/workflows goes to the one running attempt in
-//     creating_workflow, POST /api/external_bank_accounts to the one in
-//     creating_account;
-//   - anything else, or when two attempts could have made the call, is a
-//     session-level entry (attempt id ""). An ambiguous call lists the
-//     attempts that could have made it in data.candidates, and an attempt's
-//     export includes it, marked as such. Token requests (POST
-//     /oauth/token) are always session-level: one token serves every call.
-//
-// The attribution is exact for one attempt at a time, which is how operators
-// work; it never guesses between two.
+// Each API call is filed under the attempt that made it: the link flow makes
+// every call of an attempt with a context carrying the attempt id
+// (cybrid.WithAttempt), and the Cybrid client hands it to the observer as
+// cybrid.Call.AttemptID. Nothing is inferred from paths, GUIDs or states, so
+// attempts running at the same time, for the same customer, keep their own
+// calls. A call made for no attempt (customer and account lists, an unlink)
+// is a session-level entry (attempt id ""). A token request (POST
+// /oauth/token) is filed like the call that made it — the first call to find
+// no valid token — so it is the attempt's when that call was, and
+// session-level otherwise; the token then serves every call until it
+// expires.
 package timeline
 
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -71,7 +63,10 @@ const (
 
 // Entry is one step. Time is UTC and marshals as RFC 3339 with nanoseconds.
 // Seq increases by one per entry recorded in the session (the page asks for
-// entries "since" the last Seq it has). Data never holds a secret.
+// entries "since" the last Seq it has). AttemptID is the attempt the step
+// belongs to — for an API call, the attempt the call was made for
+// (cybrid.Call.AttemptID) — or "" for a session-level step. Data never holds
+// a secret.
 type Entry struct {
 	Seq       int64          `json:"seq"`
 	Time      time.Time      `json:"time"`
@@ -305,8 +300,8 @@ func (r *Recorder) trimAttemptsLocked() {
 }
 
 // ObserveCall records one Cybrid API exchange. It has the shape of
-// cybrid.Options.Observer. The call is attributed to an attempt as the
-// package documentation describes.
+// cybrid.Options.Observer. The entry is filed under c.AttemptID, the
+// attempt the call was made for ("": session-level).
 func (r *Recorder) ObserveCall(c cybrid.Call) {
 	now := r.now()
 	path := r.scrub.String(c.Path)
@@ -329,11 +324,8 @@ func (r *Recorder) ObserveCall(c cybrid.Call) {
 	if c.Attempt > 1 {
 		data["try"] = c.Attempt
 	}
+	id := r.scrub.String(c.AttemptID)
 	r.mu.Lock()
-	id, candidates := r.attributeLocked(c.Method, c.Path)
-	if len(candidates) > 0 {
-		data["candidates"] = candidates
-	}
 	// The observer runs when the response has been read: the call started
 	// Duration earlier. Entries are stamped with the end, like every other
 	// entry (when it was known).
@@ -347,58 +339,6 @@ func statusText(status int) string {
 		return "no response"
 	}
 	return fmt.Sprint(status)
-}
-
-// attributeLocked finds the attempt that made a call (see the package
-// documentation); the caller holds r.mu.
-func (r *Recorder) attributeLocked(method, path string) (string, []string) {
-	p, _, _ := strings.Cut(path, "?")
-	p = strings.TrimSuffix(p, "/")
-	if strings.HasSuffix(p, "/oauth/token") {
-		return "", nil
-	}
-	var match []string
-	seg := p[strings.LastIndex(p, "/")+1:]
-	if isGUID(seg) {
-		for _, id := range r.order {
-			a := r.attempts[id]
-			if !a.Ended && (a.WorkflowGUID == seg || a.AccountGUID == seg) {
-				match = append(match, id)
-			}
-		}
-	} else if method == "POST" {
-		var want linkflow.State
-		switch {
-		case strings.HasSuffix(p, "/api/workflows"):
-			want = linkflow.CreatingWorkflow
-		case strings.HasSuffix(p, "/api/external_bank_accounts"):
-			want = linkflow.CreatingAccount
-		}
-		if want != "" {
-			for _, id := range r.order {
-				if a := r.attempts[id]; a.State == want {
-					match = append(match, id)
-				}
-			}
-		}
-	}
-	if len(match) == 1 {
-		return match[0], nil
-	}
-	return "", match
-}
-
-func isGUID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Note records a note, for an attempt or (attemptID "") for the session.
@@ -434,10 +374,9 @@ func (r *Recorder) notify(e Entry) {
 	}
 }
 
-// Entries returns, oldest first, the session's entries (attemptID "") or
-// one attempt's, with Seq greater than since. An attempt's entries include
-// the session-level API calls that list it as a candidate and the token
-// requests made while it ran. When entries were dropped, the first entry
+// Entries returns, oldest first, the session's entries (attemptID "": all of
+// them, session-level or not) or the entries filed under one attempt, with
+// Seq greater than since. When entries were dropped, the first entry
 // returned (when since is 0) is a note saying how many (with Seq 0).
 func (r *Recorder) Entries(attemptID string, since int64) []Entry {
 	r.mu.Lock()
@@ -462,44 +401,15 @@ func (r *Recorder) entriesLocked(attemptID string, since int64) []Entry {
 			Message: fmt.Sprintf("%d earlier entries were dropped: linkdesk keeps the last %d steps of a session", lost, r.max),
 			Data:    map[string]any{"dropped": lost}})
 	}
-	var a *Attempt
-	if attemptID != "" {
-		a = r.attempts[attemptID]
-	}
 	for _, e := range r.entries {
 		if e.Seq <= since {
 			continue
 		}
-		if attemptID == "" || e.AttemptID == attemptID || (e.AttemptID == "" && relatedSessionEntry(e, a)) {
+		if attemptID == "" || e.AttemptID == attemptID {
 			out = append(out, e)
 		}
 	}
 	return out
-}
-
-// relatedSessionEntry reports whether a session-level entry belongs in
-// attempt a's export: an API call that lists a as a candidate, or a token
-// request made while a ran.
-func relatedSessionEntry(e Entry, a *Attempt) bool {
-	if a == nil || e.Kind != KindAPI {
-		return false
-	}
-	if c, ok := e.Data["candidates"].([]string); ok {
-		for _, id := range c {
-			if id == a.ID {
-				return true
-			}
-		}
-	}
-	p, _ := e.Data["path"].(string)
-	if !strings.HasSuffix(strings.SplitN(p, "?", 2)[0], "/oauth/token") {
-		return false
-	}
-	end := a.EndedAt
-	if end.IsZero() {
-		end = time.Now().Add(time.Hour)
-	}
-	return !e.Time.Before(a.StartedAt) && !e.Time.After(end)
 }
 
 // Attempts returns the summaries of the session's attempts, oldest first.

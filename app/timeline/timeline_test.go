@@ -14,7 +14,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,7 +42,11 @@ type rig struct {
 	dir   string
 }
 
-func newRig(t *testing.T, env string) *rig {
+func newRig(t *testing.T, env string) *rig { return newRigVia(t, env, nil) }
+
+// newRigVia is newRig with the client's Bank API requests sent to front(sim)
+// (a proxy in front of the simulator) when front is not nil.
+func newRigVia(t *testing.T, env string, front func(*sim.Sim) string) *rig {
 	t.Helper()
 	s, err := sim.Start(sim.Options{WorkflowDelay: 150 * time.Millisecond, AccountDelay: 100 * time.Millisecond})
 	if err != nil {
@@ -52,7 +58,11 @@ func newRig(t *testing.T, env string) *rig {
 		Environment: env, BankGUID: s.Cybrid.BankGUID(), Version: "1.2.3-test",
 		Dir: r.dir, Secrets: []string{s.ClientSecret},
 	})
-	c, err := cybrid.New(cybrid.Options{BankURL: s.BankURL, IdentityURL: s.IdentityURL, ClientID: s.ClientID, ClientSecret: s.ClientSecret,
+	bankURL := s.BankURL
+	if front != nil {
+		bankURL = front(s)
+	}
+	c, err := cybrid.New(cybrid.Options{BankURL: bankURL, IdentityURL: s.IdentityURL, ClientID: s.ClientID, ClientSecret: s.ClientSecret,
 		HTTPClient: &http.Client{Timeout: 10 * time.Second}, Observer: r.rec.ObserveCall})
 	if err != nil {
 		t.Fatal(err)
@@ -165,11 +175,11 @@ func TestTimelineHoldsEveryStepOfALinkAttempt(t *testing.T) {
 				t.Errorf("entry %d says %s without a from (was %s)", e.Seq, s, states[len(states)-1])
 			}
 		}
+		if e.AttemptID != a.ID {
+			t.Errorf("entry %d (%s) of attempt %s's timeline is filed under %q", e.Seq, e.Message, a.ID, e.AttemptID)
+		}
 		switch e.Kind {
 		case timeline.KindAPI:
-			if e.AttemptID != a.ID {
-				continue // a token request shown alongside
-			}
 			key := e.Data["method"].(string) + " " + e.Data["path"].(string)
 			api[key] = append(api[key], e.Data["status"].(int))
 			if d, _ := e.Data["duration_ms"].(float64); d <= 0 {
@@ -192,6 +202,9 @@ func TestTimelineHoldsEveryStepOfALinkAttempt(t *testing.T) {
 			t.Errorf("%s: last status %d, want %d", key, got[len(got)-1], status)
 		}
 	}
+	// The attempt's first call found no token: the token request was made
+	// for it, and is filed under it.
+	checkCalls("POST /oauth/token", 200, 1)
 	checkCalls("POST /api/workflows", 201, 1)
 	checkCalls("GET /api/workflows/"+a.WorkflowGUID, 200, 1)
 	checkCalls("POST /api/external_bank_accounts", 201, 1)
@@ -217,19 +230,11 @@ func TestTimelineHoldsEveryStepOfALinkAttempt(t *testing.T) {
 	if !(postSeq > 0 && postSeq < waitSeq) {
 		t.Errorf("POST /api/workflows (seq %d) is not before waiting_for_token (seq %d)", postSeq, waitSeq)
 	}
-	// The token request is session-level, shown in the attempt's export.
-	session := r.rec.Entries("", 0)
-	var token bool
-	for _, e := range session {
-		if e.Kind == timeline.KindAPI && e.Data["path"] == "/oauth/token" {
-			token = true
-			if e.AttemptID != "" {
-				t.Errorf("token request attributed to attempt %s", e.AttemptID)
-			}
+	// Every call of the session was the attempt's.
+	for _, e := range r.rec.Entries("", 0) {
+		if e.Kind == timeline.KindAPI && e.AttemptID != a.ID {
+			t.Errorf("API entry %d (%s) is filed under %q, not the session's one attempt", e.Seq, e.Message, e.AttemptID)
 		}
-	}
-	if !token {
-		t.Error("no POST /oauth/token in the session timeline")
 	}
 	// The summary.
 	s, ok := r.rec.Attempt(a.ID)
@@ -475,50 +480,330 @@ func TestOldestEntriesAreDroppedWithAMarker(t *testing.T) {
 	}
 }
 
-// Two attempts creating workflows at once: the POST cannot be told apart and
-// stays session-level with both as candidates; GETs by GUID are exact.
-func TestAPICallsAreAttributedOnlyWhenUnambiguous(t *testing.T) {
+// API calls are filed under the attempt id the client reports, whatever the
+// call is and whatever the attempts are doing: nothing is inferred.
+func TestAPICallsAreFiledUnderTheirAttemptID(t *testing.T) {
 	rec := timeline.New(timeline.Options{Environment: "sim", Dir: t.TempDir()})
 	now := time.Now()
-	mk := func(id string, st linkflow.State, wf string) linkflow.Attempt {
-		return linkflow.Attempt{ID: id, Kind: linkflow.KindLink, CustomerGUID: strings.Repeat("c", 32), State: st, StartedAt: now, UpdatedAt: now, StateSince: now, WorkflowGUID: wf}
-	}
-	rec.ObserveAttempt(mk("one", linkflow.CreatingWorkflow, ""), linkflow.Event{Type: "state", Message: "start"})
-	rec.ObserveCall(cybrid.Call{Method: "POST", Path: "/api/workflows", Status: 201, Duration: time.Millisecond})
-	rec.ObserveAttempt(mk("two", linkflow.CreatingWorkflow, ""), linkflow.Event{Type: "state", Message: "start"})
-	rec.ObserveCall(cybrid.Call{Method: "POST", Path: "/api/workflows", Status: 201, Duration: time.Millisecond})
 	wf := strings.Repeat("f", 32)
-	rec.ObserveAttempt(mk("one", linkflow.WaitingForToken, wf), linkflow.Event{Type: "state", Message: "waiting"})
-	rec.ObserveCall(cybrid.Call{Method: "GET", Path: "/api/workflows/" + wf, Status: 200})
+	for _, id := range []string{"one", "two"} {
+		rec.ObserveAttempt(linkflow.Attempt{ID: id, Kind: linkflow.KindLink, CustomerGUID: strings.Repeat("c", 32), State: linkflow.CreatingWorkflow,
+			StartedAt: now, UpdatedAt: now, StateSince: now}, linkflow.Event{Type: "state", Message: "start"})
+	}
+	rec.ObserveAttempt(linkflow.Attempt{ID: "one", Kind: linkflow.KindLink, CustomerGUID: strings.Repeat("c", 32), State: linkflow.WaitingForToken,
+		WorkflowGUID: wf, StartedAt: now, UpdatedAt: now, StateSince: now}, linkflow.Event{Type: "state", Message: "waiting"})
+	rec.ObserveCall(cybrid.Call{Method: "POST", Path: "/oauth/token", Status: 200, AttemptID: "two"})
+	rec.ObserveCall(cybrid.Call{Method: "POST", Path: "/api/workflows", Status: 201, AttemptID: "two"})
+	rec.ObserveCall(cybrid.Call{Method: "POST", Path: "/api/workflows", Status: 201, AttemptID: "one"})
+	// A GET of attempt one's workflow that attempt two made is two's.
+	rec.ObserveCall(cybrid.Call{Method: "GET", Path: "/api/workflows/" + wf, Status: 200, AttemptID: "two"})
 	rec.ObserveCall(cybrid.Call{Method: "GET", Path: "/api/customers?page&per_page", Status: 200})
 
 	var got []string
 	for _, e := range rec.Entries("", 0) {
 		if e.Kind == timeline.KindAPI {
-			got = append(got, e.Data["method"].(string)+" "+e.AttemptID+" "+strings.Join(asStrings(e.Data["candidates"]), "+"))
+			got = append(got, e.Data["method"].(string)+" "+e.AttemptID)
+			if _, ok := e.Data["candidates"]; ok {
+				t.Errorf("entry %d lists candidates: %v", e.Seq, e.Data)
+			}
 		}
 	}
-	want := []string{"POST one ", "POST  one+two", "GET one ", "GET  "}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("attribution = %q, want %q", got, want)
+	if want := []string{"POST two", "POST two", "POST one", "GET two", "GET "}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("filed as %q, want %q", got, want)
 	}
-	// The ambiguous POST shows in both attempts' timelines.
-	for _, id := range []string{"one", "two"} {
-		n := 0
+	count := func(id string) (n int) {
 		for _, e := range rec.Entries(id, 0) {
-			if e.Kind == timeline.KindAPI && e.Data["path"] == "/api/workflows" {
+			if e.Kind == timeline.KindAPI {
 				n++
 			}
 		}
-		if want := map[string]int{"one": 2, "two": 1}[id]; n != want {
-			t.Errorf("attempt %s shows %d workflow POSTs, want %d", id, n, want)
-		}
+		return n
+	}
+	if n1, n2 := count("one"), count("two"); n1 != 1 || n2 != 3 {
+		t.Errorf("attempt one shows %d API calls, two %d; want 1 and 3 (the session-level list in neither)", n1, n2)
 	}
 }
 
-func asStrings(v any) []string {
-	s, _ := v.([]string)
-	return s
+// apiGate is a loopback proxy route in front of the simulator for one kind
+// of POST: it holds the first request until a second one arrives (so both
+// attempts are waiting on the same call at the same time), answers that
+// second one 429 Too Many Requests (the client sends it again), and records
+// the GUID Cybrid gave the first request and the one it gave the resent one.
+type apiGate struct {
+	both chan struct{}
+
+	mu            sync.Mutex
+	arrived       int
+	together      bool   // the second request came while the first was held
+	first, resent string // GUIDs of the created resources
+}
+
+func (g *apiGate) result() (together bool, first, resent string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.together, g.first, g.resent
+}
+
+func (g *apiGate) serve(w http.ResponseWriter, req *http.Request, proxy http.Handler) {
+	g.mu.Lock()
+	g.arrived++
+	n := g.arrived
+	if n == 2 {
+		g.together = true
+		close(g.both)
+	}
+	g.mu.Unlock()
+	switch n {
+	case 1:
+		select {
+		case <-g.both:
+		case <-time.After(10 * time.Second):
+		}
+	case 2:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		w.Write([]byte(`{"status":429,"message_code":"rate_limited","error_message":"Too many requests"}`))
+		return
+	}
+	rec := httptest.NewRecorder()
+	proxy.ServeHTTP(rec, req)
+	var created struct {
+		GUID string `json:"guid"`
+	}
+	json.Unmarshal(rec.Body.Bytes(), &created)
+	g.mu.Lock()
+	switch n {
+	case 1:
+		g.first = created.GUID
+	case 3:
+		g.resent = created.GUID
+	}
+	g.mu.Unlock()
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
+}
+
+// linkAccount goes through the simulated Link for linkToken, choosing the
+// i-th account First Platypus Bank offers (two attempts for one customer
+// choose different accounts: the same one twice is a duplicate).
+func (r *rig) linkAccount(linkToken string, i int) (string, linkflow.SuccessMetadata) {
+	t := r.t
+	t.Helper()
+	open := simlink.Call(t, r.sim.PlaidURL, "open", map[string]any{"link_token": linkToken})
+	sid := open["link_session_id"]
+	simlink.Call(t, r.sim.PlaidURL, "institution", map[string]any{"link_token": linkToken, "link_session_id": sid, "institution_id": "ins_109508"})
+	sel := simlink.Call(t, r.sim.PlaidURL, "credentials", map[string]any{"link_token": linkToken, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
+	accts, _ := sel["accounts"].([]any)
+	if len(accts) <= i {
+		t.Fatalf("simulated Link offered %d accounts, want more than %d", len(accts), i)
+	}
+	id := accts[i].(map[string]any)["id"]
+	done := simlink.Call(t, r.sim.PlaidURL, "accounts", map[string]any{"link_token": linkToken, "link_session_id": sid, "account_ids": []any{id}})
+	// The answer carries what the page hands to onSuccess: the accounts and
+	// the institution.
+	var meta linkflow.SuccessMetadata
+	b, _ := json.Marshal(done)
+	if err := json.Unmarshal(b, &meta); err != nil || len(meta.Accounts) != 1 {
+		t.Fatalf("simulated Link's onSuccess metadata: %v %s", err, b)
+	}
+	pub, _ := done["public_token"].(string)
+	return pub, meta
+}
+
+// untilBoth waits until each of the attempts ids has reached state want
+// (reading the flow's snapshots, which other attempts share).
+func (r *rig) untilBoth(want linkflow.State, ids ...string) map[string]linkflow.Attempt {
+	r.t.Helper()
+	got := map[string]linkflow.Attempt{}
+	timeout := time.After(15 * time.Second)
+	for len(got) < len(ids) {
+		select {
+		case a := <-r.snaps:
+			if !slices.Contains(ids, a.ID) {
+				continue
+			}
+			if a.State == want {
+				got[a.ID] = a
+			} else if a.State.Final() {
+				r.t.Fatalf("attempt %s ended %s (%s: %s), want %s", a.ID, a.State, a.Code, a.Error, want)
+			}
+		case <-timeout:
+			r.t.Fatalf("attempts %v not all %s after 15s (reached: %v)", ids, want, got)
+		}
+	}
+	return got
+}
+
+// TestConcurrentAttemptsKeepTheirOwnCalls: two link attempts for the same
+// customer run at the same time through the real client and the real
+// simulator — both create their workflow at once, both poll, both create
+// their account at once (a proxy on loopback holds each POST until the other
+// attempt's arrives, and answers the later one 429 once, so that the two
+// attempts' POSTs differ). Each attempt's timeline holds exactly its own
+// calls, its export names nothing of the other attempt, and nothing is
+// session-level: the one token request is filed under the attempt whose
+// call made it.
+func TestConcurrentAttemptsKeepTheirOwnCalls(t *testing.T) {
+	workflows := &apiGate{both: make(chan struct{})}
+	accounts := &apiGate{both: make(chan struct{})}
+	r := newRigVia(t, "sim", func(s *sim.Sim) string {
+		target, _ := url.Parse(s.BankURL)
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			switch {
+			case req.Method == "POST" && req.URL.Path == "/api/workflows":
+				workflows.serve(w, req, proxy)
+			case req.Method == "POST" && req.URL.Path == "/api/external_bank_accounts":
+				accounts.serve(w, req, proxy)
+			default:
+				proxy.ServeHTTP(w, req)
+			}
+		}))
+		t.Cleanup(front.Close)
+		return front.URL
+	})
+	cust := r.sim.Cybrid.Customers()[0].GUID
+	a, err := r.flow.StartLink(cust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.flow.StartLink(cust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{a.ID, b.ID}
+	open := r.untilBoth(linkflow.LinkOpen, ids...)
+	pubA, metaA := r.linkAccount(open[a.ID].LinkToken, 0)
+	pubB, metaB := r.linkAccount(open[b.ID].LinkToken, 1)
+	if err := r.flow.Success(a.ID, pubA, metaA); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.flow.Success(b.ID, pubB, metaB); err != nil {
+		t.Fatal(err)
+	}
+	done := r.untilBoth(linkflow.Done, ids...)
+	// resent[path] is the GUID the POST answered 429 created when sent again.
+	resent := map[string]string{}
+	for _, c := range []struct {
+		path string
+		g    *apiGate
+		want []string
+	}{
+		{"/api/workflows", workflows, []string{done[a.ID].WorkflowGUID, done[b.ID].WorkflowGUID}},
+		{"/api/external_bank_accounts", accounts, []string{done[a.ID].AccountGUID, done[b.ID].AccountGUID}},
+	} {
+		together, first, again := c.g.result()
+		if !together {
+			t.Fatalf("POST %s: the two attempts never sent it at the same time (the test proves nothing)", c.path)
+		}
+		if !slices.Contains(c.want, first) || !slices.Contains(c.want, again) || first == again {
+			t.Fatalf("POST %s: the proxy saw %q created first and %q sent again after its 429; the attempts have %q", c.path, first, again, c.want)
+		}
+		resent[c.path] = again
+	}
+
+	// Every API call of the session is filed under one of the two attempts.
+	tokens := 0
+	for _, e := range r.rec.Entries("", 0) {
+		if e.Kind != timeline.KindAPI {
+			continue
+		}
+		if !slices.Contains(ids, e.AttemptID) {
+			t.Errorf("API entry %d (%s) is filed under %q, not under one of the attempts %v", e.Seq, e.Message, e.AttemptID, ids)
+		}
+		if e.Data["path"] == "/oauth/token" {
+			tokens++
+		}
+	}
+	if tokens != 1 {
+		t.Errorf("%d token requests in the session, want 1 (shared by both attempts)", tokens)
+	}
+
+	for _, id := range ids {
+		self, other := done[id], done[b.ID]
+		if id == b.ID {
+			other = done[a.ID]
+		}
+		// Each attempt's own calls, in order: "METHOD path status".
+		var calls []string
+		for _, e := range r.rec.Entries(id, 0) {
+			if e.AttemptID != id {
+				t.Errorf("attempt %s's timeline holds entry %d (%s) of %q", id, e.Seq, e.Message, e.AttemptID)
+			}
+			if e.Kind == timeline.KindAPI {
+				calls = append(calls, fmt.Sprintf("%s %s %d", e.Data["method"], e.Data["path"], e.Data["status"]))
+			}
+		}
+		// The POSTs: the one the proxy answered 429 shows in the timeline
+		// of the attempt whose workflow (account) the resent POST created.
+		wantPosts := func(path, guid string) []string {
+			if guid == resent[path] {
+				return []string{"POST " + path + " 429", "POST " + path + " 201"}
+			}
+			return []string{"POST " + path + " 201"}
+		}
+		checkPrefix := func(prefix string, want []string) {
+			t.Helper()
+			var got []string
+			for _, c := range calls {
+				if strings.HasPrefix(c, prefix) {
+					got = append(got, c)
+				}
+			}
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("attempt %s: %s calls %q, want %q (all its calls: %q)", id, prefix, got, want, calls)
+			}
+		}
+		checkPrefix("POST /api/workflows ", wantPosts("/api/workflows", self.WorkflowGUID))
+		checkPrefix("POST /api/external_bank_accounts ", wantPosts("/api/external_bank_accounts", self.AccountGUID))
+		// The polls: only of its own workflow and account, at least one each.
+		polls := map[string]int{}
+		for _, c := range calls {
+			switch {
+			case strings.HasPrefix(c, "POST /api/") || strings.HasPrefix(c, "POST /oauth/token "):
+			case strings.HasPrefix(c, "GET /api/workflows/"+self.WorkflowGUID+" "):
+				polls["workflow"]++
+			case strings.HasPrefix(c, "GET /api/external_bank_accounts/"+self.AccountGUID+" "):
+				polls["account"]++
+			default:
+				t.Errorf("attempt %s's timeline holds a call that is not its own: %s", id, c)
+			}
+		}
+		if polls["workflow"] == 0 || polls["account"] == 0 {
+			t.Errorf("attempt %s: %d polls of its workflow, %d of its account; want some of each (its calls: %q)", id, polls["workflow"], polls["account"], calls)
+		}
+
+		// What a user attaches to a ticket: the attempt's export names its
+		// own workflow and account, and nothing of the other attempt.
+		files, err := r.rec.Export(id, timeline.JSONL, timeline.HTML)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, own := range []string{self.WorkflowGUID, self.AccountGUID} {
+				if !bytes.Contains(data, []byte(own)) {
+					t.Errorf("attempt %s's %s export lacks its own %s", id, f.Format, own)
+				}
+			}
+			for _, theirs := range []string{other.ID, other.WorkflowGUID, other.AccountGUID} {
+				if bytes.Contains(data, []byte(theirs)) {
+					t.Errorf("attempt %s's %s export names %s of the other attempt", id, f.Format, theirs)
+				}
+			}
+			for _, secret := range []string{pubA, pubB, open[a.ID].LinkToken, open[b.ID].LinkToken, r.sim.ClientSecret} {
+				if bytes.Contains(data, []byte(secret)) {
+					t.Errorf("attempt %s's %s export holds a secret", id, f.Format)
+				}
+			}
+		}
+	}
 }
 
 // The client's retries are marked: a proxy in front of the simulator answers
