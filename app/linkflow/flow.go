@@ -69,9 +69,13 @@ type Settings struct {
 	// after an unanswered POST (DefaultReconcileDelay when zero; negative
 	// means none).
 	ReconcileDelay time.Duration
-	// ClockSkew is how far Cybrid's clock may lag ours when matching an
-	// account's created_at (DefaultClockSkew when zero).
-	ClockSkew time.Duration
+	// Claimed reports whether an attempt this Flow does not run owns the
+	// account accountGUID (e.g. journal.Journal.Claims: attempts recorded
+	// before a restart), so that an unanswered POST is never matched to it
+	// (MatchCreated; the Flow's own other attempts are excluded without
+	// it). nil: none. It is called without the Flow's locks held and must
+	// not call the Flow.
+	Claimed func(accountGUID string) bool
 }
 
 // Observer receives a snapshot of the attempt after every change, with the
@@ -140,9 +144,6 @@ func New(api API, s Settings, log *slog.Logger, observe Observer) *Flow {
 	}
 	if s.ReconcileDelay == 0 {
 		s.ReconcileDelay = DefaultReconcileDelay
-	}
-	if s.ClockSkew <= 0 {
-		s.ClockSkew = DefaultClockSkew
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Flow{
@@ -421,18 +422,6 @@ func successData(m SuccessMetadata) map[string]any {
 		d["institution_id"] = m.Institution.InstitutionID
 	}
 	return d
-}
-
-// accountName is the name an account is created with: Plaid's name for it.
-func accountName(acct PlaidAccount) string {
-	name := strings.TrimSpace(acct.Name)
-	if name == "" {
-		name = "Bank account"
-	}
-	if r := []rune(name); len(r) > 128 {
-		name = string(r[:128])
-	}
-	return name
 }
 
 // followAccount polls the account until it leaves storing and ends the attempt.
