@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 	"linkdesk/app/sim/cybridsim"
@@ -415,6 +416,55 @@ func TestLostPostNeverAdoptsAnotherAttemptsAccount(t *testing.T) {
 	}
 	if still, _ := r.flow.Get(first.ID); still.State != linkflow.Done || still.AccountGUID != guidA {
 		t.Errorf("the first attempt is now %s with %s", still.State, still.AccountGUID)
+	}
+}
+
+// TestLostPostAfterRestartNeverAdoptsAJournaledAccount: as above, but the
+// first link (account A) was made before linkdesk restarted, so the flow
+// that retries does not know it; the journal does, and Settings.Claimed
+// wired to journal.Claims (as the app wires it) keeps A out.
+func TestLostPostAfterRestartNeverAdoptsAJournaledAccount(t *testing.T) {
+	s := startFaultSim(t)
+	dir := t.TempDir()
+	openJournal := func() *journal.Journal {
+		t.Helper()
+		j, err := journal.Open(journal.Options{Dir: dir, Env: "sandbox", BankURL: s.BankURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	j := openJournal()
+	before := newFaultFlowRigOn(t, s, linkflow.Settings{}, j.Observe)
+	first, cust := before.toSuccess()
+	guidA := before.until(first.ID, linkflow.Done).AccountGUID
+	before.flow.Close()
+	j.Close()
+
+	j = openJournal() // the restart
+	defer j.Close()
+	r := newFaultFlowRigOn(t, s, linkflow.Settings{Claimed: j.Claims}, j.Observe)
+	r.faults(
+		cybridsim.Fault{Route: "POST /api/external_bank_accounts", Kind: cybridsim.Fault502, Times: 1, Commit: true},
+		cybridsim.Fault{Route: "GET /api/external_bank_accounts", Kind: cybridsim.Fault500, Times: 6},
+	)
+	second, _ := r.toSuccess()
+	r.until(second.ID, linkflow.AccountRetry)
+	if err := r.flow.RetryAccount(second.ID); err != nil {
+		t.Fatal(err)
+	}
+	end := r.until(second.ID, linkflow.Failed)
+	var guidB string
+	for _, x := range r.sim.Cybrid.Accounts(cust) {
+		if x.GUID != guidA {
+			guidB = x.GUID
+		}
+	}
+	if end.AccountGUID == guidA || end.Code != "duplicate" || guidB == "" || end.AccountGUID != guidB {
+		t.Errorf("attempt ended %s with account %s; want B %s failed duplicate, never A %s", end.Code, end.AccountGUID, guidB, guidA)
+	}
+	if r.posts() != 2 {
+		t.Errorf("%d POSTs, want 2", r.posts())
 	}
 }
 
