@@ -225,6 +225,8 @@ func Start(t *Target, h Hooks) (env *Env, err error) {
 		PollMax:               cfg.PollMax,
 		WorkflowTimeout:       cfg.WorkflowTimeout,
 		AccountTimeout:        cfg.AccountTimeout,
+		// Accounts that attempts of earlier runs own are never adopted.
+		Claimed: e.Journal.Claims,
 	}, h.Log, func(a linkflow.Attempt, ev linkflow.Event) {
 		e.Journal.Observe(a, ev)
 		e.Timeline.ObserveAttempt(a, ev)

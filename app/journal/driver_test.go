@@ -89,6 +89,7 @@ func newDriver(cfg driverConfig, j *journal.Journal, say func(string, ...any)) (
 		Language: "en", LinkCustomizationName: "default", Asset: "USD",
 		PollInitial: 20 * time.Millisecond, PollMax: 100 * time.Millisecond,
 		WorkflowTimeout: 10 * time.Second, AccountTimeout: 20 * time.Second, ReconcileDelay: 50 * time.Millisecond,
+		Claimed: j.Claims, // as the app wires it: accounts of journaled attempts are never adopted
 	}, slog.New(slog.DiscardHandler), func(a linkflow.Attempt, ev linkflow.Event) {
 		j.Observe(a, ev)
 		if a.State != last {

@@ -381,7 +381,8 @@ func TestMatchRule(t *testing.T) {
 		acct("7", "Plaid Checking", asked.Add(-time.Minute), "ins_109508", "0000"),                                       // within the clock skew → matches
 		{GUID: strings.Repeat("8", 32), Name: "Plaid Checking", CustomerGUID: strings.Repeat("d", 32), CreatedAt: asked}, // other customer
 	}
-	got := journal.MatchCreated(e, accts, map[string]bool{strings.Repeat("6", 32): true})
+	// The journal's rule is linkflow's, applied to what the entry asked for.
+	got := linkflow.MatchCreated(e.AccountRequest(), accts, func(g string) bool { return g == strings.Repeat("6", 32) })
 	var guids []string
 	for _, a := range got {
 		guids = append(guids, a.GUID[:1])
@@ -392,20 +393,20 @@ func TestMatchRule(t *testing.T) {
 	// Without the chosen account (journal from before the selection was kept), any
 	// new unclaimed plaid account of the customer is a candidate.
 	e.PlaidAccountName, e.PlaidAccountMask, e.InstitutionID = "", "", ""
-	if got := journal.MatchCreated(e, accts[:2], nil); len(got) != 2 {
+	if got := linkflow.MatchCreated(e.AccountRequest(), accts[:2], nil); len(got) != 2 {
 		t.Errorf("without a selection matched %d, want 2 (ambiguous)", len(got))
 	}
 	// A live account comes before a failed one (a retried request that
 	// Cybrid failed); with none live, the newest failed one.
 	failedOld, failedNew := acct("9", "Plaid Checking", asked, "", ""), acct("a", "Plaid Checking", asked.Add(time.Second), "", "")
 	failedOld.State, failedNew.State = cybrid.AccountFailed, cybrid.AccountFailed
-	if got := journal.MatchCreated(e, []cybrid.ExternalBankAccount{failedNew, accts[0], failedOld}, nil); len(got) != 1 || got[0].GUID != accts[0].GUID {
+	if got := linkflow.MatchCreated(e.AccountRequest(), []cybrid.ExternalBankAccount{failedNew, accts[0], failedOld}, nil); len(got) != 1 || got[0].GUID != accts[0].GUID {
 		t.Errorf("live and failed: matched %v", got)
 	}
-	if got := journal.MatchCreated(e, []cybrid.ExternalBankAccount{failedOld, failedNew}, nil); len(got) != 1 || got[0].GUID != failedNew.GUID {
+	if got := linkflow.MatchCreated(e.AccountRequest(), []cybrid.ExternalBankAccount{failedOld, failedNew}, nil); len(got) != 1 || got[0].GUID != failedNew.GUID {
 		t.Errorf("only failed: matched %v", got)
 	}
-	if journal.PostedName("  ") != "Bank account" || journal.PostedName(" X ") != "X" || journal.PostedName(strings.Repeat("é", 200)) != strings.Repeat("é", 128) {
+	if linkflow.PostedName("  ") != "Bank account" || linkflow.PostedName(" X ") != "X" || linkflow.PostedName(strings.Repeat("é", 200)) != strings.Repeat("é", 128) {
 		t.Error("PostedName does not follow the flow's naming")
 	}
 }

@@ -105,10 +105,6 @@ type recon struct {
 	wg      sync.WaitGroup
 }
 
-// ClockSkew is how much earlier than the attempt's request an account's
-// created_at (Cybrid's clock) may be and still match it (linkdesk's clock).
-const ClockSkew = 2 * time.Minute
-
 // StartReconcile runs Reconcile in the background, bounded by timeout, and
 // calls Options.OnChange when it is done. It returns at once; it does
 // nothing when there is nothing to check or a run is in progress.
@@ -383,17 +379,14 @@ func check(ctx context.Context, api API, e Entry, claimedAccounts, claimedWorkfl
 		r.Message = lead + "The Link session" + at + " is gone and no account was requested from Cybrid, so nothing was linked. Start a new link; the customer goes through Plaid Link again."
 		return r
 	case linkflow.CreatingAccount, linkflow.AccountRetry:
-		accts, err := accountsSince(ctx, api, e.CustomerGUID, requestedAt(e).Add(-ClockSkew))
+		accts, err := accountsSince(ctx, api, e.CustomerGUID, requestedAt(e).Add(-linkflow.ClockSkew))
 		if err != nil {
 			return unchecked("about the customer's accounts", err)
 		}
-		claimed := map[string]bool{}
-		for g, id := range claimedAccounts {
-			if id != e.ID {
-				claimed[g] = true
-			}
-		}
-		m := MatchCreated(e, accts, claimed)
+		m := linkflow.MatchCreated(e.AccountRequest(), accts, func(guid string) bool {
+			id, ok := claimedAccounts[guid]
+			return ok && id != e.ID
+		})
 		switch len(m) {
 		case 0:
 			r.Outcome, r.Action = OutcomeNotCreated, ActionStartLink
@@ -480,20 +473,6 @@ func describeNew(r *Recovered, lead string, a cybrid.ExternalBankAccount) {
 	}
 }
 
-// PostedName is the account name linkflow sends to Cybrid for a Plaid
-// account named plaidName (linkflow's accountName: trimmed, "Bank account"
-// when empty, at most 128 characters).
-func PostedName(plaidName string) string {
-	n := strings.TrimSpace(plaidName)
-	if n == "" {
-		n = "Bank account"
-	}
-	if r := []rune(n); len(r) > 128 {
-		n = string(r[:128])
-	}
-	return n
-}
-
 // requestedAt is when the attempt may first have asked for an account.
 func requestedAt(e Entry) time.Time {
 	if !e.AccountRequestedAt.IsZero() {
@@ -502,62 +481,36 @@ func requestedAt(e Entry) time.Time {
 	return e.UpdatedAt
 }
 
-// MatchCreated returns the account(s) in accts (the customer's accounts)
-// that the attempt e, interrupted after it may have asked Cybrid to create
-// an account (creating_account or account_retry), created. The match rule
-// — the same as linkflow's for an unanswered POST — keeps an account when:
-//
-//   - no other attempt claims it (claimed: account GUIDs the journal knows
-//     belong to other attempts);
-//   - it was created no earlier than ClockSkew before the attempt first
-//     entered creating_account (Entry.AccountRequestedAt);
-//   - it is of kind plaid and of the attempt's customer;
-//   - when the chosen Plaid account's name is known: its name is
-//     PostedName of it, or its plaid_account_name is it;
-//   - when Cybrid shows them (once the account leaves storing): its
-//     plaid_institution_id and plaid_account_mask equal the chosen ones.
-//
-// Of the accounts kept, live ones (storing, completed, unverified,
-// refresh_required) come first: one is the attempt's account, more than one
-// cannot be told apart and are all returned. With none live, the newest
-// failed account is returned (a retried request Cybrid failed), else the
-// newest deleting or deleted one. Nothing returned: no account was created.
-func MatchCreated(e Entry, accts []cybrid.ExternalBankAccount, claimed map[string]bool) []cybrid.ExternalBankAccount {
-	since := requestedAt(e).Add(-ClockSkew)
-	var live []cybrid.ExternalBankAccount
-	var failed, gone *cybrid.ExternalBankAccount
-	newest := func(cur *cybrid.ExternalBankAccount, a cybrid.ExternalBankAccount) *cybrid.ExternalBankAccount {
-		if cur == nil || a.CreatedAt.After(cur.CreatedAt) {
-			return &a
-		}
-		return cur
+// AccountRequest is what the attempt e, interrupted after it may have asked
+// Cybrid to create an account (creating_account or account_retry), asked
+// for, as linkflow.MatchCreated takes it: the customer, the Plaid account
+// chosen in Link (as far as the journal knows it: see NoteSelection), and
+// when the attempt first entered creating_account (AccountRequestedAt; its
+// last change for a journal written before that was recorded).
+func (e Entry) AccountRequest() linkflow.AccountRequest {
+	return linkflow.AccountRequest{CustomerGUID: e.CustomerGUID, PlaidAccountName: e.PlaidAccountName,
+		InstitutionID: e.InstitutionID, Mask: e.PlaidAccountMask, RequestedAt: requestedAt(e)}
+}
+
+// Claims reports whether an attempt the journal records owns the account
+// accountGUID: the account it created, adopted or refreshed
+// (Entry.AccountGUID), or the one reconciliation found it created
+// (Recovered.AccountGUID). Dismissed attempts still own theirs. It is meant
+// as linkflow.Settings.Claimed of the Flow the journal observes, so that an
+// unanswered POST is never matched to an account of an attempt from before
+// a restart. A journal that is off (or nil) claims nothing.
+func (j *Journal) Claims(accountGUID string) bool {
+	if j == nil || accountGUID == "" {
+		return false
 	}
-	for _, a := range accts {
-		switch {
-		case claimed[a.GUID]:
-		case a.CustomerGUID != "" && a.CustomerGUID != e.CustomerGUID:
-		case a.CreatedAt.Before(since):
-		case a.AccountKind != "" && a.AccountKind != cybrid.AccountKindPlaid:
-		case e.PlaidAccountName != "" && a.Name != PostedName(e.PlaidAccountName) && a.PlaidAccountName != e.PlaidAccountName:
-		case e.InstitutionID != "" && a.PlaidInstitutionID != "" && a.PlaidInstitutionID != e.InstitutionID:
-		case e.PlaidAccountMask != "" && a.PlaidAccountMask != "" && a.PlaidAccountMask != e.PlaidAccountMask:
-		case a.State == cybrid.AccountFailed:
-			failed = newest(failed, a)
-		case a.State == cybrid.AccountDeleting || a.State == cybrid.AccountDeleted:
-			gone = newest(gone, a)
-		default:
-			live = append(live, a)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, e := range j.entries {
+		if e.AccountGUID == accountGUID || e.Recovered != nil && e.Recovered.AccountGUID == accountGUID {
+			return true
 		}
 	}
-	switch {
-	case len(live) > 0:
-		return live
-	case failed != nil:
-		return []cybrid.ExternalBankAccount{*failed}
-	case gone != nil:
-		return []cybrid.ExternalBankAccount{*gone}
-	}
-	return nil
+	return false
 }
 
 // accountsSince lists the customer's accounts created at or after since
@@ -591,7 +544,7 @@ func newWorkflow(ctx context.Context, api API, e Entry, claimed map[string]strin
 	if err != nil {
 		return ""
 	}
-	since := e.StartedAt.Add(-ClockSkew)
+	since := e.StartedAt.Add(-linkflow.ClockSkew)
 	found := ""
 	for _, w := range l.Objects { // newest first: keep the oldest match
 		if id, ok := claimed[w.GUID]; (!ok || id == e.ID) && !w.CreatedAt.Before(since) {

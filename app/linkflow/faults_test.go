@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 	"linkdesk/app/sim/cybridsim"
@@ -21,11 +22,23 @@ const flowRequestTimeout = 250 * time.Millisecond
 
 func newFaultFlowRig(t *testing.T, settings linkflow.Settings) *rig {
 	t.Helper()
+	return newFaultFlowRigOn(t, startFaultSim(t), settings, nil)
+}
+
+func startFaultSim(t *testing.T) *sim.Sim {
+	t.Helper()
 	s, err := sim.Start(sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newFaultFlowRigOn is a flow (one linkdesk) on the simulator s; also, when
+// not nil, observes its attempts first (e.g. a journal).
+func newFaultFlowRigOn(t *testing.T, s *sim.Sim, settings linkflow.Settings, also linkflow.Observer) *rig {
+	t.Helper()
 	r := &rig{t: t, sim: s, snaps: make(chan linkflow.Attempt, 1000)}
 	// No contract transport here: faulted answers (a 502 page, cut JSON)
 	// are not in the spec on purpose.
@@ -40,6 +53,9 @@ func newFaultFlowRig(t *testing.T, settings linkflow.Settings) *rig {
 		settings.ReconcileDelay = 50 * time.Millisecond
 	}
 	r.flow = linkflow.New(c, settings, slog.New(slog.DiscardHandler), func(a linkflow.Attempt, ev linkflow.Event) {
+		if also != nil {
+			also(a, ev)
+		}
 		r.mu.Lock()
 		r.events = append(r.events, ev)
 		r.mu.Unlock()
@@ -329,5 +345,173 @@ func TestRefreshPatchIsRetried(t *testing.T) {
 	}
 	if n := len(r.sim.Cybrid.Accounts(cust)); n != 1 {
 		t.Errorf("%d accounts", n)
+	}
+}
+
+// TestLostPostNeverAdoptsAnotherAttemptsAccount is issue 9, item 4: link
+// customer C (account A); within ClockSkew link C again with the same bank
+// account while the POST's answer is lost after Cybrid created account B
+// (502 after commit) and the listing that would check fails six times (the
+// client's four tries of the automatic check, then two of the operator's
+// retry). Cybrid fails B as a duplicate of A. The operator's Retry account
+// creation must report B's duplicate — never "linked" as A, which the first
+// attempt owns.
+func TestLostPostNeverAdoptsAnotherAttemptsAccount(t *testing.T) {
+	r := newFaultFlowRig(t, linkflow.Settings{})
+	first, cust := r.toSuccess()
+	linked := r.until(first.ID, linkflow.Done)
+	guidA := linked.AccountGUID
+
+	r.faults(
+		cybridsim.Fault{Route: "POST /api/external_bank_accounts", Kind: cybridsim.Fault502, Times: 1, Commit: true},
+		cybridsim.Fault{Route: "GET /api/external_bank_accounts", Kind: cybridsim.Fault500, Times: 6},
+	)
+	second, _ := r.toSuccess()
+	wait := r.until(second.ID, linkflow.AccountRetry)
+	if wait.Code != linkflow.CodeOutcomeUnknown || wait.AccountGUID != "" {
+		t.Fatalf("account_retry = %s, account %q: %s; want outcome_unknown with no account", wait.Code, wait.AccountGUID, wait.Error)
+	}
+	accts := r.sim.Cybrid.Accounts(cust)
+	if len(accts) != 2 {
+		t.Fatalf("the simulator holds %d accounts for the customer, want 2 (A, and B from the lost POST)", len(accts))
+	}
+	var a, b cybridsim.Account
+	for _, x := range accts {
+		if x.GUID == guidA {
+			a = x
+		} else {
+			b = x
+		}
+	}
+	if a.GUID == "" || b.GUID == "" {
+		t.Fatalf("accounts %+v: the first attempt's %s is not among them", accts, guidA)
+	}
+	// The premise of the defect: A is recent enough to pass the matching
+	// rule's clock-skew window, and looks like B (same name, bank, mask).
+	if b.CreatedAt.Sub(a.CreatedAt) >= linkflow.ClockSkew || a.Name != b.Name || a.InstitutionID != b.InstitutionID || a.Mask != b.Mask {
+		t.Fatalf("A %+v and B %+v do not reproduce the issue (same bank account within %s)", a, b, linkflow.ClockSkew)
+	}
+
+	if err := r.flow.RetryAccount(second.ID); err != nil {
+		t.Fatal(err)
+	}
+	end := r.until(second.ID, linkflow.Failed)
+	if end.AccountGUID == guidA || end.Account != nil && end.Account.GUID == guidA {
+		t.Fatalf("the retry adopted A (%s), the first attempt's account: %s %s", guidA, end.Code, end.Error)
+	}
+	if end.Code != "duplicate" || end.AccountGUID != b.GUID || end.Account == nil || end.Account.GUID != b.GUID ||
+		end.Account.FailureCode != "duplicate" || !strings.Contains(end.Error, "already linked") {
+		t.Errorf("attempt ended %s with account %s (%+v): %s; want B %s failed duplicate", end.Code, end.AccountGUID, end.Account, end.Error, b.GUID)
+	}
+	if got, _ := r.sim.Cybrid.Account(b.GUID); got.State != "failed" || got.FailureCode != "duplicate" {
+		t.Errorf("the simulator's B is %s/%s, want failed/duplicate", got.State, got.FailureCode)
+	}
+	if r.posts() != 2 {
+		t.Errorf("%d POSTs, want 2 (A's, and the one whose answer was lost): the retry must not send another", r.posts())
+	}
+	for _, fs := range r.sim.Cybrid.Faults() {
+		if fs.Remaining != 0 {
+			t.Errorf("fault %s on %s applied %d times, %d left: the sequence did not run as in the issue", fs.Kind, fs.Route, fs.Applied, fs.Remaining)
+		}
+	}
+	if still, _ := r.flow.Get(first.ID); still.State != linkflow.Done || still.AccountGUID != guidA {
+		t.Errorf("the first attempt is now %s with %s", still.State, still.AccountGUID)
+	}
+}
+
+// TestLostPostAfterRestartNeverAdoptsAJournaledAccount: as above, but the
+// first link (account A) was made before linkdesk restarted, so the flow
+// that retries does not know it; the journal does, and Settings.Claimed
+// wired to journal.Claims (as the app wires it) keeps A out.
+func TestLostPostAfterRestartNeverAdoptsAJournaledAccount(t *testing.T) {
+	s := startFaultSim(t)
+	dir := t.TempDir()
+	openJournal := func() *journal.Journal {
+		t.Helper()
+		j, err := journal.Open(journal.Options{Dir: dir, Env: "sandbox", BankURL: s.BankURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	j := openJournal()
+	before := newFaultFlowRigOn(t, s, linkflow.Settings{}, j.Observe)
+	first, cust := before.toSuccess()
+	guidA := before.until(first.ID, linkflow.Done).AccountGUID
+	before.flow.Close()
+	j.Close()
+
+	j = openJournal() // the restart
+	defer j.Close()
+	r := newFaultFlowRigOn(t, s, linkflow.Settings{Claimed: j.Claims}, j.Observe)
+	r.faults(
+		cybridsim.Fault{Route: "POST /api/external_bank_accounts", Kind: cybridsim.Fault502, Times: 1, Commit: true},
+		cybridsim.Fault{Route: "GET /api/external_bank_accounts", Kind: cybridsim.Fault500, Times: 6},
+	)
+	second, _ := r.toSuccess()
+	r.until(second.ID, linkflow.AccountRetry)
+	if err := r.flow.RetryAccount(second.ID); err != nil {
+		t.Fatal(err)
+	}
+	end := r.until(second.ID, linkflow.Failed)
+	var guidB string
+	for _, x := range r.sim.Cybrid.Accounts(cust) {
+		if x.GUID != guidA {
+			guidB = x.GUID
+		}
+	}
+	if end.AccountGUID == guidA || end.Code != "duplicate" || guidB == "" || end.AccountGUID != guidB {
+		t.Errorf("attempt ended %s with account %s; want B %s failed duplicate, never A %s", end.Code, end.AccountGUID, guidB, guidA)
+	}
+	if r.posts() != 2 {
+		t.Errorf("%d POSTs, want 2", r.posts())
+	}
+}
+
+// TestSeveralCandidatesAreNotGuessed: another linkdesk (its own journal:
+// nothing here claims its account) links the same bank account for the
+// customer, slowly; while both accounts are storing (Cybrid shows neither
+// bank nor mask yet) this linkdesk's POST loses its answer. Two accounts
+// could be the POST's: the attempt waits in account_retry naming both, and
+// neither the automatic check nor the operator's retry sends anything or
+// picks one.
+func TestSeveralCandidatesAreNotGuessed(t *testing.T) {
+	s := startFaultSim(t)
+	sc := s.Cybrid.Scenario()
+	sc.AccountDelay = 3 * time.Second
+	s.Cybrid.SetScenario(sc)
+
+	other := newFaultFlowRigOn(t, s, linkflow.Settings{}, nil)
+	oa, cust := other.toSuccess()
+	guidA := other.until(oa.ID, linkflow.WaitingForAccount).AccountGUID
+
+	r := newFaultFlowRigOn(t, s, linkflow.Settings{}, nil)
+	r.faults(cybridsim.Fault{Route: "POST /api/external_bank_accounts", Kind: cybridsim.Fault502, Times: 1, Commit: true})
+	a, _ := r.toSuccess()
+	wait := r.until(a.ID, linkflow.AccountRetry)
+	var guidB string
+	for _, x := range r.sim.Cybrid.Accounts(cust) {
+		if x.GUID != guidA {
+			guidB = x.GUID
+		}
+	}
+	check := func(when string, w linkflow.Attempt) {
+		t.Helper()
+		if w.Code != linkflow.CodeAmbiguousAccount || w.AccountGUID != "" || !strings.Contains(w.Error, guidA) ||
+			!strings.Contains(w.Error, guidB) || !strings.Contains(w.Error, "does not guess") || !strings.Contains(w.Error, "Retry account creation") {
+			t.Errorf("%s: account_retry = %s, account %q: %s; want ambiguous_account naming %s and %s", when, w.Code, w.AccountGUID, w.Error, guidA, guidB)
+		}
+		if n := r.posts(); n != 2 {
+			t.Errorf("%s: %d POSTs, want 2 (the other linkdesk's and the one whose answer was lost)", when, n)
+		}
+	}
+	check("after the automatic check", wait)
+	if err := r.flow.RetryAccount(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.until(a.ID, linkflow.CreatingAccount)
+	check("after the operator's retry", r.until(a.ID, linkflow.AccountRetry))
+	if err := r.flow.Cancel(a.ID); err != nil {
+		t.Fatal(err)
 	}
 }

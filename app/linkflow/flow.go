@@ -71,12 +71,16 @@ type Settings struct {
 	// after an unanswered POST (DefaultReconcileDelay when zero; negative
 	// means none).
 	ReconcileDelay time.Duration
-	// ClockSkew is how far Cybrid's clock may lag ours when matching an
-	// account's created_at (DefaultClockSkew when zero).
-	ClockSkew time.Duration
 	// CallbackGap is how long a Plaid callback that arrived before an
 	// earlier one waits for it (DefaultCallbackGap when zero; see Deliver).
 	CallbackGap time.Duration
+	// Claimed reports whether an attempt this Flow does not run owns the
+	// account accountGUID (e.g. journal.Journal.Claims: attempts recorded
+	// before a restart), so that an unanswered POST is never matched to it
+	// (MatchCreated; the Flow's own other attempts are excluded without
+	// it). nil: none. It is called without the Flow's locks held and must
+	// not call the Flow.
+	Claimed func(accountGUID string) bool
 }
 
 // Observer receives a snapshot of the attempt after every change, with the
@@ -151,9 +155,6 @@ func New(api API, s Settings, log *slog.Logger, observe Observer) *Flow {
 	}
 	if s.ReconcileDelay == 0 {
 		s.ReconcileDelay = DefaultReconcileDelay
-	}
-	if s.ClockSkew <= 0 {
-		s.ClockSkew = DefaultClockSkew
 	}
 	if s.CallbackGap <= 0 {
 		s.CallbackGap = DefaultCallbackGap
@@ -545,18 +546,6 @@ func (f *Flow) attemptCtx(id string) context.Context {
 	prev := a.cancel
 	a.cancel = func() { prev(); cancel() }
 	return ctx
-}
-
-// accountName is the name an account is created with: Plaid's name for it.
-func accountName(acct PlaidAccount) string {
-	name := strings.TrimSpace(acct.Name)
-	if name == "" {
-		name = "Bank account"
-	}
-	if r := []rune(name); len(r) > 128 {
-		name = string(r[:128])
-	}
-	return name
 }
 
 // followAccount polls the account until it leaves storing and ends the attempt.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"linkdesk/app/cybrid"
@@ -26,9 +27,6 @@ const (
 	// listing that checks what it did, so that a request Cybrid is still
 	// processing shows up.
 	DefaultReconcileDelay = time.Second
-	// DefaultClockSkew is how far Cybrid's clock may be behind ours when
-	// comparing an account's created_at with the time of the first POST.
-	DefaultClockSkew = 2 * time.Minute
 )
 
 // Codes of this package's account-creation failures (Attempt.Code).
@@ -36,13 +34,16 @@ const (
 	CodePublicTokenExpired = "public_token_expired" // too late to retry: link again
 	CodeAccountNotCreated  = "account_not_created"  // in AccountRetry: Cybrid did not create it
 	CodeOutcomeUnknown     = "outcome_unknown"      // in AccountRetry: could not check what Cybrid did
+	CodeAmbiguousAccount   = "ambiguous_account"    // in AccountRetry: several accounts could be the request's
+	CodeAccountDeleted     = "account_deleted"      // failed: the account the lost request created is deleted
 )
 
 // RetryAccount tries again to create the account of an attempt in
 // AccountRetry, with the public token kept from onSuccess. When an earlier
 // request's outcome is unknown it first lists the customer's accounts and
-// continues with the account that request created, if any; it POSTs again
-// only when there is none. It returns at once; the work runs in the
+// continues with the account that request created, if any (when several
+// could be it, it waits in AccountRetry again and sends nothing); it POSTs
+// again only when there is none. It returns at once; the work runs in the
 // background. After the public token's expiry it refuses: link again.
 func (f *Flow) RetryAccount(id string) error {
 	err := f.update(id, func(a *attempt) (Event, error) {
@@ -82,11 +83,13 @@ func (f *Flow) RetryDeadline(id string) (time.Time, bool) {
 // createAccount creates the attempt's account. A POST whose outcome is
 // unknown (cybrid.ErrAmbiguous) is never simply repeated: the customer's
 // accounts are listed first (findCreated), and the attempt continues with
-// the account that POST created if there is one. Only when there is none,
-// or when the POST certainly did nothing (a temporary failure before it was
-// processed), is it sent again — once automatically: each run (Success,
-// RetryAccount) sends at most maxPostsPerRun POSTs, then the attempt waits
-// in AccountRetry.
+// the account that POST created if there is one. When more than one
+// account could be it, the attempt waits in AccountRetry
+// (CodeAmbiguousAccount) and nothing is sent: linkdesk does not guess. Only
+// when there is none, or when the POST certainly did nothing (a temporary
+// failure before it was processed), is it sent again — once automatically:
+// each run (Success, RetryAccount) sends at most maxPostsPerRun POSTs, then
+// the attempt waits in AccountRetry.
 func (f *Flow) createAccount(ctx context.Context, id string) {
 	posts := 0
 	for {
@@ -104,9 +107,17 @@ func (f *Flow) createAccount(ctx context.Context, id string) {
 				f.needRetry(id, CodeOutcomeUnknown, fmt.Sprintf("Cybrid's answer to the account creation was lost, and listing the customer's accounts to check what it did failed too: %v. Nothing is sent again before that check succeeds.", err))
 				return
 			}
-			if found != nil {
-				f.adopt(ctx, id, *found)
+			if len(found) > 1 {
+				f.needRetry(id, CodeAmbiguousAccount, ambiguity(found))
 				return
+			}
+			if len(found) == 1 {
+				if f.adopt(ctx, id, found[0]) {
+					return
+				}
+				// Another attempt took that account meanwhile: check
+				// again without it.
+				continue
 			}
 			f.update(id, func(a *attempt) (Event, error) {
 				a.uncertain = false
@@ -243,109 +254,137 @@ func (f *Flow) expireToken(ctx context.Context, id string, expiry time.Time) {
 	if !ok {
 		return
 	}
-	if uncertain {
-		if found, err := f.findCreated(ctx, id); err == nil && found != nil {
-			f.adopt(ctx, id, *found)
+	msg := "The Plaid public token expired (30 minutes after Link) before Cybrid created the account. Link again for this customer."
+	for tries := 0; uncertain; tries++ {
+		found, err := f.findCreated(ctx, id)
+		if ctx.Err() != nil {
 			return
 		}
-	}
-	msg := "The Plaid public token expired (30 minutes after Link) before Cybrid created the account. Link again for this customer."
-	if uncertain {
-		msg = "The Plaid public token expired (30 minutes after Link) and whether Cybrid created the account could not be checked. Look at the customer's accounts; link again only if the account is not there."
+		if err != nil || tries == 3 {
+			msg = "The Plaid public token expired (30 minutes after Link) and whether Cybrid created the account could not be checked. Look at the customer's accounts; link again only if the account is not there."
+			break
+		}
+		if len(found) > 1 {
+			msg = "The Plaid public token expired (30 minutes after Link). " + ambiguity(found)
+			break
+		}
+		if len(found) == 0 || f.adopt(ctx, id, found[0]) {
+			break
+		}
 	}
 	f.fail(id, CodePublicTokenExpired, msg)
 }
 
-// adopt continues the attempt with an account an unanswered POST created.
-func (f *Flow) adopt(ctx context.Context, id string, acct cybrid.ExternalBankAccount) {
-	err := f.update(id, func(a *attempt) (Event, error) {
+// ambiguity explains, for the attempt's Error, that several accounts could
+// be the one an unanswered request created.
+func ambiguity(found []cybrid.ExternalBankAccount) string {
+	guids := make([]string, len(found))
+	for i, a := range found {
+		guids[i] = a.GUID + " (" + string(a.State) + ")"
+	}
+	return fmt.Sprintf("Cybrid's answer to the account creation was lost, and %d of the customer's new accounts could be the one it created: %s. None is known to belong to another attempt, and linkdesk does not guess: check the customer's accounts (another operator or tool may be linking the same bank account). Nothing is sent again while more than one could be this attempt's.",
+		len(found), strings.Join(guids, ", "))
+}
+
+// adopt continues the attempt with the account its unanswered POST created
+// (findCreated). It reports false, changing nothing, when another of the
+// Flow's attempts has taken that account since it was listed: the caller
+// checks again. An account found deleting or deleted ends the attempt
+// failed (CodeAccountDeleted): what the request created is gone, and the
+// public token it used is spent.
+func (f *Flow) adopt(ctx context.Context, id string, acct cybrid.ExternalBankAccount) bool {
+	taken, follow := false, false
+	f.update(id, func(a *attempt) (Event, error) {
 		if a.State.Final() {
 			return Event{}, errors.New("already ended")
+		}
+		if f.ownedLocked(id)[acct.GUID] {
+			taken = true
+			return Event{}, errors.New("owned by another attempt")
 		}
 		a.uncertain = false
 		a.AccountGUID = acct.GUID
 		a.Account = summary(acct)
-		a.State = WaitingForAccount
 		a.Error, a.Code = "", ""
-		return Event{Type: "reconcile", Message: "Found the account the unanswered request created; continuing with it (nothing sent again)",
-			Data: map[string]any{"found": true, "account_guid": acct.GUID, "account_state": acct.State}}, nil
+		data := map[string]any{"found": true, "account_guid": acct.GUID, "account_state": acct.State}
+		if acct.State == cybrid.AccountDeleting || acct.State == cybrid.AccountDeleted {
+			a.State = Failed
+			a.Code = CodeAccountDeleted
+			a.Error = fmt.Sprintf("Cybrid created account %s for the request whose answer was lost, but it is %s, so nothing is linked. Link again for this customer.", acct.GUID, acct.State)
+			a.publicToken = ""
+			return Event{Type: "reconcile", Message: a.Error, Data: data}, nil
+		}
+		a.State = WaitingForAccount
+		follow = true
+		return Event{Type: "reconcile", Message: "Found the account the unanswered request created; continuing with it (nothing sent again)", Data: data}, nil
 	})
-	if err == nil {
+	if follow {
 		f.followAccount(ctx, id, acct)
 	}
+	return !taken
 }
 
-// findCreated looks for the account an earlier POST of the attempt created.
+// ownedLocked returns the accounts the Flow's attempts other than id own:
+// the account each created, adopted, refreshed or verifies. The caller
+// holds f.mu.
+func (f *Flow) ownedLocked(id string) map[string]bool {
+	owned := map[string]bool{}
+	for oid, o := range f.attempts {
+		if oid == id {
+			continue
+		}
+		if o.AccountGUID != "" {
+			owned[o.AccountGUID] = true
+		}
+		if o.Account != nil && o.Account.GUID != "" {
+			owned[o.Account.GUID] = true
+		}
+	}
+	return owned
+}
+
+// findCreated lists the customer's accounts (newest first, back to the
+// clock-skew window) and returns those the attempt's unanswered POST may
+// have created, by MatchCreated: never an account another attempt owns —
+// the Flow's other attempts' (ownedLocked) and those Settings.Claimed
+// reports. One account is the POST's; several are ambiguous; none means
+// it created nothing.
 //
-// The matching rule: an account of the attempt's customer (listed with
-// customer_guid, newest first) that
-//   - has the name the attempt POSTed (Plaid's name for the account);
-//   - was created no earlier than the attempt's first POST minus
-//     Settings.ClockSkew (Cybrid's created_at against our clock);
-//   - is not deleting or deleted;
-//   - once Cybrid shows them (they are null while the account is storing),
-//     has the institution id of Link's onSuccess and the selected account's
-//     mask.
-//
-// A live match is preferred to a failed one; among equals the newest wins.
-// A failed match is returned too: Cybrid acted on the request (and used the
-// single-use public token), so its failure code is the attempt's answer; a
-// new POST would fail the same way.
-//
-// Limits: another attempt for the same customer and the same bank account
-// name running at the same moment (a second operator) is indistinguishable
-// while its account is storing; and a request Cybrid is still processing
-// when the list is read (longer than Settings.ReconcileDelay) is missed, in
-// which case the next POST reuses a public token Plaid accepts only once,
-// and Cybrid fails that second account instead of linking the bank account
-// twice.
-func (f *Flow) findCreated(ctx context.Context, id string) (*cybrid.ExternalBankAccount, error) {
+// Limit: a request Cybrid is still processing when the list is read
+// (longer than Settings.ReconcileDelay) is missed, in which case the next
+// POST reuses a public token Plaid accepts only once, and Cybrid fails that
+// second account instead of linking the bank account twice.
+func (f *Flow) findCreated(ctx context.Context, id string) ([]cybrid.ExternalBankAccount, error) {
 	f.mu.Lock()
 	a := f.attempts[id]
-	cust, name, ins, mask := a.CustomerGUID, a.postName, a.institutionID, ""
+	want := AccountRequest{CustomerGUID: a.CustomerGUID, PlaidAccountName: a.plaidAccount.Name,
+		InstitutionID: a.institutionID, RequestedAt: a.firstPost}
 	if a.plaidAccount.Mask != nil {
-		mask = *a.plaidAccount.Mask
+		want.Mask = *a.plaidAccount.Mask
 	}
-	since := a.firstPost.Add(-f.settings.ClockSkew)
+	mine := f.ownedLocked(id)
 	f.mu.Unlock()
+	claimed := f.settings.Claimed
+	owned := func(guid string) bool { return mine[guid] || claimed != nil && claimed(guid) }
 
-	var live, failed *cybrid.ExternalBankAccount
+	since := want.RequestedAt.Add(-ClockSkew)
+	var accts []cybrid.ExternalBankAccount
 	const perPage = 100
 	for page := 0; page < 20; page++ {
-		l, err := f.api.ListExternalBankAccounts(ctx, cybrid.ListExternalBankAccountsParams{CustomerGUID: cust, Page: page, PerPage: perPage})
+		l, err := f.api.ListExternalBankAccounts(ctx, cybrid.ListExternalBankAccountsParams{CustomerGUID: want.CustomerGUID, Page: page, PerPage: perPage})
 		if err != nil {
 			return nil, err
 		}
+		accts = append(accts, l.Objects...)
 		older := false
-		for i := range l.Objects {
-			x := l.Objects[i]
-			if x.CreatedAt.Before(since) {
-				older = true
-				continue
-			}
-			if x.CustomerGUID != "" && x.CustomerGUID != cust || x.Name != name ||
-				x.State == cybrid.AccountDeleting || x.State == cybrid.AccountDeleted ||
-				x.PlaidInstitutionID != "" && ins != "" && x.PlaidInstitutionID != ins ||
-				x.PlaidAccountMask != "" && mask != "" && x.PlaidAccountMask != mask {
-				continue
-			}
-			switch {
-			case x.State == cybrid.AccountFailed:
-				if failed == nil || x.CreatedAt.After(failed.CreatedAt) {
-					failed = &x
-				}
-			case live == nil || x.CreatedAt.After(live.CreatedAt):
-				live = &x
-			}
+		for _, x := range l.Objects {
+			older = older || x.CreatedAt.Before(since)
 		}
 		if older || len(l.Objects) < perPage {
 			break
 		}
 	}
-	if live != nil {
-		return live, nil
-	}
-	return failed, nil
+	return MatchCreated(want, accts, owned), nil
 }
 
 // sleepCtx waits d or until ctx ends; it reports whether the wait completed.
