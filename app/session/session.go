@@ -213,7 +213,7 @@ func (s *Session) startEnv(env config.Environment) error {
 		redirectURI = "http://localhost:0" + DefaultSimRedirectPath
 	}
 	if isLoopbackHTTP(redirectURI) {
-		rs, err := ui.ServeRedirect(redirectURI, s.oauthRedirect, s.Log)
+		rs, err := ui.ServeRedirect(redirectURI, func(u string) error { s.oauthRedirect(u); return nil }, s.Log)
 		if err != nil {
 			p.close()
 			return err
