@@ -201,7 +201,7 @@ func Start(t *Target, h Hooks) (env *Env, err error) {
 	if isLoopbackHTTP(e.RedirectURI) {
 		onRedirect := h.OnRedirect
 		if onRedirect == nil {
-			onRedirect = func(string) error { return linkflow.ErrNotWaitingForBank }
+			onRedirect = func(string) error { return ui.ErrNotWaiting }
 		}
 		rs, err := ui.ServeRedirect(e.RedirectURI, onRedirect, h.Log)
 		if err != nil {

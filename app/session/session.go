@@ -226,12 +226,12 @@ func (s *Session) observe(a linkflow.Attempt, ev linkflow.Event) {
 func (s *Session) oauthReturn(rawURL string) error {
 	e := s.env.Load()
 	if e == nil {
-		return linkflow.ErrNotWaitingForBank
+		return ui.ErrNotWaiting
 	}
 	a, err := e.Flow.OAuthReturn(rawURL)
 	if err != nil {
 		s.Log.Warn("an OAuth redirect arrived while no bank sign-in was expected; ignored")
-		return err
+		return ui.ErrNotWaiting
 	}
 	s.push(pageapi.OAuthRedirectPush(a.ID, rawURL))
 	if w := s.currentWindow(); w != nil {

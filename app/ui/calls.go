@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"runtime/debug"
-	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -178,57 +176,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(data)
-}
-
-// limitedLog logs at most burst warnings per minute. Beyond that it counts,
-// and when the minute is over it logs one summary line saying how many were
-// left out. Safe for concurrent use.
-type limitedLog struct {
-	log     *slog.Logger
-	burst   int
-	summary string // the summary line's message
-
-	mu      sync.Mutex
-	window  time.Time
-	count   int
-	skipped int
-	timer   *time.Timer
-}
-
-func newLimitedLog(log *slog.Logger, burst int, summary string) *limitedLog {
-	return &limitedLog{log: log, burst: burst, summary: summary}
-}
-
-// Log logs msg with args at warning level, unless the minute's burst is
-// spent.
-func (l *limitedLog) Log(msg string, args ...any) {
-	l.mu.Lock()
-	now := time.Now()
-	if now.Sub(l.window) >= time.Minute {
-		l.window, l.count = now, 0
-	}
-	l.count++
-	if l.count > l.burst {
-		l.skipped++
-		if l.timer == nil {
-			l.timer = time.AfterFunc(time.Until(l.window.Add(time.Minute)), l.flush)
-		}
-		l.mu.Unlock()
-		return
-	}
-	l.mu.Unlock()
-	l.log.Warn(msg, args...)
-}
-
-// flush logs the summary of what the last minute left out.
-func (l *limitedLog) flush() {
-	l.mu.Lock()
-	n := l.skipped
-	l.skipped, l.timer = 0, nil
-	l.mu.Unlock()
-	if n > 0 {
-		l.log.Warn(l.summary, "not_logged", n, "per", "minute")
-	}
 }
 
 // truncate cuts s to at most n bytes, at a character boundary.

@@ -171,6 +171,7 @@ func (s *Server) LaunchURL() string {
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	defer s.refused.Close()
 	return s.srv.Shutdown(ctx)
 }
 
