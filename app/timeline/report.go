@@ -216,8 +216,11 @@ func rowFor(e Entry, start time.Time) rowView {
 	case KindState:
 		rv.Details = flatten(d, "", map[string]bool{"state": true, "from": true, "what_to_do": true})
 	case KindPlaidEvent:
+		if seq, ok := d["seq"]; ok {
+			rv.Details = append(rv.Details, kv{"seq", fmt.Sprint(seq)})
+		}
 		if m, ok := d["metadata"].(map[string]any); ok {
-			rv.Details = flatten(m, "", nil)
+			rv.Details = append(rv.Details, flatten(m, "", nil)...)
 		}
 		if name, _ := d["event"].(string); name != "" {
 			rv.Message = "onEvent " + name
