@@ -134,6 +134,11 @@ func TestUnlinkAsksFirstAndDeletes(t *testing.T) {
 	a.click("dialog-ok")
 	a.waitJS(`!document.querySelector('[data-testid="account-row"]') || document.querySelector('[data-testid="account-row"]').dataset.state === "deleting"`, 5*time.Second)
 	a.waitJS(`!document.querySelector('[data-testid="account-row"]')`, 10*time.Second)
+	// The card of the attempt that linked it no longer says it is ready.
+	a.waitJS(`document.querySelector('[data-testid="result-title"]').innerText === "Unlinked since"`, 5*time.Second)
+	if txt := a.text("result-text"); !strings.Contains(txt, guid) || !strings.Contains(txt, "unlinked") {
+		t.Errorf("after unlinking, the result card says %q", txt)
+	}
 	a.shot("unlinked")
 	if acct, _ := a.sim().Cybrid.Account(guid); acct.State != "deleted" {
 		t.Errorf("the simulator's account is %s, want deleted", acct.State)

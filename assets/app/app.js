@@ -463,10 +463,17 @@ function resultCard(a) {
     again ? el("div", { class: "actions" }, again) : null);
 }
 
-function addActivity(text, warn = false, time = new Date()) {
+// addActivity adds a line to the Activity tab. A line about a customer
+// (customerGUID) is shown while that customer is on screen, or as news when
+// it happens; opening another customer hides it.
+function addActivity(text, warn = false, time = new Date(), customerGUID = state.customer ? state.customer.guid : "") {
   const ol = tid("activity");
-  ol.prepend(el("li", { class: warn ? "warn" : "" }, el("time", { text: time.toTimeString().slice(0, 8) }), el("span", { text })));
+  ol.prepend(el("li", { class: warn ? "warn" : "", "data-customer": customerGUID || "" }, el("time", { text: time.toTimeString().slice(0, 8) }), el("span", { text })));
   while (ol.children.length > 300) ol.lastChild.remove();
+}
+
+function showActivityOf(customerGUID) {
+  for (const li of tid("activity").children) li.hidden = !!li.dataset.customer && li.dataset.customer !== customerGUID;
 }
 
 // selectCustomer shows customer c: their accounts and their own latest
@@ -489,6 +496,7 @@ async function selectCustomer(c) {
   state.accounts = [];
   state.attempt = null;
   lastActive = null;
+  showActivityOf(c.guid);
   tid("link-account").disabled = false;
   renderAttempt();
   renderAccounts();
@@ -510,7 +518,7 @@ async function start(method, customerGUID, params = {}) {
   if (state.info && state.info.environment === "sim") loadScenarios();
   try {
     const a = await call(method, { customer_guid: customerGUID, ...params });
-    if (!onAttempt(a)) addActivity(`Started for ${nameOf(a.customer_guid)}.`);
+    if (!onAttempt(a)) addActivity(`Started for ${nameOf(a.customer_guid)}.`, false, new Date(), a.customer_guid);
   } catch (e) {
     addActivity("Could not start: " + e.message, true);
   }
@@ -746,7 +754,7 @@ onPush((msg) => {
     case PUSH.ATTEMPT: {
       const a = msg.attempt;
       const mine = state.customer && a.customer_guid === state.customer.guid;
-      if (msg.event && msg.event.type !== "poll") addActivity((mine ? "" : nameOf(a.customer_guid) + ": ") + msg.event.message, a.state === "failed", new Date(msg.event.time));
+      if (msg.event && msg.event.type !== "poll") addActivity((mine ? "" : nameOf(a.customer_guid) + ": ") + msg.event.message, a.state === "failed", new Date(msg.event.time), a.customer_guid);
       if (!onAttempt(a) && a.state === "link_open" && msg.event && msg.event.type === "state") showElsewhere(a);
       if (!mine && FINAL.includes(a.state)) hideElsewhere(a.customer_guid);
       return;
