@@ -12,6 +12,7 @@ import (
 	"linkdesk/app/cybrid"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
+	"linkdesk/app/target"
 )
 
 // linkResult is what the link-token and token-reuse figures measured.
@@ -48,19 +49,22 @@ type linkRun struct {
 func measureLinkToken(ctx context.Context, delay time.Duration, warm int, stagger time.Duration, extraCalls int) (linkResult, error) {
 	res := linkResult{WorkflowDelay: delay}
 	began := time.Now()
-	s, err := sim.Start(sim.Options{WorkflowDelay: delay})
-	if err != nil {
-		return res, err
-	}
-	defer s.Close()
+	// linkdesk's default configuration, on the simulator as linkdesk
+	// resolves it.
 	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
 	if err != nil {
 		return res, err
 	}
+	t, err := target.Locate(cfg, sim.Options{WorkflowDelay: delay})
+	if err != nil {
+		return res, err
+	}
+	defer t.Close()
+	s := t.Sim
 	before := s.Cybrid.Stats()
 	client, err := cybrid.New(cybrid.Options{
-		BankURL: s.BankURL, IdentityURL: s.IdentityURL,
-		ClientID: s.ClientID, ClientSecret: s.ClientSecret, UserAgent: "linkdesk-bench",
+		BankURL: t.BankURL, IdentityURL: t.IdentityURL,
+		ClientID: t.Credentials.ClientID, ClientSecret: t.Credentials.ClientSecret, UserAgent: "linkdesk-bench",
 	})
 	if err != nil {
 		return res, err

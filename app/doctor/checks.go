@@ -16,7 +16,7 @@ import (
 	"linkdesk/app/config"
 	"linkdesk/app/cybrid"
 	"linkdesk/app/keychain"
-	"linkdesk/app/sim"
+	"linkdesk/app/target"
 )
 
 // timed runs f under d's per-check timeout, records its Result under name
@@ -147,14 +147,15 @@ func flatten(err error) []error {
 // and its Plaid Link answer. It reports whether the simulator runs.
 func (d *doctor) checkSimulator() bool {
 	start := time.Now()
-	s, err := sim.Start(d.o.Sim)
+	t, err := target.Locate(d.cfg, d.o.Sim)
 	if err != nil {
 		d.add(Result{Check: CheckSimulator, Status: Failed, Elapsed: time.Since(start),
 			Summary: "the built-in simulator did not start",
 			Advice:  []string{err.Error()}})
 		return false
 	}
-	d.sim = s
+	d.target = t
+	s := t.Sim
 	r, _ := timed(d, CheckSimulator, "the simulator", []string{"the simulator started but does not answer on loopback: a firewall or proxy may intercept 127.0.0.1; report a bug with this output"},
 		func(ctx context.Context) (Result, struct{}) {
 			for _, p := range []struct {

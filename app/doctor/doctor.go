@@ -30,6 +30,7 @@ import (
 	"linkdesk/app/cybrid"
 	"linkdesk/app/keychain"
 	"linkdesk/app/sim"
+	"linkdesk/app/target"
 )
 
 // DefaultTimeout bounds each check when Options.Timeout is zero.
@@ -174,7 +175,7 @@ type doctor struct {
 	badURLs []string       // API URL variables that failed validation
 	env     config.Environment
 
-	sim                  *sim.Sim
+	target               *target.Target // where the environment points (sim: with the simulator it started)
 	bankURL, identityURL string
 	creds                keychain.Credentials
 	haveCreds            bool
@@ -202,27 +203,27 @@ func (d *doctor) run() {
 	d.env = d.cfg.Environment
 	d.report.Env = d.env
 	if d.env == config.Sim {
-		defer func() {
-			if d.sim != nil {
-				d.sim.Close()
-			}
-		}()
+		defer func() { d.target.Close() }()
 		if !d.checkSimulator() {
 			d.skip(CheckKeychain, "not used in sim")
 			d.skip(CheckCredentials, "needs the simulator")
 			d.skipAPIChecks("needs the simulator")
 		} else {
 			d.skip(CheckKeychain, "not used in sim: the simulator's built-in credentials are used (check sandbox with `linkdesk doctor --env sandbox`)")
-			d.creds = keychain.Credentials{ClientID: d.sim.ClientID, ClientSecret: d.sim.ClientSecret}
+			d.creds = d.target.Credentials
 			d.haveCreds = true
 			d.add(Result{Check: CheckCredentials, Status: OK,
-				Summary: "the simulator's built-in credentials are used (client id " + d.sim.ClientID + "); nothing is read from the keychain"})
-			d.bankURL, d.identityURL = d.sim.BankURL, d.sim.IdentityURL
+				Summary: "the simulator's built-in credentials are used (client id " + d.creds.ClientID + "); nothing is read from the keychain"})
+			d.bankURL, d.identityURL = d.target.BankURL, d.target.IdentityURL
 			d.apiChecks()
 		}
 	} else {
 		d.checkKeychain()
-		d.bankURL, d.identityURL = d.cfg.BankURL(), d.cfg.IdentityURL()
+		t, err := target.Locate(d.cfg, d.o.Sim) // no side effects outside sim
+		if err == nil {
+			d.target = t
+			d.bankURL, d.identityURL = t.BankURL, t.IdentityURL
+		}
 		switch {
 		case len(d.badURLs) > 0:
 			d.skipAPIChecks("needs a valid " + joinAnd(d.badURLs))

@@ -1,18 +1,14 @@
-// Package environment is one environment linkdesk works in — the built-in
-// simulator, Cybrid's sandbox or production — decided once and run as one
-// immutable value.
+// Package environment runs one environment linkdesk works in — the built-in
+// simulator, Cybrid's sandbox or production — as one immutable value.
 //
-// Resolve is the one place that decides "sim or real": base URLs, the Plaid
-// Link script, the credentials and where they come from, the OAuth redirect
-// URI. The window's session, `linkdesk doctor` and the benchmark all resolve
-// through it. Start builds an environment's running parts on a Target — the
-// Cybrid client, the link flow, the desk, the timeline, the crash journal and
-// the loopback redirect server — as an Env that never changes afterwards; the
-// session swaps whole Envs when the operator switches environment.
+// Start builds an environment's running parts on a target.Target (where
+// "sim or real" was decided, once) — the Cybrid client, the link flow, the
+// desk, the timeline, the crash journal and the loopback redirect server —
+// as an Env that never changes afterwards; the session swaps whole Envs when
+// the operator switches environment.
 package environment
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -21,116 +17,16 @@ import (
 	"linkdesk/app/cybrid"
 	"linkdesk/app/desk"
 	"linkdesk/app/journal"
-	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
-	"linkdesk/app/sim"
+	"linkdesk/app/target"
 	"linkdesk/app/timeline"
 	"linkdesk/app/ui"
 )
 
-// PlaidScriptURL is Plaid's Link script. It is loaded from Plaid's CDN as
-// Plaid requires (never bundled), once per page.
-const PlaidScriptURL = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
-
-// DefaultSimRedirectPath is the path of the redirect URI linkdesk serves
-// itself in the simulator when none is configured.
-const DefaultSimRedirectPath = "/oauth/return"
-
-// Target is where an environment points, resolved once.
-type Target struct {
-	// Name is sim, sandbox or production; Config the configuration for it.
-	Name   config.Environment
-	Config *config.Config
-	// BankURL and IdentityURL are the Cybrid API bases.
-	BankURL, IdentityURL string
-	// PlaidScriptURL is the link-initialize.js the page loads: Plaid's CDN,
-	// or the simulator's copy.
-	PlaidScriptURL string
-	// BankGUID is the bank whose customers are listed ("" lets Cybrid use
-	// the credentials' bank).
-	BankGUID string
-	// Credentials are the API client's; CredentialsSource says, for people,
-	// where they come from ("built-in simulator", "OS keychain (<client
-	// id>)") — never the secret.
-	Credentials       keychain.Credentials
-	CredentialsSource string
-	// RedirectURI is the OAuth redirect URI to send with workflows, as
-	// configured ("" none); in sim, a loopback URI linkdesk serves itself
-	// (port 0 until Start picks one).
-	RedirectURI string
-	// Sim is the simulator started for the target (sim only, else nil).
-	Sim *sim.Sim
-}
-
-// Simulated reports whether the target is the built-in simulator.
-func (t *Target) Simulated() bool { return t.Sim != nil }
-
-// PlaidOrigins are the origins of Plaid Link the page's main view may show.
-func (t *Target) PlaidOrigins() []string {
-	out := []string{origin(t.PlaidScriptURL)}
-	if !t.Simulated() {
-		out = append(out, "https://*.plaid.com")
-	}
-	return out
-}
-
-// Close stops what Resolve started (the simulator). Safe on nil.
-func (t *Target) Close() {
-	if t != nil && t.Sim != nil {
-		t.Sim.Close()
-	}
-}
-
-// NoCredentialsError says that no API credentials are stored for the
-// environment, and how to store them.
-type NoCredentialsError struct{ Env string }
-
-func (e *NoCredentialsError) Error() string {
-	return fmt.Sprintf("no Cybrid API credentials are stored for %s: store them with `linkdesk credentials set --env %s` (or use LINKDESK_ENVIRONMENT=sim for the built-in simulator)", e.Env, e.Env)
-}
-
-// Resolve decides where cfg's environment points. For sim it starts the
-// simulator (with so; the Target owns it: Close it); for sandbox and
-// production it reads the credentials from store and fails with
-// *NoCredentialsError when none are stored.
-func Resolve(cfg *config.Config, store keychain.Store, so sim.Options) (*Target, error) {
-	t := &Target{Name: cfg.Environment, Config: cfg, BankGUID: cfg.BankGUID, RedirectURI: cfg.RedirectURI}
-	if cfg.Environment == config.Sim {
-		sm, err := sim.Start(so)
-		if err != nil {
-			return nil, fmt.Errorf("starting the built-in simulator: %w", err)
-		}
-		t.Sim = sm
-		t.BankURL, t.IdentityURL = sm.BankURL, sm.IdentityURL
-		t.PlaidScriptURL = sm.PlaidURL + "/link/v2/stable/link-initialize.js"
-		t.Credentials = keychain.Credentials{ClientID: sm.ClientID, ClientSecret: sm.ClientSecret}
-		t.CredentialsSource = "built-in simulator"
-		if t.BankGUID == "" {
-			t.BankGUID = sm.Cybrid.BankGUID()
-		}
-		if t.RedirectURI == "" {
-			t.RedirectURI = "http://localhost:0" + DefaultSimRedirectPath
-		}
-		return t, nil
-	}
-	t.BankURL, t.IdentityURL = cfg.BankURL(), cfg.IdentityURL()
-	t.PlaidScriptURL = PlaidScriptURL
-	creds, err := store.Get(string(cfg.Environment))
-	if errors.Is(err, keychain.ErrNotFound) {
-		return nil, &NoCredentialsError{Env: string(cfg.Environment)}
-	}
-	if err != nil {
-		return nil, err
-	}
-	t.Credentials = creds
-	t.CredentialsSource = "OS keychain (" + creds.ClientID + ")"
-	return t, nil
-}
-
 // Env is a running environment. Its fields are set by Start and never
 // change; Close stops it.
 type Env struct {
-	Target   *Target
+	Target   *target.Target
 	Client   *cybrid.Client
 	Flow     *linkflow.Flow
 	Desk     *desk.Desk
@@ -171,7 +67,7 @@ type Hooks struct {
 
 // Start builds and starts the environment on t. On failure everything it
 // started is stopped again (t itself is left to the caller).
-func Start(t *Target, h Hooks) (env *Env, err error) {
+func Start(t *target.Target, h Hooks) (env *Env, err error) {
 	if h.Log == nil {
 		h.Log = slog.Default()
 	}
@@ -248,7 +144,7 @@ func Start(t *Target, h Hooks) (env *Env, err error) {
 // process, so after a crash there is nothing to reconcile them with. A
 // journal that cannot be opened (another linkdesk on the environment, an
 // unwritable state directory) is logged and left off; linkdesk runs on.
-func openJournal(t *Target, h Hooks) *journal.Journal {
+func openJournal(t *target.Target, h Hooks) *journal.Journal {
 	if t.Simulated() {
 		return journal.Off("the built-in simulator's state ends with linkdesk, so its attempts are not journaled")
 	}
@@ -290,12 +186,4 @@ func isLoopbackHTTP(raw string) bool {
 		return true
 	}
 	return false
-}
-
-func origin(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Scheme + "://" + u.Host
 }

@@ -10,6 +10,7 @@ import (
 	"linkdesk/app/keychain"
 	"linkdesk/app/pageapi"
 	"linkdesk/app/sim"
+	"linkdesk/app/target"
 )
 
 // simEnv starts a real environment on the built-in simulator (loopback
@@ -25,13 +26,13 @@ func simEnv(tb testing.TB) *environment.Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	t, err := environment.Resolve(cfg, keychain.NewMemory(), sim.Options{WorkflowDelay: -1, AccountDelay: -1})
+	tg, err := target.Resolve(cfg, keychain.NewMemory(), sim.Options{WorkflowDelay: -1, AccountDelay: -1})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e, err := environment.Start(t, environment.Hooks{Version: "test", Log: slog.New(slog.DiscardHandler), StateDir: tb.TempDir()})
+	e, err := environment.Start(tg, environment.Hooks{Version: "test", Log: slog.New(slog.DiscardHandler), StateDir: tb.TempDir()})
 	if err != nil {
-		t.Close()
+		tg.Close()
 		tb.Fatal(err)
 	}
 	tb.Cleanup(e.Close)
@@ -44,7 +45,7 @@ type envBackend struct{ env *environment.Env }
 
 func (b envBackend) Env() (*environment.Env, error) {
 	if b.env == nil {
-		return nil, &environment.NoCredentialsError{Env: "sandbox"}
+		return nil, &target.NoCredentialsError{Env: "sandbox"}
 	}
 	return b.env, nil
 }

@@ -39,7 +39,7 @@ const MaxParams = 64 << 10
 // Backend is what the page's calls act on: the running session.
 type Backend interface {
 	// Env returns the current environment, or an error that says why
-	// there is none (*environment.NoCredentialsError while the first-run
+	// there is none (*target.NoCredentialsError while the first-run
 	// screen waits for credentials).
 	Env() (*environment.Env, error)
 	// Info describes the session for the page's header.

@@ -22,6 +22,7 @@ import (
 	"linkdesk/app/linkflow"
 	"linkdesk/app/pageapi"
 	"linkdesk/app/sim"
+	"linkdesk/app/target"
 	"linkdesk/app/timeline"
 	"linkdesk/app/ui"
 	"linkdesk/assets"
@@ -61,7 +62,7 @@ type Session struct {
 
 // NoCredentialsError says that no API credentials are stored for the
 // environment, and how to store them.
-type NoCredentialsError = environment.NoCredentialsError
+type NoCredentialsError = target.NoCredentialsError
 
 // Start builds a session for cfg. For sim it starts the simulator on
 // loopback; otherwise it reads the credentials from store. When none are
@@ -127,7 +128,7 @@ func (s *Session) switchTo(env config.Environment) error {
 		old.Close()
 		old = nil
 	}
-	target, err := environment.Resolve(&c, s.store, so)
+	tg, err := target.Resolve(&c, s.store, so)
 	if err != nil {
 		var nc *NoCredentialsError
 		if errors.As(err, &nc) {
@@ -139,7 +140,7 @@ func (s *Session) switchTo(env config.Environment) error {
 		}
 		return err
 	}
-	e, err := environment.Start(target, environment.Hooks{
+	e, err := environment.Start(tg, environment.Hooks{
 		Version: s.version, Log: s.Log, StateDir: s.opts.StateDir,
 		OnAttempt:   s.observe,
 		OnTimeline:  func(en timeline.Entry) { s.push(pageapi.TimelinePush(en)) },
@@ -147,13 +148,13 @@ func (s *Session) switchTo(env config.Environment) error {
 		OnRedirect:  s.oauthReturn,
 	})
 	if err != nil {
-		target.Close()
+		tg.Close()
 		return err
 	}
-	s.Navigation.Configure(append([]string{s.Server.URL}, target.PlaidOrigins()...), e.RedirectURI)
+	s.Navigation.Configure(append([]string{s.Server.URL}, tg.PlaidOrigins()...), e.RedirectURI)
 	s.Server.SetPage(ui.PageConfig{
-		Environment: string(env), PlaidScriptURL: target.PlaidScriptURL, Version: s.version,
-		CSP: ui.PageCSP(target.PlaidScriptURL),
+		Environment: string(env), PlaidScriptURL: tg.PlaidScriptURL, Version: s.version,
+		CSP: ui.PageCSP(tg.PlaidScriptURL),
 	})
 	s.missing.Store(nil)
 	s.env.Store(e)

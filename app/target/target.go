@@ -1,0 +1,144 @@
+// Package target decides where linkdesk points — the built-in simulator,
+// Cybrid's sandbox or production — in one place: the Cybrid base URLs, the
+// Plaid Link script, the API credentials and where they come from, the
+// OAuth redirect URI. The window's session (through package environment),
+// `linkdesk doctor` and the benchmark all resolve through it, so "sim or
+// real" is decided nowhere else.
+package target
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+
+	"linkdesk/app/config"
+	"linkdesk/app/keychain"
+	"linkdesk/app/sim"
+)
+
+// PlaidScriptURL is Plaid's Link script. It is loaded from Plaid's CDN as
+// Plaid requires (never bundled), once per page.
+const PlaidScriptURL = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
+
+// DefaultSimRedirectPath is the path of the redirect URI linkdesk serves
+// itself in the simulator when none is configured.
+const DefaultSimRedirectPath = "/oauth/return"
+
+// Target is where an environment points, resolved once.
+type Target struct {
+	// Name is sim, sandbox or production; Config the configuration for it.
+	Name   config.Environment
+	Config *config.Config
+	// BankURL and IdentityURL are the Cybrid API bases.
+	BankURL, IdentityURL string
+	// PlaidScriptURL is the link-initialize.js the page loads: Plaid's CDN,
+	// or the simulator's copy.
+	PlaidScriptURL string
+	// BankGUID is the bank whose customers are listed ("" lets Cybrid use
+	// the credentials' bank).
+	BankGUID string
+	// Credentials are the API client's; CredentialsSource says, for people,
+	// where they come from ("built-in simulator", "OS keychain (<client
+	// id>)") — never the secret.
+	Credentials       keychain.Credentials
+	CredentialsSource string
+	// RedirectURI is the OAuth redirect URI to send with workflows, as
+	// configured ("" none); in sim, a loopback URI linkdesk serves itself
+	// (port 0 until Start picks one).
+	RedirectURI string
+	// Sim is the simulator started for the target (sim only, else nil).
+	Sim *sim.Sim
+}
+
+// Simulated reports whether the target is the built-in simulator.
+func (t *Target) Simulated() bool { return t.Sim != nil }
+
+// PlaidOrigins are the origins of Plaid Link the page's main view may show.
+func (t *Target) PlaidOrigins() []string {
+	out := []string{origin(t.PlaidScriptURL)}
+	if !t.Simulated() {
+		out = append(out, "https://*.plaid.com")
+	}
+	return out
+}
+
+// Close stops what Resolve started (the simulator). Safe on nil.
+func (t *Target) Close() {
+	if t != nil && t.Sim != nil {
+		t.Sim.Close()
+	}
+}
+
+// NoCredentialsError says that no API credentials are stored for the
+// environment, and how to store them.
+type NoCredentialsError struct{ Env string }
+
+func (e *NoCredentialsError) Error() string {
+	return fmt.Sprintf("no Cybrid API credentials are stored for %s: store them with `linkdesk credentials set --env %s` (or use LINKDESK_ENVIRONMENT=sim for the built-in simulator)", e.Env, e.Env)
+}
+
+// Resolve decides where cfg's environment points and with which
+// credentials. For sim it starts the simulator (with so; the Target owns
+// it: Close it) and uses its credentials; for sandbox and production it
+// reads them from store and fails with *NoCredentialsError when none are
+// stored.
+func Resolve(cfg *config.Config, store keychain.Store, so sim.Options) (*Target, error) {
+	t, err := Locate(cfg, so)
+	if err != nil || t.Simulated() {
+		return t, err
+	}
+	creds, err := store.Get(string(cfg.Environment))
+	if errors.Is(err, keychain.ErrNotFound) {
+		return nil, &NoCredentialsError{Env: string(cfg.Environment)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.SetCredentials(creds)
+	return t, nil
+}
+
+// Locate decides where cfg's environment points, without reading any
+// credentials: for sim it starts the simulator (with so), whose own
+// credentials the Target then carries; for sandbox and production it only
+// works out the URLs (the caller adds credentials with SetCredentials).
+// `linkdesk doctor`, which checks the keychain step by step, starts here.
+func Locate(cfg *config.Config, so sim.Options) (*Target, error) {
+	t := &Target{Name: cfg.Environment, Config: cfg, BankGUID: cfg.BankGUID, RedirectURI: cfg.RedirectURI}
+	if cfg.Environment != config.Sim {
+		t.BankURL, t.IdentityURL = cfg.BankURL(), cfg.IdentityURL()
+		t.PlaidScriptURL = PlaidScriptURL
+		return t, nil
+	}
+	sm, err := sim.Start(so)
+	if err != nil {
+		return nil, fmt.Errorf("starting the built-in simulator: %w", err)
+	}
+	t.Sim = sm
+	t.BankURL, t.IdentityURL = sm.BankURL, sm.IdentityURL
+	t.PlaidScriptURL = sm.PlaidURL + "/link/v2/stable/link-initialize.js"
+	t.Credentials = keychain.Credentials{ClientID: sm.ClientID, ClientSecret: sm.ClientSecret}
+	t.CredentialsSource = "built-in simulator"
+	if t.BankGUID == "" {
+		t.BankGUID = sm.Cybrid.BankGUID()
+	}
+	if t.RedirectURI == "" {
+		t.RedirectURI = "http://localhost:0" + DefaultSimRedirectPath
+	}
+	return t, nil
+}
+
+// SetCredentials gives a sandbox or production target the credentials read
+// from the OS keychain.
+func (t *Target) SetCredentials(c keychain.Credentials) {
+	t.Credentials = c
+	t.CredentialsSource = "OS keychain (" + c.ClientID + ")"
+}
+
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Scheme + "://" + u.Host
+}
