@@ -10,9 +10,8 @@
 // the same display:
 //
 //   - cold start to UI interactive: process start → the page is interactive.
-//     linkdesk (environment sim, LINKDESK_BENCH_READY=1) logs "page
-//     interactive" when its page sets body[data-ready=true] (the customers
-//     list is rendered); the bare window prints it on its page's load event.
+//     linkdesk (environment sim) logs "page interactive" when its page
+//     says it is ready (the customers list is rendered); the bare window prints it on its page's load event.
 //     Median of -runs starts of each, alternating, after one untimed warm-up
 //     start of each (the machine's one-time caches — Mesa shaders, fonts,
 //     GStreamer's registry — are then warm, as on a desktop after a program's
@@ -130,7 +129,7 @@ func run() int {
 	}
 
 	progress(fmt.Sprintf("window starts: 1 warm-up + %d timed of each, %s idle before reading memory", *runs, *idle))
-	linkdeskEnv := []string{"LINKDESK_ENVIRONMENT=sim", "LINKDESK_BENCH_READY=1"}
+	linkdeskEnv := []string{"LINKDESK_ENVIRONMENT=sim"}
 	var ld, br []windowRun
 	maxLoad := loadAverage()
 	start := func(name, bin string, extra []string) (windowRun, error) {

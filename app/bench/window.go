@@ -14,8 +14,8 @@ import (
 )
 
 // readyWords is what both windows write to stderr when their page is
-// interactive: linkdesk logs it under LINKDESK_BENCH_READY=1 (package
-// session's measurement hook), the bare window prints it on its load event.
+// interactive: linkdesk logs it when its page says it is ready (package
+// session, BenchReadyMessage), the bare window prints it on its load event.
 const readyWords = "page interactive"
 
 // windowRun is one start of a window program.
