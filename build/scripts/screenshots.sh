@@ -3,7 +3,7 @@
 # build/scripts/with-desktop.sh, which sets LINKDESK_ARTIFACTS).
 set -eu
 cd "$(dirname "$0")/../.."
-go test -count=1 -run 'TestLinkAccountEndToEnd|TestKeyboardOnlyDay|TestDarkTheme|TestSwitchEnvironmentAndFirstRun|TestOAuthBankApprovedInPopup' ./app/session/
+go test -count=1 -run 'TestLinkAccountEndToEnd|TestKeyboardOnlyDay|TestDarkTheme|TestSwitchEnvironmentAndFirstRun|TestOAuthBankApprovedInPopup|TestAttemptPanelBelongsToItsCustomer' ./app/session/
 e2e="$LINKDESK_ARTIFACTS/e2e"
 out=build/screenshots
 cp "$e2e/TestLinkAccountEndToEnd/09-linked.png" "$out/linked.png"
@@ -13,4 +13,5 @@ cp "$e2e/TestKeyboardOnlyDay/06-verified.png" "$out/keyboard-verified.png"
 cp "$e2e/TestDarkTheme/04-dark.png" "$out/dark.png"
 cp "$e2e/TestSwitchEnvironmentAndFirstRun/01-first-run.png" "$out/first-run.png"
 cp "$e2e/TestOAuthBankApprovedInPopup/02-bank-popup.png" "$out/oauth-popup.png"
+cp "$e2e/TestAttemptPanelBelongsToItsCustomer/07-elena-link-ready-elsewhere.png" "$out/link-ready-elsewhere.png"
 echo "screenshots refreshed in $out"

@@ -4,7 +4,7 @@
 // linkdesk and compares linkdesk's start-up time and memory against it.
 //
 // When the page's load event fires, it writes the line "page interactive" to
-// stderr — the same words linkdesk logs under LINKDESK_BENCH_READY=1 — so
+// stderr — the same words linkdesk logs when its page is ready — so
 // both are timed the same way from outside. SIGTERM or SIGINT closes it.
 package main
 
