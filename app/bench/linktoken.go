@@ -55,11 +55,12 @@ func measureLinkToken(ctx context.Context, delay time.Duration, warm int, stagge
 	if err != nil {
 		return res, err
 	}
-	t, err := target.Locate(cfg, sim.Options{WorkflowDelay: delay})
+	sims := target.NewSimulator(sim.Options{WorkflowDelay: delay})
+	defer sims.Close()
+	t, err := target.Locate(cfg, sims)
 	if err != nil {
 		return res, err
 	}
-	defer t.Close()
 	s := t.Sim
 	before := s.Cybrid.Stats()
 	client, err := cybrid.New(cybrid.Options{

@@ -17,8 +17,8 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -27,6 +27,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"linkdesk/app/guid"
 )
 
 // Prefix is the envconfig prefix: every variable is named LINKDESK_<FIELD>.
@@ -70,6 +72,8 @@ type Config struct {
 	WorkflowTimeout       time.Duration // LINKDESK_WORKFLOW_TIMEOUT, default 60s: deadline for a link token
 	AccountTimeout        time.Duration // LINKDESK_ACCOUNT_TIMEOUT, default 120s: deadline for an account to leave storing
 	LogLevel              string        // LINKDESK_LOG_LEVEL, default info; debug info warn error
+	SimAddr               string        // LINKDESK_SIM_ADDR, default 127.0.0.1:0: where the built-in simulator listens
+	PlaidScriptURL        string        // LINKDESK_PLAID_SCRIPT_URL, optional loopback override of Plaid's Link script (not in production)
 }
 
 // spec is what envconfig fills. Field names are chosen so that split_words
@@ -90,6 +94,8 @@ type spec struct {
 	WorkflowTimeout       time.Duration `split_words:"true" default:"60s" desc:"deadline for a workflow to yield a Plaid link token (at least 1s)"`
 	AccountTimeout        time.Duration `split_words:"true" default:"120s" desc:"deadline for an external bank account to leave storing (at least 1s)"`
 	LogLevel              string        `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
+	SimAddr               string        `split_words:"true" default:"127.0.0.1:0" desc:"address of the built-in simulator, a loopback host:port (port 0: any free port); it keeps this address for the whole run"`
+	PlaidScriptUrl        string        `split_words:"true" desc:"override of Plaid's Link script URL, for a simulator run apart (linkdesk sim): a loopback http(s) URL; never used in production; optional"`
 }
 
 // Variable names, as envconfig derives them from spec.
@@ -107,6 +113,8 @@ const (
 	VarWorkflowTimeout       = "LINKDESK_WORKFLOW_TIMEOUT"
 	VarAccountTimeout        = "LINKDESK_ACCOUNT_TIMEOUT"
 	VarLogLevel              = "LINKDESK_LOG_LEVEL"
+	VarSimAddr               = "LINKDESK_SIM_ADDR"
+	VarPlaidScriptURL        = "LINKDESK_PLAID_SCRIPT_URL"
 )
 
 // Base URLs of Cybrid's hosted environments.
@@ -129,7 +137,6 @@ var (
 	languages = []string{"en", "fr", "es", "nl", "de"}
 	assets    = []string{"USD"}
 	logLevels = []string{"debug", "info", "warn", "error"}
-	guidRE    = regexp.MustCompile(`^[0-9a-f]{32}$`)
 )
 
 // VarError is one configuration problem. Load joins every VarError it finds
@@ -214,6 +221,8 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		WorkflowTimeout:       s.WorkflowTimeout,
 		AccountTimeout:        s.AccountTimeout,
 		LogLevel:              s.LogLevel,
+		SimAddr:               s.SimAddr,
+		PlaidScriptURL:        s.PlaidScriptUrl,
 	}
 	v := validator{raw: raw, failed: failed, errs: errs}
 	v.validate(c)
@@ -292,7 +301,7 @@ func (v *validator) validate(c *Config) {
 	if !c.Environment.Valid() {
 		v.add(VarEnvironment, string(c.Environment), "is not allowed: use sim, sandbox or production")
 	}
-	if c.BankGUID != "" && !guidRE.MatchString(c.BankGUID) {
+	if c.BankGUID != "" && !guid.Valid(c.BankGUID) {
 		v.add(VarBankGUID, c.BankGUID, "is not a bank GUID: use the bank's guid from Cybrid, 32 lowercase hex characters (0-9, a-f), or leave it unset")
 	}
 	if !contains(languages, c.Language) {
@@ -318,7 +327,41 @@ func (v *validator) validate(c *Config) {
 	if c.IdentityAPIURL != "" {
 		v.checkBaseURL(VarIdentityAPIURL, c.IdentityAPIURL)
 	}
+	v.checkSimAddr(c.SimAddr)
+	if c.PlaidScriptURL != "" {
+		v.checkPlaidScriptURL(c.Environment, c.PlaidScriptURL)
+	}
 	v.checkDurations(c)
+}
+
+// checkSimAddr: the simulator listens on loopback only.
+func (v *validator) checkSimAddr(s string) {
+	host, port, err := net.SplitHostPort(s)
+	switch {
+	case err != nil:
+		v.add(VarSimAddr, s, "is not host:port: use e.g. 127.0.0.1:8090, or 127.0.0.1:0 for any free port")
+	case host != "" && !isLoopback(host):
+		v.add(VarSimAddr, s, "is not a loopback address: the simulator listens on this machine only; use 127.0.0.1:PORT or localhost:PORT")
+	default:
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			v.add(VarSimAddr, s, "has no valid port: use a number from 0 (any free port) to 65535")
+		}
+	}
+}
+
+// checkPlaidScriptURL: an override of Plaid's Link script is for a
+// simulator on this machine (linkdesk sim), so it must be a loopback
+// http(s) URL, and production always loads Plaid's own.
+func (v *validator) checkPlaidScriptURL(env Environment, s string) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
+		v.add(VarPlaidScriptURL, s, "is not an absolute http(s) URL: use the script of a simulator run apart, e.g. http://localhost:8090/link/v2/stable/link-initialize.js")
+	case !isLoopback(u.Hostname()):
+		v.add(VarPlaidScriptURL, u.Redacted(), "is not on this machine: only a loopback simulator may stand in for Plaid (localhost, 127.0.0.1 or ::1); unset it to use Plaid's own script")
+	case env == Production:
+		v.add(VarPlaidScriptURL, u.Redacted(), "is set in production: production always loads Plaid's own script; unset it")
+	}
 }
 
 func (v *validator) checkDurations(c *Config) {

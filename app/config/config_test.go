@@ -52,6 +52,7 @@ func TestDefaults(t *testing.T) {
 		WorkflowTimeout:       60 * time.Second,
 		AccountTimeout:        120 * time.Second,
 		LogLevel:              "info",
+		SimAddr:               "127.0.0.1:0",
 	}
 	if *c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -125,7 +126,7 @@ func TestGoodEnvironments(t *testing.T) {
 		}, func(t *testing.T, c *Config) {
 			want := Config{Production, "0123456789abcdef0123456789abcdef", "nl", "spanish_customization",
 				"https://linkdesk.example.com/oauth-return", "USD", "https://bank.example.com", "https://id.example.com",
-				50 * time.Millisecond, 50 * time.Millisecond, time.Second, 5 * time.Minute, "debug"}
+				50 * time.Millisecond, 50 * time.Millisecond, time.Second, 5 * time.Minute, "debug", "127.0.0.1:0", ""}
 			if *c != want {
 				t.Errorf("\n got %+v\nwant %+v", *c, want)
 			}
@@ -137,6 +138,12 @@ func TestGoodEnvironments(t *testing.T) {
 		{"sandbox redirect to http 127.0.0.1", map[string]string{VarEnvironment: "sandbox", VarRedirectURI: "http://127.0.0.1:4200/return"}, nil},
 		{"redirect of exactly 128 characters", map[string]string{VarRedirectURI: "https://example.com/" + strings.Repeat("a", 128-len("https://example.com/"))}, nil},
 		{"customization of 128 characters", map[string]string{VarLinkCustomizationName: strings.Repeat("é", 128)}, nil},
+		{"simulator address and a loopback Plaid script for sandbox", map[string]string{VarEnvironment: "sandbox", VarSimAddr: "localhost:8090",
+			VarPlaidScriptURL: "http://localhost:8090/link/v2/stable/link-initialize.js"}, func(t *testing.T, c *Config) {
+			if c.SimAddr != "localhost:8090" || c.PlaidScriptURL != "http://localhost:8090/link/v2/stable/link-initialize.js" {
+				t.Errorf("SimAddr %q, PlaidScriptURL %q", c.SimAddr, c.PlaidScriptURL)
+			}
+		}},
 		{"log levels", map[string]string{VarLogLevel: "warn"}, func(t *testing.T, c *Config) {
 			if c.SlogLevel() != slog.LevelWarn {
 				t.Errorf("SlogLevel = %v", c.SlogLevel())
@@ -186,6 +193,18 @@ func TestBadEnvironments(t *testing.T) {
 			[]string{VarAsset, `"EUR"`, "only USD"}},
 		{"log level", map[string]string{VarLogLevel: "verbose"},
 			[]string{VarLogLevel, `"verbose"`, "debug, info, warn or error"}},
+		{"simulator on another host", map[string]string{VarSimAddr: "0.0.0.0:8090"},
+			[]string{VarSimAddr, "not a loopback address"}},
+		{"simulator address without a port", map[string]string{VarSimAddr: "127.0.0.1"},
+			[]string{VarSimAddr, "not host:port"}},
+		{"simulator port out of range", map[string]string{VarSimAddr: "127.0.0.1:70000"},
+			[]string{VarSimAddr, "no valid port"}},
+		{"Plaid script elsewhere", map[string]string{VarPlaidScriptURL: "https://cdn.example.com/link-initialize.js"},
+			[]string{VarPlaidScriptURL, "not on this machine"}},
+		{"Plaid script in production", map[string]string{VarEnvironment: "production", VarPlaidScriptURL: "http://localhost:8090/link/v2/stable/link-initialize.js"},
+			[]string{VarPlaidScriptURL, "production always loads Plaid's own script"}},
+		{"Plaid script that is not a URL", map[string]string{VarPlaidScriptURL: "localhost:8090/x.js"},
+			[]string{VarPlaidScriptURL, "not an absolute http(s) URL"}},
 		{"duration that is not one", map[string]string{VarPollMax: "soon"},
 			[]string{`LINKDESK_POLL_MAX="soon" is not a duration: use a value such as 500ms or 2s`}},
 		{"duration without unit", map[string]string{VarWorkflowTimeout: "60"},
@@ -373,6 +392,8 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		"LINKDESK_WORKFLOW_TIMEOUT":        "60s",
 		"LINKDESK_ACCOUNT_TIMEOUT":         "120s",
 		"LINKDESK_LOG_LEVEL":               "info",
+		"LINKDESK_SIM_ADDR":                "127.0.0.1:0",
+		"LINKDESK_PLAID_SCRIPT_URL":        "-",
 	}
 	seen := 0
 	for _, line := range strings.Split(out, "\n") {

@@ -147,7 +147,8 @@ func flatten(err error) []error {
 // and its Plaid Link answer. It reports whether the simulator runs.
 func (d *doctor) checkSimulator() bool {
 	start := time.Now()
-	t, err := target.Locate(d.cfg, d.o.Sim)
+	d.sims = target.NewSimulator(d.o.Sim)
+	t, err := target.Locate(d.cfg, d.sims)
 	if err != nil {
 		d.add(Result{Check: CheckSimulator, Status: Failed, Elapsed: time.Since(start),
 			Summary: "the built-in simulator did not start",

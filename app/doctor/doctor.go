@@ -175,7 +175,8 @@ type doctor struct {
 	badURLs []string       // API URL variables that failed validation
 	env     config.Environment
 
-	target               *target.Target // where the environment points (sim: with the simulator it started)
+	target               *target.Target    // where the environment points
+	sims                 *target.Simulator // the simulator doctor started (sim only)
 	bankURL, identityURL string
 	creds                keychain.Credentials
 	haveCreds            bool
@@ -203,7 +204,7 @@ func (d *doctor) run() {
 	d.env = d.cfg.Environment
 	d.report.Env = d.env
 	if d.env == config.Sim {
-		defer func() { d.target.Close() }()
+		defer func() { d.sims.Close() }()
 		if !d.checkSimulator() {
 			d.skip(CheckKeychain, "not used in sim")
 			d.skip(CheckCredentials, "needs the simulator")
@@ -219,7 +220,7 @@ func (d *doctor) run() {
 		}
 	} else {
 		d.checkKeychain()
-		t, err := target.Locate(d.cfg, d.o.Sim) // no side effects outside sim
+		t, err := target.Locate(d.cfg, nil)
 		if err == nil {
 			d.target = t
 			d.bankURL, d.identityURL = t.BankURL, t.IdentityURL

@@ -52,6 +52,9 @@ type Hooks struct {
 	Log     *slog.Logger
 	// StateDir holds the journals ("" means journal.DefaultDir()).
 	StateDir string
+	// Timeline, when set, is the timeline to go on recording in (the
+	// environment was run before in this session); nil starts a new one.
+	Timeline *timeline.Recorder
 	// OnAttempt hears every attempt event after the journal and the
 	// timeline have recorded it (linkflow.Observer rules apply).
 	OnAttempt linkflow.Observer
@@ -78,8 +81,11 @@ func Start(t *target.Target, h Hooks) (env *Env, err error) {
 			e.stop()
 		}
 	}()
-	e.Timeline = timeline.New(timeline.Options{Environment: string(t.Name), BankGUID: t.BankGUID, Version: h.Version,
-		Secrets: []string{t.Credentials.ClientSecret}, OnEntry: h.OnTimeline})
+	e.Timeline = h.Timeline
+	if e.Timeline == nil {
+		e.Timeline = timeline.New(timeline.Options{Environment: string(t.Name), BankGUID: t.BankGUID, Version: h.Version,
+			Secrets: []string{t.Credentials.ClientSecret}, OnEntry: h.OnTimeline})
+	}
 	client, err := cybrid.New(cybrid.Options{
 		BankURL: t.BankURL, IdentityURL: t.IdentityURL,
 		ClientID: t.Credentials.ClientID, ClientSecret: t.Credentials.ClientSecret,
@@ -157,12 +163,9 @@ func openJournal(t *target.Target, h Hooks) *journal.Journal {
 	return j
 }
 
-// Close stops the environment: its attempts, the redirect server, the
-// journal and the simulator.
-func (e *Env) Close() {
-	e.stop()
-	e.Target.Close()
-}
+// Close stops the environment: its attempts, the redirect server and the
+// journal. The simulator, which belongs to the run, goes on.
+func (e *Env) Close() { e.stop() }
 
 func (e *Env) stop() {
 	if e.Flow != nil {

@@ -26,13 +26,14 @@ func simEnv(tb testing.TB) *environment.Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tg, err := target.Resolve(cfg, keychain.NewMemory(), sim.Options{WorkflowDelay: -1, AccountDelay: -1})
+	sims := target.NewSimulator(sim.Options{WorkflowDelay: -1, AccountDelay: -1})
+	tb.Cleanup(sims.Close)
+	tg, err := target.Resolve(cfg, keychain.NewMemory(), sims)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	e, err := environment.Start(tg, environment.Hooks{Version: "test", Log: slog.New(slog.DiscardHandler), StateDir: tb.TempDir()})
 	if err != nil {
-		tg.Close()
 		tb.Fatal(err)
 	}
 	tb.Cleanup(e.Close)

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -196,10 +197,19 @@ func TestSwitchEnvironmentAndFirstRun(t *testing.T) {
 	}
 	defer other.Close()
 	store := keychain.NewMemory()
-	a := startAppWith(t, sim.Options{}, store, map[string]string{
+	a := startAppWith(t, sim.Options{WorkflowDelay: 200 * time.Millisecond, AccountDelay: 200 * time.Millisecond}, store, map[string]string{
 		"LINKDESK_BANK_API_URL":     other.BankURL,
 		"LINKDESK_IDENTITY_API_URL": other.IdentityURL,
 	})
+	// Work done in the simulator before the round trip: an account linked,
+	// and the timeline that recorded it.
+	simCustomer := a.pickFirstCustomer()
+	a.linkAccount(func() { a.click("link-account") })
+	simBankURL := a.sim().BankURL
+	var before struct {
+		Entries []json.RawMessage `json:"entries"`
+	}
+	a.js(`import("/contract.js").then((m) => m.call("timeline", {attempt_id: "", since: 0}))`, &before)
 	a.click("env-sandbox")
 	a.waitJS(`document.body.dataset.ready === "true" && !document.querySelector('[data-testid="firstrun"]').hidden`, 15*time.Second)
 	a.shot("first-run")
@@ -247,10 +257,27 @@ func TestSwitchEnvironmentAndFirstRun(t *testing.T) {
 	if n := other.Cybrid.Stats().TokenRequests; n == 0 {
 		t.Error("no token was requested from the sandbox stand-in")
 	}
-	// And back to the simulator, without a restart.
+	// And back to the simulator, without a restart: the same simulator —
+	// its address, the account linked before, and the timeline.
 	a.click("env-sim")
 	a.waitJS(`document.body.dataset.ready === "true" && document.querySelector('[data-testid="env-sim"]').getAttribute("aria-checked") === "true"`, 15*time.Second)
 	a.waitJS(`document.querySelector('[data-testid="customer-row"]')`, 10*time.Second)
+	if got := a.sim().BankURL; got != simBankURL {
+		t.Errorf("after the round trip the simulator is at %s, before at %s", got, simBankURL)
+	}
+	if n := len(a.sim().Cybrid.Accounts(simCustomer)); n != 1 {
+		t.Errorf("after the round trip the simulator has %d accounts for the customer, want the 1 linked before", n)
+	}
+	a.selectCustomer(simCustomer)
+	a.waitJS(`document.querySelector('[data-testid="account-row"]')`, 5*time.Second)
+	var after struct {
+		Entries []json.RawMessage `json:"entries"`
+	}
+	a.js(`import("/contract.js").then((m) => m.call("timeline", {attempt_id: "", since: 0}))`, &after)
+	if len(before.Entries) < 10 || len(after.Entries) < len(before.Entries) {
+		t.Errorf("the simulator's timeline had %d entries before the round trip and %d after", len(before.Entries), len(after.Entries))
+	}
+	a.shot("back-in-sim")
 }
 
 func TestProductionIsUnmistakable(t *testing.T) {

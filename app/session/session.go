@@ -55,9 +55,22 @@ type Session struct {
 	env      atomic.Pointer[environment.Env] // nil while waiting for credentials
 	missing  atomic.Pointer[config.Environment]
 	switchMu sync.Mutex // one switch at a time
+	// sims is the run's built-in simulator: started when first needed and
+	// kept, with its address and state, across environment switches.
+	sims *target.Simulator
+	// timelines are the environments' timelines, kept across switches
+	// (guarded by switchMu).
+	timelines map[config.Environment]*keptTimeline
 
 	mu     sync.Mutex
 	window *ui.Window // set once the window is open
+}
+
+// keptTimeline is an environment's timeline and the client secret it was
+// made to keep out of its entries.
+type keptTimeline struct {
+	rec    *timeline.Recorder
+	secret string
 }
 
 // NoCredentialsError says that no API credentials are stored for the
@@ -73,7 +86,16 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Session{Log: log, base: cfg, version: version, store: store, opts: o, started: time.Now()}
+	s := &Session{Log: log, base: cfg, version: version, store: store, opts: o, started: time.Now(),
+		timelines: map[config.Environment]*keptTimeline{}}
+	so := o.Sim
+	if so.Logger == nil {
+		so.Logger = log.With("component", "sim")
+	}
+	if so.Addr == "" {
+		so.Addr = cfg.SimAddr
+	}
+	s.sims = target.NewSimulator(so)
 	s.api = pageapi.New(s, log)
 	srv, err := ui.NewServer(assets.App(), ui.PageConfig{Version: version}, log)
 	if err != nil {
@@ -116,10 +138,6 @@ func (s *Session) switchTo(env config.Environment) error {
 	defer s.switchMu.Unlock()
 	c := *s.base
 	c.Environment = env
-	so := s.opts.Sim
-	if so.Logger == nil {
-		so.Logger = s.Log.With("component", "sim")
-	}
 	old := s.env.Load()
 	if old != nil && old.Target.Name == env {
 		// The same environment again (credentials stored anew): its
@@ -128,7 +146,7 @@ func (s *Session) switchTo(env config.Environment) error {
 		old.Close()
 		old = nil
 	}
-	tg, err := target.Resolve(&c, s.store, so)
+	tg, err := target.Resolve(&c, s.store, s.sims)
 	if err != nil {
 		var nc *NoCredentialsError
 		if errors.As(err, &nc) {
@@ -140,17 +158,28 @@ func (s *Session) switchTo(env config.Environment) error {
 		}
 		return err
 	}
+	kept := s.timelines[env]
+	if kept != nil && kept.secret != tg.Credentials.ClientSecret {
+		// Other credentials: the kept timeline does not know the new
+		// secret to keep it out of its entries, so it starts anew.
+		kept = nil
+	}
+	var tl *timeline.Recorder
+	if kept != nil {
+		tl = kept.rec
+	}
 	e, err := environment.Start(tg, environment.Hooks{
 		Version: s.version, Log: s.Log, StateDir: s.opts.StateDir,
+		Timeline:    tl,
 		OnAttempt:   s.observe,
 		OnTimeline:  func(en timeline.Entry) { s.push(pageapi.TimelinePush(en)) },
 		OnRecovered: s.pushRecovered,
 		OnRedirect:  s.oauthReturn,
 	})
 	if err != nil {
-		tg.Close()
 		return err
 	}
+	s.timelines[env] = &keptTimeline{rec: e.Timeline, secret: tg.Credentials.ClientSecret}
 	s.Navigation.Configure(append([]string{s.Server.URL}, tg.PlaidOrigins()...), e.RedirectURI)
 	s.Server.SetPage(ui.PageConfig{
 		Environment: string(env), PlaidScriptURL: tg.PlaidScriptURL, Version: s.version,
@@ -304,7 +333,7 @@ func (s *Session) OpenWindow(debug bool) (*ui.Window, error) {
 	return w, nil
 }
 
-// Close stops the environment and the app server.
+// Close stops the environment, the simulator and the app server.
 func (s *Session) Close() {
 	s.switchMu.Lock()
 	e := s.env.Swap(nil)
@@ -312,6 +341,7 @@ func (s *Session) Close() {
 	if e != nil {
 		e.Close()
 	}
+	s.sims.Close()
 	if s.Server != nil {
 		s.Server.Close()
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 
 	"linkdesk/app/config"
 	"linkdesk/app/keychain"
@@ -46,26 +47,71 @@ type Target struct {
 	// configured ("" none); in sim, a loopback URI linkdesk serves itself
 	// (port 0 until Start picks one).
 	RedirectURI string
-	// Sim is the simulator started for the target (sim only, else nil).
+	// Sim is the built-in simulator (sim only, else nil). It belongs to the
+	// Simulator it came from, which outlives the Target.
 	Sim *sim.Sim
 }
 
 // Simulated reports whether the target is the built-in simulator.
 func (t *Target) Simulated() bool { return t.Sim != nil }
 
-// PlaidOrigins are the origins of Plaid Link the page's main view may show.
+// PlaidOrigins are the origins of Plaid Link the page's main view may show:
+// the script's, and Plaid's own domains when the script is Plaid's.
 func (t *Target) PlaidOrigins() []string {
 	out := []string{origin(t.PlaidScriptURL)}
-	if !t.Simulated() {
+	if t.PlaidScriptURL == PlaidScriptURL {
 		out = append(out, "https://*.plaid.com")
 	}
 	return out
 }
 
-// Close stops what Resolve started (the simulator). Safe on nil.
-func (t *Target) Close() {
-	if t != nil && t.Sim != nil {
-		t.Sim.Close()
+// Simulator is the built-in simulator of one linkdesk run: started the
+// first time an environment needs it, then kept — its address, its state
+// and its QA switches survive environment switches — until Close. Safe for
+// concurrent use.
+type Simulator struct {
+	opts sim.Options
+	mu   sync.Mutex
+	sim  *sim.Sim
+	err  error
+}
+
+// NewSimulator returns a Simulator that starts with o when first needed.
+func NewSimulator(o sim.Options) *Simulator { return &Simulator{opts: o} }
+
+// Get returns the simulator, starting it the first time. A start that
+// failed is tried again on the next Get.
+func (s *Simulator) Get() (*sim.Sim, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sim == nil {
+		sm, err := sim.Start(s.opts)
+		if err != nil {
+			return nil, fmt.Errorf("starting the built-in simulator: %w", err)
+		}
+		s.sim = sm
+	}
+	return s.sim, nil
+}
+
+// Running returns the simulator if it has been started, else nil.
+func (s *Simulator) Running() *sim.Sim {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sim
+}
+
+// Close stops the simulator (if it was started). Safe on nil.
+func (s *Simulator) Close() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	sm := s.sim
+	s.sim = nil
+	s.mu.Unlock()
+	if sm != nil {
+		sm.Close()
 	}
 }
 
@@ -78,12 +124,11 @@ func (e *NoCredentialsError) Error() string {
 }
 
 // Resolve decides where cfg's environment points and with which
-// credentials. For sim it starts the simulator (with so; the Target owns
-// it: Close it) and uses its credentials; for sandbox and production it
-// reads them from store and fails with *NoCredentialsError when none are
-// stored.
-func Resolve(cfg *config.Config, store keychain.Store, so sim.Options) (*Target, error) {
-	t, err := Locate(cfg, so)
+// credentials. For sim it takes the simulator from simulator (starting it
+// if needed) and uses its credentials; for sandbox and production it reads
+// them from store and fails with *NoCredentialsError when none are stored.
+func Resolve(cfg *config.Config, store keychain.Store, simulator *Simulator) (*Target, error) {
+	t, err := Locate(cfg, simulator)
 	if err != nil || t.Simulated() {
 		return t, err
 	}
@@ -99,20 +144,34 @@ func Resolve(cfg *config.Config, store keychain.Store, so sim.Options) (*Target,
 }
 
 // Locate decides where cfg's environment points, without reading any
-// credentials: for sim it starts the simulator (with so), whose own
-// credentials the Target then carries; for sandbox and production it only
-// works out the URLs (the caller adds credentials with SetCredentials).
-// `linkdesk doctor`, which checks the keychain step by step, starts here.
-func Locate(cfg *config.Config, so sim.Options) (*Target, error) {
+// credentials: for sim it takes the simulator from simulator (starting it
+// if needed), whose own credentials the Target then carries; for sandbox
+// and production it only works out the URLs (the caller adds credentials
+// with SetCredentials). `linkdesk doctor`, which checks the keychain step by
+// step, starts here.
+//
+// Plaid's script is Plaid's own CDN copy, except in sandbox with
+// LINKDESK_PLAID_SCRIPT_URL (a simulator run apart, on loopback), and in
+// sim (the built-in simulator's). Production refuses the override.
+func Locate(cfg *config.Config, simulator *Simulator) (*Target, error) {
 	t := &Target{Name: cfg.Environment, Config: cfg, BankGUID: cfg.BankGUID, RedirectURI: cfg.RedirectURI}
 	if cfg.Environment != config.Sim {
 		t.BankURL, t.IdentityURL = cfg.BankURL(), cfg.IdentityURL()
 		t.PlaidScriptURL = PlaidScriptURL
+		if cfg.PlaidScriptURL != "" {
+			if cfg.Environment == config.Production {
+				return nil, fmt.Errorf("%s is set, but production always loads Plaid's own script: unset it to use production", config.VarPlaidScriptURL)
+			}
+			t.PlaidScriptURL = cfg.PlaidScriptURL
+		}
 		return t, nil
 	}
-	sm, err := sim.Start(so)
+	if simulator == nil {
+		return nil, errors.New("the built-in simulator is not available here")
+	}
+	sm, err := simulator.Get()
 	if err != nil {
-		return nil, fmt.Errorf("starting the built-in simulator: %w", err)
+		return nil, err
 	}
 	t.Sim = sm
 	t.BankURL, t.IdentityURL = sm.BankURL, sm.IdentityURL

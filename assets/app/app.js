@@ -193,7 +193,7 @@ function renderHint() {
 async function switchEnv(env) {
   if (state.info && env === state.info.environment && !state.info.needs_credentials) return;
   const busy = await call("runningAttempts", {}).catch(() => []);
-  if (busy.length && !(await ask("Switch environment?", `${busy.length === 1 ? "An attempt is" : busy.length + " attempts are"} still running (${busy.map((a) => nameOf(a.customer_guid)).join(", ")}). Switching cancels ${busy.length === 1 ? "it" : "them"}; nothing already linked is lost. The timeline starts afresh in the new environment: export it first if you need it.`, "Switch and cancel"))) return;
+  if (busy.length && !(await ask("Switch environment?", `${busy.length === 1 ? "An attempt is" : busy.length + " attempts are"} still running (${busy.map((a) => nameOf(a.customer_guid)).join(", ")}). Switching cancels ${busy.length === 1 ? "it" : "them"}; nothing already linked is lost, and each environment keeps its own timeline until linkdesk closes.`, "Switch and cancel"))) return;
   if (env === "production" && !(await ask("Switch to PRODUCTION?", "Production works with real customers and real money movement.", "Switch to production", true))) return;
   try {
     state.info = await call("switchEnvironment", { environment: env });
