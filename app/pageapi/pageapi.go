@@ -70,6 +70,47 @@ type SessionInfo struct {
 	// credentials: the page shows the first-run screen.
 	NeedsCredentials bool     `json:"needs_credentials"`
 	Environments     []string `json:"environments"`
+	// Simulator says where the built-in simulator listens (sim only).
+	Simulator *SimulatorInfo `json:"simulator,omitempty"`
+}
+
+// SimulatorInfo is what a QA engineer needs to reach the built-in simulator
+// from outside linkdesk: its base URLs and ready-to-paste commands.
+type SimulatorInfo struct {
+	BankURL     string `json:"bank_url"`
+	IdentityURL string `json:"identity_url"`
+	PlaidURL    string `json:"plaid_url"`
+	ClientID    string `json:"client_id"`
+	// Commands are shell lines for the simulator's QA hooks and for
+	// pointing another linkdesk at it.
+	Commands []Command `json:"commands"`
+}
+
+// Command is one ready-to-paste shell line and what it does.
+type Command struct {
+	Title string `json:"title"`
+	Line  string `json:"line"`
+}
+
+// simulatorInfo describes the running simulator of e (nil outside sim).
+func simulatorInfo(e *environment.Env) *SimulatorInfo {
+	t := e.Target
+	if !t.Simulated() {
+		return nil
+	}
+	b := t.BankURL
+	return &SimulatorInfo{
+		BankURL: b, IdentityURL: t.IdentityURL, PlaidURL: t.Sim.PlaidURL, ClientID: t.Credentials.ClientID,
+		Commands: []Command{
+			{"List the QA scenarios and the active one", "curl -s " + b + "/sim/scenarios"},
+			{"Apply a scenario (here: a slow workflow)", "curl -s -X PUT " + b + `/sim/scenarios/active -H 'Content-Type: application/json' -d '{"id":"slow_workflow","options":{"delay":"8s"}}'`},
+			{"Back to normal", "curl -s -X DELETE " + b + "/sim/scenarios/active"},
+			{"Show the injected faults", "curl -s " + b + "/sim/faults"},
+			{"Expire an account's bank connection (refresh_required)", "curl -s -X POST " + b + "/sim/external_bank_accounts/ACCOUNT_GUID/expire"},
+			{"Point another linkdesk at this simulator (sandbox)", "LINKDESK_ENVIRONMENT=sandbox LINKDESK_BANK_API_URL=" + b + " LINKDESK_IDENTITY_API_URL=" + t.IdentityURL +
+				" LINKDESK_PLAID_SCRIPT_URL=" + t.PlaidScriptURL + " LINKDESK_BANK_GUID=" + t.BankGUID + " linkdesk"},
+		},
+	}
 }
 
 // InfoOf describes a running environment.
@@ -78,7 +119,7 @@ func InfoOf(e *environment.Env, version string) SessionInfo {
 	return SessionInfo{
 		Environment: string(t.Name), BankGUID: t.BankGUID, PlaidScriptURL: t.PlaidScriptURL,
 		Credentials: t.CredentialsSource, Version: version, RedirectURI: e.RedirectURI,
-		Environments: environments(),
+		Environments: environments(), Simulator: simulatorInfo(e),
 	}
 }
 

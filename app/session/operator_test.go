@@ -361,3 +361,38 @@ func TestInterruptedAttemptIsShownAtStart(t *testing.T) {
 	a.click("recovered-dismiss")
 	a.waitJS(`document.querySelector('[data-testid="recovered"]').hidden`, 5*time.Second)
 }
+
+// A simulator run apart (`linkdesk sim`) stands in for Cybrid's sandbox and
+// for Plaid: with the base-URL overrides and LINKDESK_PLAID_SCRIPT_URL, the
+// sandbox environment links end to end through the simulated Link, and the
+// account is created in that simulator.
+func TestSandboxLinksAgainstASimulatorRunApart(t *testing.T) {
+	apart, err := sim.Start(sim.Options{ClientID: "apart-id", ClientSecret: "apart-secret-6b0", TestDriver: true,
+		WorkflowDelay: 200 * time.Millisecond, AccountDelay: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer apart.Close()
+	store := keychain.NewMemory()
+	if err := store.Set("sandbox", keychain.Credentials{ClientID: "apart-id", ClientSecret: "apart-secret-6b0"}); err != nil {
+		t.Fatal(err)
+	}
+	script := apart.PlaidURL + "/link/v2/stable/link-initialize.js"
+	a := startAppWith(t, sim.Options{}, store, map[string]string{
+		"LINKDESK_ENVIRONMENT":      "sandbox",
+		"LINKDESK_BANK_API_URL":     apart.BankURL,
+		"LINKDESK_IDENTITY_API_URL": apart.IdentityURL,
+		"LINKDESK_PLAID_SCRIPT_URL": script,
+	})
+	var got string
+	a.js(`JSON.parse(document.querySelector('meta[name="linkdesk-config"]').content).plaid_script_url`, &got)
+	if got != script {
+		t.Fatalf("the page loads Plaid from %q, want %q", got, script)
+	}
+	customer := a.pickFirstCustomer()
+	a.linkAccount(func() { a.click("link-account") })
+	if accts := apart.Cybrid.Accounts(customer); len(accts) != 1 || accts[0].State != "unverified" {
+		t.Errorf("the simulator run apart holds %+v for the customer", accts)
+	}
+	a.shot("sandbox-via-sim-apart")
+}

@@ -122,9 +122,11 @@ function showBanner(text, cls = "") {
 }
 
 // ask shows a modal dialog; resolves true for OK. Cancel (or Esc) changes
-// nothing.
-function ask(title, body, okText = "OK", danger = false) {
+// nothing. inform is ask with only a Close button.
+function ask(title, body, okText = "OK", danger = false, wide = false, cancel = true) {
   const d = tid("dialog");
+  d.classList.toggle("wide", wide);
+  tid("dialog-cancel").hidden = !cancel;
   tid("dialog-title").textContent = title;
   const b = tid("dialog-body");
   b.replaceChildren(...(Array.isArray(body) ? body : [typeof body === "string" ? el("p", { text: body }) : body]));
@@ -133,8 +135,12 @@ function ask(title, body, okText = "OK", danger = false) {
   ok.className = danger ? "primary danger" : "primary";
   d.returnValue = "cancel";
   d.showModal();
-  tid("dialog-cancel").focus();
+  (cancel ? tid("dialog-cancel") : ok).focus();
   return new Promise((resolve) => d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true }));
+}
+
+function inform(title, body, wide = false) {
+  return ask(title, body, "Close", false, wide, false);
 }
 
 function shortTime(iso) {
@@ -148,6 +154,48 @@ function shortTime(iso) {
 function elapsed(since) {
   const s = Math.max(0, (Date.now() - new Date(since).getTime()) / 1000);
   return s < 60 ? s.toFixed(1) + " s" : Math.floor(s / 60) + " min " + Math.floor(s % 60) + " s";
+}
+
+// ---- copying ----------------------------------------------------------------
+// copyButton copies text to the clipboard and says so on the button.
+function copyButton(text, label = "Copy", testid = "copy") {
+  const b = el("button", { class: "small", type: "button", "data-testid": testid, title: "Copy to the clipboard", text: label });
+  b.addEventListener("click", async (e) => {
+    e.preventDefault();
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (err) {
+      // Older engines: copy from a selected, off-screen text field.
+      const t = el("textarea", { style: "position:fixed;left:-9999px" });
+      t.value = text;
+      document.body.append(t);
+      t.select();
+      document.execCommand("copy");
+      t.remove();
+    }
+    b.textContent = "Copied";
+    setTimeout(() => { b.textContent = label; }, 1500);
+  });
+  return b;
+}
+
+// showSimulator shows where the built-in simulator listens, with commands a
+// QA engineer can paste into a terminal.
+function showSimulator() {
+  const s = state.info && state.info.simulator;
+  if (!s) return;
+  const row = (name, value, testid) => el("tr", {}, el("th", { text: name }), el("td", {}, el("code", { "data-testid": testid, text: value })), el("td", {}, copyButton(value, "Copy", "copy-" + testid)));
+  inform("The simulator", [
+    el("p", { class: "muted", text: "The built-in simulator keeps this address and its state until linkdesk closes, also when you switch environments." }),
+    el("table", { class: "kv" },
+      row("Bank API", s.bank_url, "sim-bank-url"),
+      row("Identity (tokens)", s.identity_url, "sim-identity-url"),
+      row("Plaid Link", s.plaid_url, "sim-plaid-url"),
+      row("Client ID", s.client_id, "sim-client-id")),
+    el("h3", { text: "Commands" }),
+    el("ul", { class: "commands" }, ...s.commands.map((c, i) => el("li", {}, el("div", { class: "muted small", text: c.title }),
+      el("div", { class: "cmd" }, el("code", { "data-testid": "sim-command", text: c.line }), copyButton(c.line, "Copy", "copy-command-" + i))))),
+  ], true);
 }
 
 // ---- environment --------------------------------------------------------
@@ -165,6 +213,7 @@ function renderInfo() {
   document.title = `linkdesk — ${i.environment}`;
   tid("prod-banner").hidden = i.environment !== "production";
   tid("scenario-box").hidden = i.environment !== "sim";
+  tid("sim-details").hidden = !i.simulator;
   const needs = !!i.needs_credentials;
   tid("firstrun").hidden = !needs;
   tid("main").classList.toggle("needs-credentials", needs);
@@ -618,8 +667,13 @@ async function exportAs(method, params) {
 }
 
 // ---- scenarios (simulator) ----------------------------------------------
+let scenarioTimer = null;
 async function loadScenarios() {
   const sel = tid("scenario-select");
+  clearTimeout(scenarioTimer);
+  // A scenario applied over HTTP (curl, a test script) shows up here too.
+  if (state.info && state.info.environment === "sim") scenarioTimer = setTimeout(loadScenarios, 5000);
+  if (document.activeElement === sel || tid("dialog").open) return;
   try {
     const r = await call("scenarios", {});
     sel.replaceChildren(...r.scenarios.map((s) => el("option", { value: s.id, title: s.description, selected: s.id === r.active }, s.title + (s.kind === "guide" ? " (how-to)" : ""))));
@@ -630,20 +684,39 @@ async function loadScenarios() {
   }
 }
 
+// applyScenario applies the picked scenario. Normal applies at once;
+// another scenario first shows what it does, with its options to edit, and
+// applies on OK — Cancel leaves the active one as it was.
 async function applyScenario(id) {
   const sel = tid("scenario-select");
   const s = (sel._scenarios || []).find((x) => x.id === id);
-  try {
-    await call("applyScenario", { id, customer_guid: state.customer ? state.customer.guid : "" });
-    if (id === "connection_expired") loadAccounts();
-    sel.dataset.active = id;
-    if (s) {
-      addActivity(`Scenario: ${s.title}${s.how_to ? " — " + s.how_to : ""}`);
-      if (s.kind === "guide" || s.how_to) ask(s.title, [el("p", { text: s.description }), s.how_to ? el("p", {}, el("b", { text: "How: " }), s.how_to) : null].filter(Boolean), "OK");
+  let options = {};
+  if (s && id !== "normal") {
+    const fields = (s.options || []).map((o) => {
+      const input = el("input", { "data-testid": "scenario-option-" + o.name, name: o.name, value: o.default || "", placeholder: o.default ? "" : "optional", spellcheck: "false" });
+      return { o, input, row: el("label", { class: "option" }, el("span", { class: "name", text: o.name }), input, el("span", { class: "muted small", text: o.description })) };
+    });
+    const body = [el("p", { text: s.description })];
+    if (s.how_to) body.push(el("p", {}, el("b", { text: "What to do: " }), s.how_to));
+    if (s.expect) body.push(el("p", {}, el("b", { text: "What linkdesk should show: " }), s.expect));
+    if (fields.length) body.push(el("div", { class: "options" }, ...fields.map((f) => f.row)));
+    const ok = await ask(s.title, body, s.kind === "guide" ? "Use this scenario" : "Apply", false, true);
+    if (!ok) {
+      sel.value = sel.dataset.active || "normal";
+      return;
     }
+    for (const f of fields) if (f.input.value.trim() !== "") options[f.o.name] = f.input.value.trim();
+  }
+  try {
+    const r = await call("applyScenario", { id, customer_guid: state.customer ? state.customer.guid : "", options });
+    if (id === "connection_expired") loadAccounts();
+    sel.dataset.active = r.active;
+    sel.value = r.active;
+    if (s) addActivity(`Scenario: ${s.title}${s.how_to ? " — " + s.how_to : ""}`, false, new Date(), "");
   } catch (e) {
-    addActivity("Scenario not applied: " + e.message, true);
-    sel.value = sel.dataset.active || "";
+    addActivity("Scenario not applied: " + e.message, true, new Date(), "");
+    ask("Scenario not applied", e.message, "OK");
+    sel.value = sel.dataset.active || "normal";
   }
 }
 
@@ -691,7 +764,7 @@ function renderRecovered(st) {
 function showHelp() {
   const rows = [["/", "search customers"], ["↑ ↓", "move in the customer list"], ["Enter", "open the customer"], ["Esc", "clear the search / close a dialog"],
     ["n", "link a new bank account"], ["r", "reload the accounts"], ["j k", "move in the accounts table"], ["t", "timeline / activity"], ["d", "light / dark theme"], ["?", "this help"]];
-  ask("Keyboard shortcuts", el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("td", {}, el("kbd", { text: k })), el("td", { text: v })))), "Close");
+  inform("Keyboard shortcuts", el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("td", {}, el("kbd", { text: k })), el("td", { text: v })))));
 }
 
 document.addEventListener("keydown", (e) => {
@@ -785,10 +858,11 @@ tid("export-session").addEventListener("click", () => exportAs("exportSession", 
 tid("scenario-select").addEventListener("change", (e) => applyScenario(e.target.value));
 tid("theme-toggle").addEventListener("click", toggleTheme);
 tid("help-open").addEventListener("click", showHelp);
-tid("version").addEventListener("click", () => ask("About linkdesk", [
+tid("sim-details").addEventListener("click", showSimulator);
+tid("version").addEventListener("click", () => inform("About linkdesk", [
   el("p", {}, el("b", { text: "linkdesk " + (state.info ? state.info.version : "") })),
   el("p", { text: "Links Cybrid customers' external bank accounts through Plaid Link. Environment: " + (state.info ? state.info.environment : "?") + "." }),
-], "Close"));
+]));
 tid("firstrun-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const id = tid("firstrun-client-id"), sec = tid("firstrun-secret"), err = tid("firstrun-error"), btn = tid("firstrun-save");
