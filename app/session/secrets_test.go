@@ -187,7 +187,8 @@ func (s aliasStore) Delete(env string) error {
 type tokenProxy struct {
 	URL    string
 	mu     sync.Mutex
-	tokens []string
+	tokens []string // access tokens
+	public []string // Plaid public tokens, from account creations
 }
 
 func startTokenProxy(t *testing.T, target string) *tokenProxy {
@@ -202,6 +203,22 @@ func startTokenProxy(t *testing.T, target string) *tokenProxy {
 			r.SetURL(u)
 			if tok, ok := strings.CutPrefix(r.In.Header.Get("Authorization"), "Bearer "); ok {
 				p.add(strings.TrimSpace(tok))
+			}
+			// The Plaid public tokens linkdesk hands Cybrid.
+			if r.In.Method == "POST" && r.In.URL.Path == "/api/external_bank_accounts" && r.In.Body != nil {
+				b, _ := io.ReadAll(r.In.Body)
+				r.Out.Body = io.NopCloser(bytes.NewReader(b))
+				r.Out.ContentLength = int64(len(b))
+				var body struct {
+					PlaidPublicToken string `json:"plaid_public_token"`
+				}
+				if json.Unmarshal(b, &body) == nil && body.PlaidPublicToken != "" {
+					p.mu.Lock()
+					if !slices.Contains(p.public, body.PlaidPublicToken) {
+						p.public = append(p.public, body.PlaidPublicToken)
+					}
+					p.mu.Unlock()
+				}
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
@@ -241,6 +258,12 @@ func (p *tokenProxy) all() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.tokens)
+}
+
+func (p *tokenProxy) publicTokens() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.public)
 }
 
 // startAppDebug is startAppState without the built-in simulator and with
@@ -300,8 +323,9 @@ func startAppDebug(t *testing.T, cfg *config.Config, store keychain.Store, state
 }
 
 // secretsHooks records everything Go sends the page — every call's answer
-// (read off fetch, the page's one route to Go) and every push — and stands
-// in for Plaid's script: Plaid.create hands the page's callbacks to the test.
+// (read off fetch, the page's one route to Go) and every push. Plaid Link
+// is the stand-in's simulated Link (LINKDESK_PLAID_SCRIPT_URL), driven in
+// its iframe as a customer would.
 const secretsHooks = `(async () => {
   window.__secretsSeen = [];
   const m = await import("/contract.js");
@@ -313,14 +337,6 @@ const secretsHooks = `(async () => {
     if (String(args[0]).startsWith("/call/")) r.clone().text().then((t) => window.__secretsSeen.push(t));
     return r;
   };
-  window.__secretsLinkN = 0;
-  window.Plaid = { create(cfg) {
-    window.__secretsLinkN++;
-    window.__secretsLink = cfg;
-    const h = { open() { h.opened = true; }, exit() {}, destroy() {} };
-    setTimeout(() => cfg.onLoad && cfg.onLoad(), 0);
-    return h;
-  } };
   return true;
 })()`
 
@@ -369,64 +385,39 @@ type secretsRun struct {
 	redirect string   // the redirect server's page
 }
 
-// openLink starts a link attempt from the page (button) and waits for the
-// page to create Plaid Link; it returns the attempt id and its link token.
+// openLink starts a link attempt from the page (button) and waits for
+// Plaid Link to be shown; it returns the attempt id and its link token.
 func (r *secretsRun) openLink(button string) (string, string) {
 	r.t.Helper()
 	a := r.a
+	var customer string
+	a.js(`document.querySelector('[data-testid="customer-guid"]').innerText`, &customer)
+	var before string
+	if at, ok := a.env().Flow.Latest(customer); ok {
+		before = at.ID
+	}
 	a.click(button)
-	r.linkN++
-	a.waitJS(fmt.Sprintf(`window.__secretsLinkN >= %d`, r.linkN), 15*time.Second)
-	var tok string
-	a.js(`window.__secretsLink.token`, &tok)
-	if !strings.HasPrefix(tok, "link-sandbox-") {
-		a.fatalf("the page created Plaid Link with %q, not a link token", tok)
+	a.waitJS(`(() => { const f = document.querySelector('iframe[id^="plaid-link-iframe"]'); return f && f.style.display === "block"; })()`, 20*time.Second)
+	at, ok := a.env().Flow.Latest(customer)
+	if !ok || at.ID == before || at.State != linkflow.LinkOpen || !strings.HasPrefix(at.LinkToken, "link-sandbox-") {
+		a.fatalf("after %s the customer's attempt is %+v", button, at)
 	}
-	var seen []string
-	a.js(`window.__secretsSeen`, &seen)
-	for i := len(seen) - 1; i >= 0; i-- {
-		var m struct {
-			Type    string           `json:"type"`
-			Attempt linkflow.Attempt `json:"attempt"`
-		}
-		if json.Unmarshal([]byte(seen[i]), &m) == nil && m.Type == "attempt" && m.Attempt.LinkToken == tok {
-			r.attempts = append(r.attempts, m.Attempt.ID)
-			return m.Attempt.ID, tok
-		}
-	}
-	a.fatalf("no attempt pushed to the page carries the link token Plaid was created with")
-	return "", ""
+	r.attempts = append(r.attempts, at.ID)
+	return at.ID, at.LinkToken
 }
 
-// succeed goes through the stand-in's Link for First Platypus Bank and
+// succeed goes through the stand-in's Link in its iframe — First Platypus
+// Bank, the sandbox credentials, the first account — so that Link itself
 // hands the public token to the page's onSuccess.
-func (r *secretsRun) succeed(linkToken string) {
+func (r *secretsRun) succeed() {
 	r.t.Helper()
-	pu := r.other.PlaidURL
-	open := plaidAPI(r.t, pu, "open", map[string]any{"link_token": linkToken})
-	sid := open["link_session_id"]
-	if open["institution"] == nil {
-		plaidAPI(r.t, pu, "institution", map[string]any{"link_token": linkToken, "link_session_id": sid, "institution_id": "ins_109508"})
-	}
-	sel := plaidAPI(r.t, pu, "credentials", map[string]any{"link_token": linkToken, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
-	accts, _ := sel["accounts"].([]any)
-	if len(accts) == 0 {
-		r.t.Fatalf("Link offered no accounts: %v", sel)
-	}
-	done := plaidAPI(r.t, pu, "accounts", map[string]any{"link_token": linkToken, "link_session_id": sid,
-		"account_ids": []string{accts[0].(map[string]any)["id"].(string)}})
-	pub, _ := done["public_token"].(string)
-	if done["status"] != "connected" || !strings.HasPrefix(pub, "public-sandbox-") {
-		r.t.Fatalf("Link did not connect: %v", done)
-	}
-	r.public = append(r.public, pub)
-	meta, _ := json.Marshal(map[string]any{"institution": done["institution"], "accounts": done["accounts"], "link_session_id": sid})
-	r.a.js(fmt.Sprintf(`(() => {
-		const cfg = window.__secretsLink;
-		cfg.onEvent("HANDOFF", {link_session_id: %q, request_id: "r1", timestamp: new Date().toISOString()});
-		cfg.onSuccess(%q, %s);
-		return true;
-	})()`, sid, pub, meta), nil)
+	a := r.a
+	a.signInToPlatypus(false)
+	a.inLink("pane-select-account", 10*time.Second)
+	a.linkClick("account-0000")
+	a.linkClick("account-continue")
+	a.inLink("pane-connected", 10*time.Second)
+	a.linkClick("connected-continue")
 }
 
 // until waits for the attempt to reach state want (a final state other than
@@ -472,8 +463,8 @@ func (r *secretsRun) work() (customer string) {
 	if err := other.Cybrid.AddFault(cybridsim.Fault{Route: "GET /api/external_bank_accounts/{guid}", Kind: cybridsim.FaultUnauthorized, Times: 1}); err != nil {
 		t.Fatal(err)
 	}
-	id1, tok1 := r.openLink("link-account")
-	r.succeed(tok1)
+	id1, _ := r.openLink("link-account")
+	r.succeed()
 	done := r.until(id1, linkflow.Done)
 	r.waitResult("done")
 	a.shot("linked")
@@ -503,8 +494,8 @@ func (r *secretsRun) work() (customer string) {
 	if err := other.Cybrid.AddFault(cybridsim.Fault{Route: "POST /api/external_bank_accounts", Kind: cybridsim.Fault500, Times: 2}); err != nil {
 		t.Fatal(err)
 	}
-	id2, tok2 := r.openLink("link-account")
-	r.succeed(tok2)
+	id2, _ := r.openLink("link-account")
+	r.succeed()
 	r.until(id2, linkflow.AccountRetry)
 	a.waitJS(`document.querySelector('[data-testid="retry-account"]')`, 5*time.Second)
 	a.shot("account-retry")
@@ -512,10 +503,21 @@ func (r *secretsRun) work() (customer string) {
 	r.until(id2, linkflow.Done)
 	r.waitResult("done")
 
-	// 3. Link once more, and leave Link with an error.
-	id3, tok3 := r.openLink("link-account")
-	sid := plaidAPI(t, other.PlaidURL, "open", map[string]any{"link_token": tok3})["link_session_id"]
-	a.js(fmt.Sprintf(`(window.__secretsLink.onExit({error_type: "ITEM_ERROR", error_code: "INVALID_CREDENTIALS", error_message: "the provided credentials were not correct", display_message: null}, {status: "requires_credentials", link_session_id: %q, request_id: "r2", institution: {name: "First Platypus Bank", institution_id: "ins_109508"}}), true)`, sid), nil)
+	// 3. Link once more: the bank refuses the password, and the customer
+	// leaves Link.
+	id3, _ := r.openLink("link-account")
+	a.inLink("pane-consent", 15*time.Second)
+	a.linkClick("consent-continue")
+	a.linkFill("institution-search", "Platypus")
+	a.linkClick("institution-ins_109508")
+	a.linkFill("credentials-username", "user_good")
+	a.linkFill("credentials-password", "error_INVALID_CREDENTIALS")
+	a.linkClick("credentials-submit")
+	a.inLink("credentials-error", 10*time.Second)
+	a.linkClick("close")
+	if v, err := a.link("exists", sel("exit-confirm"), nil); err == nil && string(v) == "true" {
+		a.linkClick("exit-confirm")
+	}
 	r.until(id3, linkflow.Failed) // an exit with an error fails the attempt, with the error
 
 	// Timeline and exports (the page's buttons and the bridge calls).
@@ -832,7 +834,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	// The sandbox stand-in accepts only the canary; linkdesk reaches it
 	// through the recording proxy.
-	other, err := sim.Start(sim.Options{ClientID: clientID, ClientSecret: canary, WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
+	other, err := sim.Start(sim.Options{ClientID: clientID, ClientSecret: canary, WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond, TestDriver: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -845,6 +847,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		config.VarEnvironment: "sandbox", config.VarBankAPIURL: proxy.URL, config.VarIdentityAPIURL: proxy.URL,
 		config.VarRedirectURI: "http://localhost:0/oauth/return",
 		config.VarPollInitial: "50ms", config.VarPollMax: "200ms",
+		config.VarPlaidScriptURL: other.PlaidURL + "/link/v2/stable/link-initialize.js",
 	}
 	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
@@ -854,6 +857,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	r := &secretsRun{t: t, a: a, other: other, proxy: proxy, store: store}
 	customer := r.work()
 	worked := time.Since(began)
+	r.public = proxy.publicTokens()
 
 	faults := other.Cybrid.Faults()
 	if len(faults) != 2 {

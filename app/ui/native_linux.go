@@ -162,6 +162,14 @@ static int ld_install(void *mainwin, uintptr_t h) {
 	c->view = WEBKIT_WEB_VIEW(child);
 	WebKitSettings *s = webkit_web_view_get_settings(c->view);
 	webkit_settings_set_javascript_can_open_windows_automatically(s, TRUE);
+	// No disk cache: Plaid Link's iframe URL carries the link token, and
+	// WebKit's disk cache would keep it in a file for the token's four-hour
+	// life. The document-viewer model gives the cache no disk capacity;
+	// what earlier runs left there is cleared.
+	WebKitWebContext *ctx = webkit_web_view_get_context(c->view);
+	webkit_web_context_set_cache_model(ctx, WEBKIT_CACHE_MODEL_DOCUMENT_VIEWER);
+	WebKitWebsiteDataManager *dm = webkit_web_view_get_website_data_manager(c->view);
+	if (dm) webkit_website_data_manager_clear(dm, WEBKIT_WEBSITE_DATA_DISK_CACHE, 0, NULL, NULL, NULL);
 	ld_watch(c);
 	return 1;
 }
