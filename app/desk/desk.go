@@ -6,7 +6,6 @@ package desk
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -120,62 +119,6 @@ func (d *Desk) ListAccounts(ctx context.Context, customerGUID string) ([]Account
 // maxAccountPages bounds ListAccounts (pages of 100), so that an API that
 // keeps answering full pages cannot keep it reading forever.
 const maxAccountPages = 100
-
-// SearchResult is what SearchCustomers found.
-type SearchResult struct {
-	Customers []Customer `json:"customers"`
-	// Scanned is how many customers were looked at; Total how many the bank
-	// has. Scanned < Total means the search stopped early (see the limit).
-	Scanned int `json:"scanned"`
-	Total   int `json:"total"`
-}
-
-// searchLimit bounds a name search: Cybrid cannot filter customers by name,
-// so it reads pages of 100 until this many customers were looked at.
-const searchLimit = 2000
-
-// SearchCustomers finds customers by GUID (exact, through Cybrid's guid
-// filter) or by name (case-insensitive substring over the bank's customers,
-// reading at most searchLimit of them, newest first).
-func (d *Desk) SearchCustomers(ctx context.Context, query string) (SearchResult, error) {
-	q := strings.ToLower(strings.TrimSpace(query))
-	if q == "" {
-		return SearchResult{}, errors.New("type a name or a customer GUID to search")
-	}
-	if len(q) > 128 {
-		return SearchResult{}, errors.New("the search is longer than 128 characters")
-	}
-	out := SearchResult{Customers: []Customer{}}
-	if guid.Valid(q) {
-		l, err := d.api.ListCustomers(ctx, cybrid.ListCustomersParams{PerPage: 1, GUIDs: []string{q}, BankGUID: d.bankGUID, IncludePII: true})
-		if err != nil {
-			return SearchResult{}, fmt.Errorf("searching customers failed: %w", err)
-		}
-		for _, c := range l.Objects {
-			out.Customers = append(out.Customers, customerRow(c))
-		}
-		out.Scanned, out.Total = len(l.Objects), l.Total
-		return out, nil
-	}
-	for page := 0; out.Scanned < searchLimit; page++ {
-		l, err := d.api.ListCustomers(ctx, cybrid.ListCustomersParams{Page: page, PerPage: 100, BankGUID: d.bankGUID, IncludePII: true})
-		if err != nil {
-			return SearchResult{}, fmt.Errorf("searching customers failed: %w", err)
-		}
-		out.Total = l.Total
-		for _, c := range l.Objects {
-			out.Scanned++
-			row := customerRow(c)
-			if strings.Contains(strings.ToLower(row.Name), q) || strings.HasPrefix(row.GUID, q) {
-				out.Customers = append(out.Customers, row)
-			}
-		}
-		if len(l.Objects) < 100 || out.Scanned >= l.Total {
-			break
-		}
-	}
-	return out, nil
-}
 
 func customerRow(c cybrid.Customer) Customer {
 	name := c.Name.Full

@@ -88,7 +88,7 @@ func FuzzDeskResponses(f *testing.F) {
 	}{
 		{"ListAccounts", func(ctx context.Context) (any, error) { return d.ListAccounts(ctx, cust) }},
 		{"ListCustomers", func(ctx context.Context) (any, error) { return d.ListCustomers(ctx, 0, 100) }},
-		{"SearchCustomers", func(ctx context.Context) (any, error) { return d.SearchCustomers(ctx, "lovelace") }},
+		{"SearchCustomers", func(ctx context.Context) (any, error) { return d.SearchCustomers(ctx, "lovelace", "") }},
 	}
 	f.Fuzz(func(t *testing.T, codeIndex, which uint8, b []byte) {
 		// A 2xx, 4xx or 5xx status (no 1xx or 3xx: net/http treats those

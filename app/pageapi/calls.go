@@ -41,9 +41,11 @@ type (
 		Page    int `json:"page"`
 		PerPage int `json:"per_page"`
 	}
-	// QueryParams is a search: a name or a customer GUID.
+	// QueryParams is a search: a name or a customer GUID, and/or a
+	// customer state ("" any).
 	QueryParams struct {
 		Query string `json:"query"`
+		State string `json:"state"`
 	}
 	// CustomerParams names a customer.
 	CustomerParams struct {
@@ -174,7 +176,7 @@ func init() {
 			if err != nil {
 				return desk.SearchResult{}, err
 			}
-			return e.Desk.SearchCustomers(ctx, p.Query)
+			return e.Desk.SearchCustomers(ctx, p.Query, p.State)
 		}),
 		define("listAccounts", func(ctx context.Context, a *API, p CustomerParams) ([]desk.Account, error) {
 			e, err := a.b.Env()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ var strictParams = map[string][]string{
 	"retryAccount":    {"attempt_id"},
 	"currentAttempt":  {"customer_guid"},
 	"runningAttempts": {},
-	"searchCustomers": {"query"},
+	"searchCustomers": {"query", "state"},
 	"unlinkAccount":   {"customer_guid", "account_guid"},
 	"verifyAccount":   {"customer_guid", "account_guid"},
 	"timeline":        {"attempt_id", "since"},
@@ -206,8 +207,9 @@ func checkAccepted(t *testing.T, name string, params []byte, v any) {
 			t.Fatalf("unlinkAccount accepted %q / %q", str("customer_guid"), str("account_guid"))
 		}
 	case "searchCustomers":
-		if q := strings.TrimSpace(str("query")); q == "" || len(q) > 128 {
-			t.Fatalf("searchCustomers accepted the query %q", q)
+		q, st := strings.TrimSpace(str("query")), str("state")
+		if q == "" && st == "" || len(q) > 128 || st != "" && !slices.Contains(desk.CustomerStates, st) {
+			t.Fatalf("searchCustomers accepted the query %q, state %q", q, st)
 		}
 	case "startRefresh", "verifyAccount":
 		if !fuzzGUID.MatchString(str("customer_guid")) || !fuzzGUID.MatchString(str("account_guid")) {

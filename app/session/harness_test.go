@@ -31,6 +31,10 @@ import (
 
 func TestMain(m *testing.M) { uitest.Main(m) }
 
+// windowWidth and windowHeight size the windows startApp opens (0: the
+// app's default); a test that needs another size sets them first.
+var windowWidth, windowHeight int
+
 // app is one running linkdesk with its window.
 type app struct {
 	t     *testing.T
@@ -102,7 +106,7 @@ func startAppState(t *testing.T, cfg *config.Config, so sim.Options, store keych
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	so.TestDriver = true
-	s, err := session.Start(cfg, "e2e", log, store, session.Options{Sim: so, StateDir: stateDir})
+	s, err := session.Start(cfg, "e2e", log, store, session.Options{Sim: so, StateDir: stateDir, Width: windowWidth, Height: windowHeight})
 	if err != nil {
 		t.Fatal(err)
 	}

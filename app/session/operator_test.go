@@ -59,7 +59,7 @@ func TestKeyboardOnlyDay(t *testing.T) {
 	a.shot("search")
 	a.waitJS(`document.activeElement && document.activeElement.dataset.testid === "customer-row"`, 3*time.Second)
 	a.key("Enter")
-	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').innerText === %q`, want.GUID), 5*time.Second)
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').dataset.guid === %q`, want.GUID), 5*time.Second)
 	if f := a.focused(); f != "link-account" {
 		t.Errorf("after Enter the focus is on %q, want the Link button", f)
 	}
@@ -82,7 +82,7 @@ func TestKeyboardOnlyDay(t *testing.T) {
 	a.key("ArrowUp")
 	a.key("Enter")
 	first := a.sim().Cybrid.Customers()[1]
-	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').innerText === %q`, first.GUID), 5*time.Second)
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').dataset.guid === %q`, first.GUID), 5*time.Second)
 
 	// "n" links a new account.
 	a.linkAccount(func() { a.key("n") })

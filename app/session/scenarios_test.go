@@ -61,7 +61,7 @@ func (a *app) beginScenario(t *testing.T, id string, opts map[string]string, cus
 	row := fmt.Sprintf(`document.querySelector('[data-testid="customer-row"][data-guid="%s"]')`, customer)
 	a.waitJS(row, 10*time.Second)
 	a.js(row+`.click()`, nil)
-	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').innerText.trim() === %q`, customer), 5*time.Second)
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').dataset.guid === %q`, customer), 5*time.Second)
 	// The previous attempt's result card stays until a new attempt renders;
 	// mark it so that waits only see the new one.
 	a.js(`(() => { const r = document.querySelector('[data-testid="result"]'); if (r) r.dataset.stale = "1"; return true; })()`, nil)

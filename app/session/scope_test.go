@@ -21,7 +21,7 @@ func (a *app) selectCustomer(guid string) {
 	a.t.Helper()
 	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-row"][data-guid="%s"]')`, guid), 10*time.Second)
 	a.js(fmt.Sprintf(`(document.querySelector('[data-testid="customer-row"][data-guid="%s"]').click(), true)`, guid), nil)
-	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').innerText === %q`, guid), 5*time.Second)
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').dataset.guid === %q`, guid), 5*time.Second)
 	// currentAttempt has answered: either the empty panel or this
 	// customer's card is shown.
 	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="attempt-empty"]') || document.querySelector('[data-testid="steps"]') && (document.querySelector('[data-testid="result"]') ? document.querySelector('[data-testid="result"]').dataset.customer === %q : true)`, guid), 5*time.Second)
@@ -122,7 +122,7 @@ func TestAttemptPanelBelongsToItsCustomer(t *testing.T) {
 		a.shot("elena-link-ready-elsewhere")
 		// The notice takes the operator back, and Link opens for Elena.
 		a.click("elsewhere-open")
-		a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').innerText === %q`, elena.GUID), 5*time.Second)
+		a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').dataset.guid === %q`, elena.GUID), 5*time.Second)
 		a.waitJS(`(() => { const f = document.querySelector('iframe[id^="plaid-link-iframe"]'); return f && f.style.display === "block"; })()`, 20*time.Second)
 		a.inLink("pane-consent", 15*time.Second)
 		a.shot("elena-link-open")

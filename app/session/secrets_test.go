@@ -391,7 +391,7 @@ func (r *secretsRun) openLink(button string) (string, string) {
 	r.t.Helper()
 	a := r.a
 	var customer string
-	a.js(`document.querySelector('[data-testid="customer-guid"]').innerText`, &customer)
+	a.js(`document.querySelector('[data-testid="customer-guid"]').dataset.guid`, &customer)
 	var before string
 	if at, ok := a.env().Flow.Latest(customer); ok {
 		before = at.ID

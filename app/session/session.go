@@ -35,6 +35,8 @@ type Options struct {
 	// StateDir holds the journals of in-flight attempts (package journal);
 	// "" means journal.DefaultDir().
 	StateDir string
+	// Width and Height size the window (0: 1280×800).
+	Width, Height int
 }
 
 // Session is a running linkdesk minus its window.
@@ -319,6 +321,8 @@ func (s *Session) OpenWindow(debug bool) (*ui.Window, error) {
 	title := "linkdesk — " + s.Info().Environment
 	w, err := ui.Open(ui.WindowOptions{
 		Title:      title,
+		Width:      s.opts.Width,
+		Height:     s.opts.Height,
 		Debug:      debug,
 		Server:     s.Server,
 		Logger:     s.Log,

@@ -157,9 +157,15 @@ function elapsed(since) {
 }
 
 // ---- copying ----------------------------------------------------------------
+// guidLine shows a GUID (cut with an ellipsis when narrow; the whole of it
+// in the tooltip) with a copy button.
+function guidLine(guid, what) {
+  return el("div", { class: "sub guidline" }, el("span", { class: "g", title: guid, text: guid }), copyButton(guid, "Copy", "copy-guid", "Copy the " + what));
+}
+
 // copyButton copies text to the clipboard and says so on the button.
-function copyButton(text, label = "Copy", testid = "copy") {
-  const b = el("button", { class: "small", type: "button", "data-testid": testid, title: "Copy to the clipboard", text: label });
+function copyButton(text, label = "Copy", testid = "copy", title = "Copy to the clipboard") {
+  const b = el("button", { class: "small copy", type: "button", "data-testid": testid, title, "aria-label": title, text: label });
   b.addEventListener("click", async (e) => {
     e.preventDefault();
     try {
@@ -174,7 +180,8 @@ function copyButton(text, label = "Copy", testid = "copy") {
       t.remove();
     }
     b.textContent = "Copied";
-    setTimeout(() => { b.textContent = label; }, 1500);
+    b.dataset.copied = "true";
+    setTimeout(() => { b.textContent = label; delete b.dataset.copied; }, 1500);
   });
   return b;
 }
@@ -272,11 +279,17 @@ function renderCustomers() {
       onclick: () => { focusIndex = i; selectCustomer(c); },
     }, el("span", { class: "name", text: c.name || "(no name)" }), el("span", { class: "chip " + c.state, text: c.state }), el("span", { class: "g", text: c.guid })));
   });
-  if (!rows.length) list.append(el("li", { class: "muted", "data-testid": "customers-none", text: state.searching ? "No customer matches." : "No customers." }));
+  if (!state.searching && state.customersError) {
+    list.append(el("li", { class: "failed", "data-testid": "customers-failed", role: "alert" },
+      el("div", { class: "bad", text: "The customer list could not be loaded." }),
+      el("div", { class: "muted small", text: state.customersError }),
+      el("button", { class: "small", "data-testid": "customers-retry", text: "Try again", onclick: loadCustomers })));
+  } else if (!rows.length) list.append(el("li", { class: "muted", "data-testid": "customers-none", text: state.searching ? "No customer matches." : "No customers." }));
   const note = tid("search-note");
   if (state.searching) {
     const r = state.searching.result;
-    note.textContent = `${r.customers.length} match${r.customers.length === 1 ? "" : "es"} for “${state.searching.query}”` + (r.scanned < r.total ? ` (searched the newest ${r.scanned} of ${r.total})` : "") + " — Esc clears";
+    const what = [state.searching.query ? `“${state.searching.query}”` : "", state.searching.stateFilter ? `state ${state.searching.stateFilter}` : ""].filter(Boolean).join(", ");
+    note.textContent = `${r.customers.length} match${r.customers.length === 1 ? "" : "es"} for ${what}` + (r.scanned < r.total ? ` (searched the newest ${r.scanned} of ${r.total})` : "") + " — Esc clears";
     note.hidden = false;
     tid("customer-pager").hidden = true;
   } else {
@@ -304,30 +317,48 @@ async function loadCustomers() {
     const p = await call("listCustomers", { page: state.page, per_page: state.perPage });
     state.customers = p.customers;
     state.total = p.total;
-    renderCustomers();
+    state.customersError = null;
   } catch (e) {
-    showBanner("Customers could not be loaded: " + e.message);
+    state.customersError = e.message;
   }
+  renderCustomers();
 }
 
-async function search(query) {
+// search shows the customers matching the search box and the state
+// filter (Go reads Cybrid's pages: Cybrid filters neither by name nor by
+// state). An answer that arrives after a newer search started is dropped.
+let searchSeq = 0;
+async function search(query, stateFilter = tid("customer-state-filter").value) {
   query = query.trim();
-  if (!query) { clearSearch(); return; }
+  if (!query && !stateFilter) { clearSearch(); return; }
+  const mySeq = ++searchSeq;
   tid("search-note").hidden = false;
   tid("search-note").replaceChildren(el("span", { class: "spinner" }), " Searching…");
   try {
-    const result = await call("searchCustomers", { query });
-    state.searching = { query, result };
+    const result = await call("searchCustomers", { query, state: stateFilter });
+    if (mySeq !== searchSeq) return;
+    state.searching = { query, stateFilter, result };
     focusIndex = 0;
     renderCustomers();
   } catch (e) {
-    tid("search-note").textContent = e.message;
+    if (mySeq !== searchSeq) return;
+    tid("search-note").replaceChildren(el("span", { class: "bad", text: "The search failed: " + e.message }));
   }
 }
 
+// searchSoon searches 300 ms after the last keystroke.
+let searchTimer = null;
+function searchSoon() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => search(tid("customer-search").value), 300);
+}
+
 function clearSearch() {
+  searchSeq++;
+  clearTimeout(searchTimer);
   state.searching = null;
   tid("customer-search").value = "";
+  tid("customer-state-filter").value = "";
   renderCustomers();
 }
 
@@ -348,8 +379,8 @@ function renderAccounts() {
     if (a.state === "unverified") actions.append(el("button", { "data-testid": "verify-account", "data-guid": a.guid, disabled: !idle, text: "Verify ownership", onclick: () => startVerify(a.customer_guid, a.guid) }));
     if (!["deleting", "deleted", "storing"].includes(a.state)) actions.append(el("button", { class: "danger", "data-testid": "unlink-account", "data-guid": a.guid, text: "Unlink…", onclick: () => unlink(a) }));
     body.append(el("tr", { tabindex: "-1", "data-testid": "account-row", "data-guid": a.guid, "data-state": a.state, class: state.attempt && state.attempt.account_guid === a.guid && state.attempt.state === "done" ? "fresh" : "" },
-      el("td", {}, el("div", { text: a.name }), el("div", { class: "sub", text: a.guid })),
-      el("td", {}, el("div", { text: a.institution_id || "—" }), el("div", { class: "sub", text: a.mask ? "•••• " + a.mask : "" })),
+      el("td", { class: "acct" }, el("div", { class: "name", text: a.name }), guidLine(a.guid, "account GUID")),
+      el("td", { class: "inst" }, el("div", { title: a.institution_id || "", text: a.institution_name || a.institution_id || "—" }), el("div", { class: "sub", text: a.mask ? "•••• " + a.mask : "" })),
       el("td", {}, el("span", { class: "chip " + a.state, "data-testid": "account-state", title: a.failure_code ? "failure code: " + a.failure_code : "" }, busy ? el("span", { class: "spinner" }) : null, stateLabels[a.state] || a.state),
         a.failure_code ? el("div", { class: "sub", "data-testid": "account-failure", text: a.failure_code }) : null),
       el("td", { class: "when", title: a.created_at, text: shortTime(a.created_at) }),
@@ -382,9 +413,10 @@ async function loadAccounts() {
 }
 
 async function unlink(a) {
-  const ok = await ask("Unlink this bank account?", [
-    el("p", { text: `${a.name} (•••• ${a.mask || "?"}) will be deleted at Cybrid. The customer must link it again through Plaid to use it.` }),
-    el("p", { class: "muted small", text: a.guid }),
+  const who = nameOf(a.customer_guid);
+  const ok = await ask(`Unlink ${who}'s bank account?`, [
+    el("p", { text: `${a.name} (•••• ${a.mask || "?"}) at ${a.institution_name || a.institution_id || "the bank"} will be deleted at Cybrid for ${who}. ${who} must link it again through Plaid to use it.` }),
+    el("p", { class: "muted small", text: `account ${a.guid} · customer ${a.customer_guid}` }),
   ], "Unlink", true);
   if (!ok) return;
   try {
@@ -521,6 +553,30 @@ function addActivity(text, warn = false, time = new Date(), customerGUID = state
   while (ol.children.length > 300) ol.lastChild.remove();
 }
 
+// activityFor adds an attempt's event to Activity. Link's view changes
+// (TRANSITION_VIEW, about half of Link's events) fold into one line per run
+// of them, which says the current view; the timeline keeps each.
+function activityFor(a, ev, mine) {
+  const prefix = mine ? "" : nameOf(a.customer_guid) + ": ";
+  const name = ev.data && ev.data.event;
+  if (ev.type === "plaid_event" && name === "TRANSITION_VIEW") {
+    const view = (ev.data.metadata && ev.data.metadata.view_name) || "?";
+    const top = tid("activity").firstElementChild;
+    if (top && top.dataset.fold === a.id) {
+      const n = Number(top.dataset.count) + 1;
+      top.dataset.count = String(n);
+      top.querySelector("span").textContent = `${prefix}Plaid Link view: ${view} (${n} view changes)`;
+      return;
+    }
+    addActivity(`${prefix}Plaid Link view: ${view}`, false, new Date(ev.time), a.customer_guid);
+    const li = tid("activity").firstElementChild;
+    li.dataset.fold = a.id;
+    li.dataset.count = "1";
+    return;
+  }
+  addActivity(prefix + ev.message, a.state === "failed", new Date(ev.time), a.customer_guid);
+}
+
 function showActivityOf(customerGUID) {
   for (const li of tid("activity").children) li.hidden = !!li.dataset.customer && li.dataset.customer !== customerGUID;
 }
@@ -535,7 +591,8 @@ async function selectCustomer(c) {
   tid("no-customer").hidden = true;
   tid("customer").hidden = false;
   tid("customer-name").textContent = c.name || "(no name)";
-  tid("customer-guid").textContent = c.guid;
+  tid("customer-guid").dataset.guid = c.guid;
+  tid("customer-guid").replaceChildren(el("span", { text: c.guid }), " ", copyButton(c.guid, "Copy", "copy-customer-guid", "Copy the customer GUID"));
   const st = tid("customer-state");
   st.textContent = c.state;
   st.className = "chip " + c.state;
@@ -622,26 +679,40 @@ function scheduleTimeline() {
   timelineTimer = setTimeout(loadTimeline, 250);
 }
 
+// loadTimeline shows the attempt's (or, with none, the session's) timeline:
+// one line per entry, newest first; a click opens the entry's data, and
+// Copy puts the whole entry on the clipboard as JSON.
 async function loadTimeline() {
   const ol = tid("timeline");
-  let entries;
+  let res;
   try {
-    entries = await call("timeline", { attempt_id: state.attempt ? state.attempt.id : "", since: 0 });
+    res = await call("timeline", { attempt_id: state.attempt ? state.attempt.id : "", since: 0 });
   } catch (e) {
     ol.replaceChildren(el("li", { class: "bad", text: "The timeline could not be loaded: " + e.message }));
     return;
   }
-  const list = Array.isArray(entries) ? entries : (entries && entries.entries) || [];
-  ol.replaceChildren(...list.slice().reverse().map((e) => {
-    const data = e.data && Object.keys(e.data).length ? Object.entries(e.data).filter(([, v]) => v !== null && v !== "").map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ") : "";
-    const bad = e.kind === "api" && e.data && e.data.status >= 400;
-    return el("li", { "data-testid": "timeline-entry", "data-kind": e.kind },
-      el("time", { text: new Date(e.time).toTimeString().slice(0, 8) + "." + String(new Date(e.time).getMilliseconds()).padStart(3, "0") }),
+  const list = (res && res.entries) || [];
+  const kind = tid("timeline-filter").value;
+  const shown = list.filter((e) => !kind || e.kind === kind || (kind === "plaid" && e.kind.startsWith("plaid_")));
+  const open = new Set($$('[data-testid="timeline-entry"].open', ol).map((li) => li.dataset.seq));
+  ol.replaceChildren(...shown.slice().reverse().map((e) => {
+    const t = new Date(e.time);
+    const bad = (e.kind === "api" && e.data && (e.data.status >= 400 || e.data.error)) || (e.data && e.data.state === "failed" && e.data.from);
+    const data = e.data && Object.keys(e.data).length ? JSON.stringify(e.data, null, 2) : "";
+    const li = el("li", { "data-testid": "timeline-entry", "data-kind": e.kind, "data-seq": String(e.seq), class: open.has(String(e.seq)) ? "open" : "" });
+    const head = el("button", { class: "entry", type: "button", "aria-expanded": open.has(String(e.seq)) ? "true" : "false", title: data ? "Show the entry's data" : "" },
+      el("time", { text: t.toTimeString().slice(0, 8) + "." + String(t.getMilliseconds()).padStart(3, "0") }),
       el("span", { class: "k " + e.kind, text: e.kind.replace("plaid_", "plaid ") }),
-      el("span", { class: bad ? "bad" : "", text: e.message }),
-      data ? el("span", { class: "data", text: data }) : null);
+      el("span", { class: "msg" + (bad ? " bad" : ""), text: e.message }));
+    head.addEventListener("click", () => {
+      li.classList.toggle("open");
+      head.setAttribute("aria-expanded", String(li.classList.contains("open")));
+    });
+    li.append(head, el("div", { class: "detail" }, data ? el("pre", { "data-testid": "timeline-data", text: data }) : el("div", { class: "muted", text: "No data." }),
+      copyButton(JSON.stringify(e, null, 2), "Copy entry", "copy-entry", "Copy this entry as JSON")));
+    return li;
   }));
-  if (!list.length) ol.append(el("li", { class: "muted", text: "Nothing recorded yet." }));
+  if (!shown.length) ol.append(el("li", { class: "muted", text: list.length ? "No entry of this kind." : "Nothing recorded yet." }));
 }
 
 function setTab(tab) {
@@ -649,6 +720,7 @@ function setTab(tab) {
   for (const b of $$('[role="tab"]')) b.setAttribute("aria-selected", String(b.dataset.tab === tab));
   tid("activity").hidden = tab !== "activity";
   tid("timeline").hidden = tab !== "timeline";
+  tid("timeline-filter").hidden = tab !== "timeline";
   if (tab === "timeline") loadTimeline();
 }
 
@@ -763,8 +835,25 @@ function renderRecovered(st) {
 // ---- keyboard -----------------------------------------------------------
 function showHelp() {
   const rows = [["/", "search customers"], ["↑ ↓", "move in the customer list"], ["Enter", "open the customer"], ["Esc", "clear the search / close a dialog"],
-    ["n", "link a new bank account"], ["r", "reload the accounts"], ["j k", "move in the accounts table"], ["t", "timeline / activity"], ["d", "light / dark theme"], ["?", "this help"]];
+    ["n", "link a new bank account"], ["r", "reload the accounts"], ["j k", "move in the accounts table"],
+    ["v", "verify the ownership of the account"], ["f", "refresh the account's connection"], ["u", "unlink the account…"], ["e", "export the attempt (or the session)"],
+    ["t", "timeline / activity"], ["d", "light / dark theme"], ["?", "this help"]];
   inform("Keyboard shortcuts", el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("td", {}, el("kbd", { text: k })), el("td", { text: v })))));
+}
+
+// Focus rings follow the keyboard: after a key press every focused element
+// shows one (also when a shortcut moved the focus); a mouse click hides
+// them again.
+document.addEventListener("keydown", () => { document.body.dataset.kbd = "true"; }, true);
+document.addEventListener("mousedown", () => { delete document.body.dataset.kbd; }, true);
+
+// focusedAccount is the account whose row (or a button in it) has the
+// focus, else the only account that fits.
+function focusedAccount(fits) {
+  const row = document.activeElement && document.activeElement.closest && document.activeElement.closest('[data-testid="account-row"]');
+  if (row) return state.accounts.find((a) => a.guid === row.dataset.guid && fits(a));
+  const ok = state.accounts.filter(fits);
+  return ok.length === 1 ? ok[0] : null;
 }
 
 document.addEventListener("keydown", (e) => {
@@ -783,6 +872,25 @@ document.addEventListener("keydown", (e) => {
   }
   if (e.key === "n" && state.customer && !running()) { e.preventDefault(); startLink(state.customer.guid); return; }
   if (e.key === "r" && state.customer) { e.preventDefault(); loadAccounts(); return; }
+  if (e.key === "v" && state.customer && !running()) {
+    const a = focusedAccount((x) => x.state === "unverified");
+    e.preventDefault();
+    if (a) startVerify(a.customer_guid, a.guid); else addActivity("v verifies an unverified account: move to it with j / k first.", true);
+    return;
+  }
+  if (e.key === "f" && state.customer && !running()) {
+    const a = focusedAccount((x) => x.state === "refresh_required");
+    e.preventDefault();
+    if (a) startRefresh(a.customer_guid, a.guid); else addActivity("f refreshes an account whose connection expired: move to it with j / k first.", true);
+    return;
+  }
+  if (e.key === "u" && state.customer) {
+    const a = focusedAccount((x) => !["deleting", "deleted", "storing"].includes(x.state));
+    e.preventDefault();
+    if (a) unlink(a); else addActivity("u unlinks an account: move to it with j / k first.", true);
+    return;
+  }
+  if (e.key === "e") { e.preventDefault(); tid("export-attempt").click(); return; }
   if (e.key === "t") { e.preventDefault(); setTab(state.tab === "timeline" ? "activity" : "timeline"); return; }
   if (e.key === "d") { e.preventDefault(); toggleTheme(); return; }
   if (e.key === "j" || e.key === "k") {
@@ -827,7 +935,7 @@ onPush((msg) => {
     case PUSH.ATTEMPT: {
       const a = msg.attempt;
       const mine = state.customer && a.customer_guid === state.customer.guid;
-      if (msg.event && msg.event.type !== "poll") addActivity((mine ? "" : nameOf(a.customer_guid) + ": ") + msg.event.message, a.state === "failed", new Date(msg.event.time), a.customer_guid);
+      if (msg.event && msg.event.type !== "poll") activityFor(a, msg.event, mine);
       if (!onAttempt(a) && a.state === "link_open" && msg.event && msg.event.type === "state") showElsewhere(a);
       if (!mine && FINAL.includes(a.state)) hideElsewhere(a.customer_guid);
       return;
@@ -849,8 +957,9 @@ tid("accounts-reload").addEventListener("click", loadAccounts);
 tid("customers-reload").addEventListener("click", () => { clearSearch(); loadCustomers(); });
 tid("page-prev").addEventListener("click", () => { if (state.page > 0) { state.page--; focusIndex = 0; loadCustomers(); } });
 tid("page-next").addEventListener("click", () => { state.page++; focusIndex = 0; loadCustomers(); });
-tid("customer-search-form").addEventListener("submit", (e) => { e.preventDefault(); search(tid("customer-search").value).then(() => focusRow(0)); });
-tid("customer-search").addEventListener("input", (e) => { if (!e.target.value) clearSearch(); });
+tid("customer-search-form").addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(searchTimer); search(tid("customer-search").value).then(() => focusRow(0)); });
+tid("customer-search").addEventListener("input", searchSoon);
+tid("customer-state-filter").addEventListener("change", () => search(tid("customer-search").value));
 for (const b of $$("[data-env]")) b.addEventListener("click", () => switchEnv(b.dataset.env));
 for (const b of $$('[role="tab"]')) b.addEventListener("click", () => setTab(b.dataset.tab));
 tid("export-attempt").addEventListener("click", () => state.attempt ? exportAs("exportAttempt", { attempt_id: state.attempt.id }) : exportAs("exportSession", {}));
@@ -859,6 +968,7 @@ tid("scenario-select").addEventListener("change", (e) => applyScenario(e.target.
 tid("theme-toggle").addEventListener("click", toggleTheme);
 tid("help-open").addEventListener("click", showHelp);
 tid("sim-details").addEventListener("click", showSimulator);
+tid("timeline-filter").addEventListener("change", loadTimeline);
 tid("version").addEventListener("click", () => inform("About linkdesk", [
   el("p", {}, el("b", { text: "linkdesk " + (state.info ? state.info.version : "") })),
   el("p", { text: "Links Cybrid customers' external bank accounts through Plaid Link. Environment: " + (state.info ? state.info.environment : "?") + "." }),
@@ -904,10 +1014,11 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
       const p = await customers;
       state.customers = p.customers;
       state.total = p.total;
-      renderCustomers();
+      state.customersError = null;
     } catch (e) {
-      showBanner("Customers could not be loaded: " + e.message);
+      state.customersError = e.message;
     }
+    renderCustomers();
   }
   document.body.dataset.ready = "true";
   call("ready", {}).catch(() => {});
