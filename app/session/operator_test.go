@@ -52,12 +52,14 @@ func TestKeyboardOnlyDay(t *testing.T) {
 	if f := a.focused(); f != "customer-search" {
 		t.Fatalf(`"/" focused %q, want the search box`, f)
 	}
-	// Search by name (Cybrid has no name filter: linkdesk scans the pages).
+	// Search by name as it is typed, without Enter (Cybrid has no name
+	// filter: linkdesk scans the pages).
 	last := strings.Fields(want.Name)[len(strings.Fields(want.Name))-1]
-	a.js(fmt.Sprintf(`(() => { const i = document.querySelector('[data-testid="customer-search"]'); i.value = %q; i.form.requestSubmit(); return true; })()`, last), nil)
-	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-row"][data-guid="%s"]')`, want.GUID), 5*time.Second)
+	a.js(fmt.Sprintf(`(() => { const i = document.querySelector('[data-testid="customer-search"]'); i.value = %q; i.dispatchEvent(new Event("input", {bubbles: true})); return true; })()`, last), nil)
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-row"][data-guid="%s"]') && document.querySelectorAll('[data-testid="customer-row"]').length < 25`, want.GUID), 5*time.Second)
 	a.shot("search")
-	a.waitJS(`document.activeElement && document.activeElement.dataset.testid === "customer-row"`, 3*time.Second)
+	a.key("ArrowDown") // from the search box into the results
+	a.js(`(document.querySelector('[data-testid="customer-row"]').focus(), true)`, nil)
 	a.key("Enter")
 	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').dataset.guid === %q`, want.GUID), 5*time.Second)
 	if f := a.focused(); f != "link-account" {
@@ -79,6 +81,14 @@ func TestKeyboardOnlyDay(t *testing.T) {
 	if idx != 2 {
 		t.Errorf("two ArrowDowns from the first row moved to row %d, want 2", idx)
 	}
+	// The row the keys moved to shows that it has the focus: linkdesk's
+	// ring (2 px, solid, the accent colour), not WebKit's faint "auto" one.
+	const ring = `(() => { const s = getComputedStyle(document.activeElement); return s.outlineStyle + " " + s.outlineWidth; })()`
+	var outline string
+	a.js(ring, &outline)
+	if outline != "solid 2px" {
+		t.Errorf("the customer row the arrow keys moved to shows its focus as %q, want linkdesk's solid 2px ring", outline)
+	}
 	a.key("ArrowUp")
 	a.key("Enter")
 	first := a.sim().Cybrid.Customers()[1]
@@ -87,9 +97,16 @@ func TestKeyboardOnlyDay(t *testing.T) {
 	// "n" links a new account.
 	a.linkAccount(func() { a.key("n") })
 	a.shot("linked-by-keyboard")
-	// Verify ownership from the result card, by keyboard focus + Enter.
-	a.js(`(document.querySelector('[data-testid="verify-now"]').focus(), true)`, nil)
-	a.js(`(document.activeElement.click(), true)`, nil) // Enter on a focused button activates it
+	// j moves to the account (focus shown), v verifies its ownership.
+	a.js(`(document.activeElement && document.activeElement.blur(), true)`, nil)
+	a.key("j")
+	a.waitJS(`document.activeElement && document.activeElement.closest('[data-testid="account-row"]')`, 3*time.Second)
+	a.js(ring, &outline)
+	if outline != "solid 2px" {
+		t.Errorf("the account j moved to shows its focus as %q, want linkdesk's solid 2px ring", outline)
+	}
+	a.shot("account-focused")
+	a.key("v")
 	a.waitJS(`document.querySelector('[data-testid="steps"][data-kind="verify"]')`, 5*time.Second)
 	if r := a.result(); r != "done" {
 		t.Fatalf("verification ended %q: %s", r, a.text("result"))
