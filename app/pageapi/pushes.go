@@ -76,13 +76,15 @@ func OAuthRedirectPush(attemptID, url string) OAuthRedirectMessage {
 }
 
 // PopupMessage says what happened to the bank's sign-in window: "opened",
-// "closed_by_page", "closed_by_user" or "open_external".
+// "closed_by_page", "closed_by_user", "open_external" (the page went to the
+// system browser) or "open_external_failed" (Error says why).
 type PopupMessage struct {
-	Type string `json:"type"`
-	Kind string `json:"kind"`
+	Type  string `json:"type"`
+	Kind  string `json:"kind"`
+	Error string `json:"error,omitempty"`
 }
 
 // PopupPush is the push for a pop-up event.
-func PopupPush(kind string) PopupMessage {
-	return PopupMessage{Type: PushPopup, Kind: kind}
+func PopupPush(kind, err string) PopupMessage {
+	return PopupMessage{Type: PushPopup, Kind: kind, Error: err}
 }

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"errors"
 	"bytes"
 	"encoding/json"
 	"net/http"
@@ -146,6 +147,9 @@ func TestOAuthInSystemBrowserReturnsThroughTheRedirectURI(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Open in system browser did not open anything")
 	}
+	// The embedded pop-up is retired: the bank's page lives in the browser
+	// now, and one OAuth state is not worked in two places.
+	a.waitPopups(0, 5*time.Second)
 	a.shot("opened-in-system-browser")
 	// Be the system browser: approve on the bank page, then follow Plaid's
 	// return, which (with no opener) goes to the redirect URI.
@@ -188,5 +192,34 @@ func TestOAuthInSystemBrowserReturnsThroughTheRedirectURI(t *testing.T) {
 	}
 	if !strings.Contains(a.logs.String(), "OAuth redirect received") {
 		t.Error("the redirect return was not recorded")
+	}
+}
+
+// When the system browser cannot be started, the pop-up says so instead of
+// claiming success, stays (the operator can go on there, or Copy link), and
+// the attempt's Activity says what happened.
+func TestOAuthSystemBrowserThatDoesNotStart(t *testing.T) {
+	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond}, func(s *session.Session) {
+		s.Navigation.OpenExternal = func(u string) error { return errors.New("no program to open a browser was found (xdg-open)") }
+	})
+	a.openOAuthBank()
+	if !a.w.ClickOpenExternal() {
+		t.Fatal("the pop-up has no Open in system browser button")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	note := ""
+	for time.Now().Before(deadline) && !strings.Contains(note, "could not be opened") {
+		note = a.w.PopupNote()
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(note, "could not be opened") || !strings.Contains(note, "xdg-open") || !strings.Contains(note, "Copy link") {
+		t.Errorf("the pop-up says %q; want that the browser could not be opened, why, and Copy link", note)
+	}
+	if n := a.w.PopupCount(); n != 1 {
+		t.Errorf("%d pop-ups are open; the bank's page must stay in linkdesk's pop-up", n)
+	}
+	a.shot("browser-did-not-start")
+	if !strings.Contains(a.logs.String(), "system browser could not be opened") {
+		t.Error("the failure was not recorded on the attempt")
 	}
 }

@@ -268,15 +268,17 @@ func (s *Session) oauthReturn(rawURL string) error {
 	s.push(pageapi.OAuthRedirectPush(a.ID, rawURL))
 	if w := s.currentWindow(); w != nil {
 		w.ClosePopups(true)
+		w.Present() // the customer comes back from the browser to linkdesk
 	}
 	return nil
 }
 
 var popupMessages = map[string]string{
-	"opened":         "The bank's sign-in window opened",
-	"closed_by_page": "The bank's sign-in window closed itself",
-	"closed_by_user": "The bank's sign-in window was closed before finishing; the customer is back in Plaid Link",
-	"open_external":  "The bank's sign-in page was opened in the system browser; Link continues when the bank sends the customer back",
+	"opened":               "The bank's sign-in window opened",
+	"closed_by_page":       "The bank's sign-in window closed itself",
+	"closed_by_user":       "The bank's sign-in window was closed before finishing; the customer is back in Plaid Link",
+	"open_external":        "The bank's sign-in page was opened in the system browser; Link continues when the bank sends the customer back",
+	"open_external_failed": "The system browser could not be opened for the bank's sign-in page; the page stays in linkdesk's window, where Copy link gives its address",
 }
 
 // popupEvent records what happened to the bank's pop-up on the open attempt.
@@ -287,13 +289,16 @@ func (s *Session) popupEvent(ev ui.PopupEvent) {
 	}
 	if e := s.env.Load(); e != nil {
 		data := map[string]any{"popup": ev.Kind}
+		if ev.Err != "" {
+			data["error"] = ev.Err
+		}
 		if ev.Kind == "opened" || ev.Kind == "open_external" {
 			e.Flow.AwaitBank(msg, data)
 		} else {
 			e.Flow.LinkWindowEvent(msg, data)
 		}
 	}
-	s.push(pageapi.PopupPush(ev.Kind))
+	s.push(pageapi.PopupPush(ev.Kind, ev.Err))
 }
 
 // pushRecovered sends the interrupted attempts to the page.

@@ -11,6 +11,7 @@ package ui
 
 extern int linkdeskDecide(uintptr_t h, int popup, char *uri, int gesture);
 extern void linkdeskPopupEvent(uintptr_t h, int kind, char *uri);
+extern char *linkdeskOpenExternal(uintptr_t h, char *uri);
 
 // One per view: the main view, and each pop-up.
 typedef struct {
@@ -80,12 +81,33 @@ static void ld_destroyed(GtkWidget *w, gpointer data) {
 	g_free(c);
 }
 
+// ld_external hands the bank's page to the system browser. When the browser
+// started, the embedded pop-up is retired (closed as by the page: the bank's
+// page now lives in the browser, and one OAuth state must not be worked in
+// two places); when it did not, the pop-up stays and says why, and Copy
+// link remains.
 static void ld_external(GtkButton *b, gpointer data) {
 	ld_view *c = data;
 	const char *uri = webkit_web_view_get_uri(c->view);
+	char *err = linkdeskOpenExternal(c->h, (char *)(uri ? uri : ""));
+	if (!err) {
+		c->closed_by_page = TRUE;
+		ld_close_popup(c);
+		return;
+	}
+	gtk_label_set_text(GTK_LABEL(c->note), err);
+	free(err);
+}
+
+// ld_copy puts the bank page's address on the clipboard, for a browser the
+// operator opens by hand.
+static void ld_copy(GtkButton *b, gpointer data) {
+	ld_view *c = data;
+	const char *uri = webkit_web_view_get_uri(c->view);
+	if (!uri) return;
+	gtk_clipboard_set_text(gtk_clipboard_get(GDK_SELECTION_CLIPBOARD), uri, -1);
 	gtk_label_set_text(GTK_LABEL(c->note),
-		"Opened in your browser. Finish signing in to the bank there; linkdesk continues when the bank sends you back.");
-	linkdeskPopupEvent(c->h, EV_OPEN_EXTERNAL, (char *)(uri ? uri : ""));
+		"The bank page's address is on the clipboard: paste it into a browser and sign in there; linkdesk continues when the bank sends you back.");
 }
 
 static void ld_title(WebKitWebView *v, GParamSpec *p, gpointer data) {
@@ -126,6 +148,9 @@ static GtkWidget *ld_create(WebKitWebView *v, WebKitNavigationAction *a, gpointe
 	GtkWidget *ext = gtk_button_new_with_label("Open in system browser");
 	gtk_widget_set_name(ext, "linkdesk-open-external");
 	gtk_header_bar_pack_end(GTK_HEADER_BAR(hb), ext);
+	GtkWidget *copy = gtk_button_new_with_label("Copy link");
+	gtk_widget_set_name(copy, "linkdesk-copy-link");
+	gtk_header_bar_pack_end(GTK_HEADER_BAR(hb), copy);
 	gtk_window_set_titlebar(GTK_WINDOW(c->win), hb);
 
 	GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
@@ -147,6 +172,7 @@ static GtkWidget *ld_create(WebKitWebView *v, WebKitNavigationAction *a, gpointe
 	g_signal_connect(c->view, "notify::uri", G_CALLBACK(ld_title), c);
 	g_signal_connect(c->win, "destroy", G_CALLBACK(ld_destroyed), c);
 	g_signal_connect(ext, "clicked", G_CALLBACK(ld_external), c);
+	g_signal_connect(copy, "clicked", G_CALLBACK(ld_copy), c);
 	ld_watch(c);
 	ld_popups = g_list_append(ld_popups, c);
 	return GTK_WIDGET(c->view);
@@ -186,6 +212,17 @@ static void ld_close_popups(int by_page) {
 
 static int ld_popup_count(void) { return g_list_length(ld_popups); }
 
+// ld_popup_note returns the first pop-up's info line (tests), or "".
+static const char *ld_popup_note(void) {
+	if (!ld_popups) return "";
+	ld_view *c = ld_popups->data;
+	return gtk_label_get_text(GTK_LABEL(c->note));
+}
+
+// ld_present brings the main window to the front (the bank sent the
+// customer back).
+static void ld_present(void *mainwin) { gtk_window_present(GTK_WINDOW(mainwin)); }
+
 // ld_destroy_popups destroys every pop-up at once (the app is closing; the
 // main loop may no longer run).
 static void ld_destroy_popups(void) {
@@ -220,13 +257,15 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/cgo"
+	"unsafe"
 
 	webview "github.com/webview/webview_go"
 )
 
 type linuxNative struct {
-	nav    *Navigation
-	handle cgo.Handle
+	nav     *Navigation
+	handle  cgo.Handle
+	mainwin unsafe.Pointer
 }
 
 // installNative hooks the main view's pop-ups and navigations: WebKitGTK's
@@ -234,7 +273,7 @@ type linuxNative struct {
 // native pop-up related to the opener, and "decide-policy" applies nav's
 // policy. Call on the UI thread.
 func installNative(v webview.WebView, nav *Navigation) (native, error) {
-	n := &linuxNative{nav: nav}
+	n := &linuxNative{nav: nav, mainwin: v.Window()}
 	n.handle = cgo.NewHandle(n)
 	if C.ld_install(v.Window(), C.uintptr_t(n.handle)) == 0 {
 		n.handle.Delete()
@@ -259,6 +298,28 @@ func (n *linuxNative) Shutdown() {
 func (n *linuxNative) PopupCount() int { return int(C.ld_popup_count()) }
 
 func (n *linuxNative) ClickOpenExternal() bool { return C.ld_click_external() == 1 }
+
+// PopupNote is the first pop-up's info line (tests read what it tells the
+// operator).
+func (n *linuxNative) PopupNote() string { return C.GoString(C.ld_popup_note()) }
+
+// Present brings the main window to the front.
+func (n *linuxNative) Present() { C.ld_present(n.mainwin) }
+
+//export linkdeskOpenExternal
+func linkdeskOpenExternal(h C.uintptr_t, uri *C.char) (msg *C.char) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("opening the system browser panicked", "panic", r)
+			msg = C.CString("linkdesk could not open your browser (an internal error; it is in the log). Use Copy link and open the address in a browser yourself.")
+		}
+	}()
+	n := cgo.Handle(h).Value().(*linuxNative)
+	if err := n.nav.Popup(PopupEvent{Kind: "open_external", URL: C.GoString(uri)}); err != nil {
+		return C.CString("Your browser could not be opened (" + err.Error() + "). Use Copy link and open the address in a browser yourself; linkdesk continues when the bank sends you back.")
+	}
+	return nil
+}
 
 //export linkdeskDecide
 func linkdeskDecide(h C.uintptr_t, popup C.int, uri *C.char, gesture C.int) (verdict C.int) {

@@ -27,8 +27,13 @@ const (
 
 // PopupEvent is something that happened to a native pop-up window.
 type PopupEvent struct {
-	Kind string // "opened", "closed_by_page" (window.close()), "closed_by_user", "open_external"
+	// Kind is "opened", "closed_by_page" (window.close()), "closed_by_user",
+	// "open_external" (the bank's page went to the system browser) or
+	// "open_external_failed" (the browser could not be started; Err says
+	// why).
+	Kind string
 	URL  string // the pop-up's page when it happened (may be empty)
+	Err  string
 }
 
 // Navigation decides where the views may go, and hears about pop-ups and the
@@ -167,16 +172,32 @@ func (n *Navigation) allowedOrigin(u *url.URL) bool {
 	return false
 }
 
-// Popup is called by the native layer for pop-up events.
-func (n *Navigation) Popup(ev PopupEvent) {
+// Popup is called by the native layer for pop-up events. For
+// "open_external" it opens the URL in the system browser and returns the
+// error when that failed (the event then goes on as "open_external_failed").
+func (n *Navigation) Popup(ev PopupEvent) error {
 	n.init()
-	n.Log.Info("pop-up window "+strings.ReplaceAll(ev.Kind, "_", " "), "url", redactQuery(ev.URL))
-	if ev.Kind == "open_external" && ev.URL != "" {
-		n.openExternal(ev.URL)
+	var err error
+	if ev.Kind == "open_external" {
+		open := n.OpenExternal
+		if open == nil {
+			open = OpenInBrowser
+		}
+		if ev.URL == "" {
+			err = errors.New("the pop-up shows no address yet")
+		} else {
+			err = open(ev.URL)
+		}
+		if err != nil {
+			ev.Kind, ev.Err = "open_external_failed", err.Error()
+			n.Log.Warn("could not open the system browser for the bank's page", "err", err)
+		}
 	}
+	n.Log.Info("pop-up window "+strings.ReplaceAll(ev.Kind, "_", " "), "url", redactQuery(ev.URL))
 	if n.OnPopup != nil {
 		n.OnPopup(ev)
 	}
+	return err
 }
 
 func (n *Navigation) openExternal(rawURL string) {

@@ -173,6 +173,25 @@ func (w *Window) PopupCount() (n int) {
 	return n
 }
 
+// Present brings the window to the front (where the OS layer can). Safe
+// from any goroutine.
+func (w *Window) Present() {
+	if p, ok := w.native.(interface{ Present() }); ok {
+		w.Dispatch(p.Present)
+	}
+}
+
+// PopupNote is what the first pop-up's info line says ("" when there is
+// none, or the OS layer has none). Not from the UI thread.
+func (w *Window) PopupNote() (note string) {
+	p, ok := w.native.(interface{ PopupNote() string })
+	if !ok {
+		return ""
+	}
+	w.onUI(func() { note = p.PopupNote() })
+	return note
+}
+
 // ClickOpenExternal presses the first pop-up's "Open in system browser", as
 // the user would. Not from the UI thread.
 func (w *Window) ClickOpenExternal() (ok bool) {

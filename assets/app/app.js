@@ -931,6 +931,7 @@ onPush((msg) => {
       renderRecovered(msg.status);
       return;
     case PUSH.POPUP:
+      // The attempt's own event (pushed with it) says what happened.
       return;
     case PUSH.ATTEMPT: {
       const a = msg.attempt;
