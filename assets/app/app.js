@@ -718,8 +718,8 @@ async function loadTimeline() {
 function setTab(tab) {
   state.tab = tab;
   for (const b of $$('[role="tab"]')) b.setAttribute("aria-selected", String(b.dataset.tab === tab));
-  tid("activity").hidden = tab !== "activity";
-  tid("timeline").hidden = tab !== "timeline";
+  $("#panel-activity").hidden = tab !== "activity";
+  $("#panel-timeline").hidden = tab !== "timeline";
   tid("timeline-filter").hidden = tab !== "timeline";
   if (tab === "timeline") loadTimeline();
 }
