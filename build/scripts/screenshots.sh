@@ -3,7 +3,7 @@
 # build/scripts/with-desktop.sh, which sets LINKDESK_ARTIFACTS).
 set -eu
 cd "$(dirname "$0")/../.."
-go test -count=1 -run 'TestLinkAccountEndToEnd|TestKeyboardOnlyDay|TestDarkTheme|TestSwitchEnvironmentAndFirstRun|TestOAuthBankApprovedInPopup|TestAttemptPanelBelongsToItsCustomer' ./app/session/
+go test -count=1 -run 'TestLinkAccountEndToEnd|TestKeyboardOnlyDay|TestDarkTheme|TestSwitchEnvironmentAndFirstRun|TestOAuthBankApprovedInPopup|TestAttemptPanelBelongsToItsCustomer|TestSimulatorPanelAndScenarioPicker|TestNarrowWindow' ./app/session/
 e2e="$LINKDESK_ARTIFACTS/e2e"
 out=build/screenshots
 cp "$e2e/TestLinkAccountEndToEnd/09-linked.png" "$out/linked.png"
@@ -14,4 +14,6 @@ cp "$e2e/TestDarkTheme/04-dark.png" "$out/dark.png"
 cp "$e2e/TestSwitchEnvironmentAndFirstRun/01-first-run.png" "$out/first-run.png"
 cp "$e2e/TestOAuthBankApprovedInPopup/02-bank-popup.png" "$out/oauth-popup.png"
 cp "$e2e/TestAttemptPanelBelongsToItsCustomer/07-elena-link-ready-elsewhere.png" "$out/link-ready-elsewhere.png"
+cp "$e2e/TestSimulatorPanelAndScenarioPicker/01-simulator-panel.png" "$out/simulator-panel.png"
+cp "$e2e/TestNarrowWindow/07-900x600.png" "$out/900x600.png"
 echo "screenshots refreshed in $out"
