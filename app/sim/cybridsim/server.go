@@ -104,6 +104,13 @@ type Scenario struct {
 	// one clears AccountFailureCode. Zero: every account while the code is
 	// set.
 	AccountFailureLimit int
+	// VerificationReview makes account_ownership verifications created
+	// without expected_behaviours wait in waiting for a manual review, as
+	// Cybrid's sandbox does, until ReviewVerification (or
+	// POST /sim/identity_verifications/{guid}/review) decides them. When
+	// false they pass by themselves after VerificationDelay in storing and
+	// in waiting, like an automated check.
+	VerificationReview bool
 }
 
 // Stats counts requests since the server was created.
@@ -217,7 +224,7 @@ func (s *Server) SetScenario(sc Scenario) {
 	s.mu.Unlock()
 	s.log.Info("cybridsim: scenario set", "workflow_delay", sc.WorkflowDelay, "account_delay", sc.AccountDelay,
 		"verification_delay", sc.VerificationDelay, "workflow_failure_code", sc.WorkflowFailureCode,
-		"account_failure_code", sc.AccountFailureCode)
+		"account_failure_code", sc.AccountFailureCode, "verification_review", sc.VerificationReview)
 }
 
 // Stats returns a copy of the request counters.
@@ -248,6 +255,9 @@ type route struct {
 func (s *Server) buildRoutes() []route {
 	rs := []route{
 		{method: "POST", pattern: "/oauth/token", h: s.handleToken},
+		{method: "POST", pattern: "/api/customer_tokens", h: s.authedAs([]string{subjectBank}, []string{"customers:write", "customers:read"}, s.createCustomerToken)},
+
+		{method: "GET", pattern: "/api/assets", h: s.listAssets}, // public, as in the spec
 
 		{method: "GET", pattern: "/api/customers", h: s.authed("customers:read", s.listCustomers)},
 		{method: "GET", pattern: "/api/customers/{guid}", h: s.authed("customers:read", s.getCustomer)},
@@ -269,6 +279,7 @@ func (s *Server) buildRoutes() []route {
 		{method: "GET", pattern: "/sim/scenario", h: s.getScenarioHTTP},
 		{method: "PUT", pattern: "/sim/scenario", h: s.putScenarioHTTP},
 		{method: "POST", pattern: "/sim/external_bank_accounts/{guid}/expire", h: s.expireHTTP},
+		{method: "POST", pattern: "/sim/identity_verifications/{guid}/review", h: s.reviewHTTP},
 	}
 	for i := range rs {
 		rs[i].segs = strings.Split(strings.Trim(rs[i].pattern, "/"), "/")
