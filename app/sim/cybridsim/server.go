@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,6 +67,10 @@ type Options struct {
 	// after creation and in deleting after DELETE (DefaultAccountDelay when
 	// zero; negative means none).
 	AccountDelay time.Duration
+	// VerificationReview starts the server with Scenario.VerificationReview
+	// on: ownership verifications without expected_behaviours wait for a
+	// manual review, as in Cybrid's sandbox.
+	VerificationReview bool
 	// TokenLifetime is the access token lifetime (DefaultTokenLifetime when
 	// zero).
 	TokenLifetime time.Duration
@@ -181,9 +186,10 @@ func New(o Options) *Server {
 		s.opts.TokenLifetime = DefaultTokenLifetime
 	}
 	s.scenario = Scenario{
-		WorkflowDelay:     delayOr(o.WorkflowDelay, DefaultWorkflowDelay),
-		AccountDelay:      delayOr(o.AccountDelay, DefaultAccountDelay),
-		VerificationDelay: DefaultVerificationDelay,
+		WorkflowDelay:      delayOr(o.WorkflowDelay, DefaultWorkflowDelay),
+		AccountDelay:       delayOr(o.AccountDelay, DefaultAccountDelay),
+		VerificationDelay:  DefaultVerificationDelay,
+		VerificationReview: o.VerificationReview,
 	}
 	s.seedCustomers()
 	s.routes = s.buildRoutes()
@@ -349,6 +355,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(rec, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+}
+
+// Methods returns the HTTP methods the server answers on path (sorted; nil
+// for a path it does not serve), e.g. for a CORS preflight's
+// Access-Control-Allow-Methods.
+func (s *Server) Methods(path string) []string {
+	if path == "/sim/faults" {
+		return []string{"GET", "PUT"}
+	}
+	var out []string
+	for _, rt := range s.routes {
+		if _, ok := rt.match(path); ok && !slices.Contains(out, rt.method) {
+			out = append(out, rt.method)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (s *Server) count(path, routeKey string) {
