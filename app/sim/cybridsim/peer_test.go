@@ -325,9 +325,11 @@ func TestAssetsArePublicAndPaged(t *testing.T) {
 func TestVerificationWaitsForReview(t *testing.T) {
 	h := newHarness(t)
 	cust := h.verifiedCustomer(0)
-	sc := h.srv.Scenario()
-	sc.VerificationReview = true
-	h.srv.SetScenario(sc)
+	// Switched on over HTTP, as a QA tool does; other switches are kept.
+	st, obj, _ := h.do("PUT", "/sim/scenario", map[string]any{"verification_review": true}, "")
+	if st != 200 || obj["verification_review"] != true || obj["workflow_delay"] != DefaultWorkflowDelay.String() {
+		t.Fatalf("PUT /sim/scenario verification_review: %d %v", st, obj)
+	}
 	link := func(n string) string {
 		h.plaid.addItem("pub-"+n, "item-"+n, "ins_"+n, "a"+n+":"+n+n+n+n)
 		return str(h.linkAccount(cust, "pub-"+n, "a"+n)["guid"])
@@ -354,7 +356,7 @@ func TestVerificationWaitsForReview(t *testing.T) {
 			t.Errorf("outcome before the review = %v", obj["outcome"])
 		}
 	}
-	_, obj, _ := h.do("GET", "/api/identity_verifications/"+ivC, nil, h.tok)
+	_, obj, _ = h.do("GET", "/api/identity_verifications/"+ivC, nil, h.tok)
 	if h.wantState(obj, "IdentityVerificationState", "completed"); obj["outcome"] != "passed" {
 		t.Errorf("passed_immediately under review: outcome %v", obj["outcome"])
 	}
@@ -363,7 +365,7 @@ func TestVerificationWaitsForReview(t *testing.T) {
 	}
 
 	// The reviewer decides over HTTP.
-	st, obj, _ := h.post("/sim/identity_verifications/"+ivA+"/review", map[string]any{"outcome": "passed"}, "")
+	st, obj, _ = h.post("/sim/identity_verifications/"+ivA+"/review", map[string]any{"outcome": "passed"}, "")
 	if st != 200 || obj["state"] != "completed" || obj["outcome"] != "passed" {
 		t.Fatalf("review passed: %d %v", st, obj)
 	}
@@ -386,6 +388,7 @@ func TestVerificationWaitsForReview(t *testing.T) {
 	wantError(t, st, obj, 400, "invalid_parameter", "passed or failed")
 
 	// Without the switch the same request passes by itself.
+	sc := h.srv.Scenario()
 	sc.VerificationReview = false
 	h.srv.SetScenario(sc)
 	ivD := verify(link("4"))
