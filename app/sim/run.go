@@ -9,21 +9,24 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 )
 
 // Run is `linkdesk sim [--addr 127.0.0.1:PORT] [--workflow-delay 1.5s]
-// [--account-delay 1s] [--test-driver] [--log-level info] [--scenario ID]`: it starts the
-// simulator alone, prints its base URLs, the credentials to use, the seeded
-// customers and the environment variables that point linkdesk at it, and
-// serves until SIGINT/SIGTERM or until ctx is done.
+// [--account-delay 1s] [--cors-origin ORIGIN]... [--verification-review]
+// [--test-driver] [--log-level info] [--scenario ID]`: it starts the
+// simulator alone, prints its base URLs, the credentials to use, the origins
+// browser clients may call it from, the seeded customers and the environment
+// variables that point linkdesk at it, and serves until SIGINT/SIGTERM or
+// until ctx is done.
 //
 // Exit codes: 0 after a clean stop, 2 for bad arguments (including an
-// unusable --addr, an unknown --scenario, or connection_expired with no
-// account to expire), 1 when the simulator cannot start (e.g. the port is
-// taken). Logs go to stderr.
+// unusable --addr or --cors-origin, an unknown --scenario, or
+// connection_expired with no account to expire), 1 when the simulator cannot
+// start (e.g. the port is taken). Logs go to stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("linkdesk sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,8 +36,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	driver := fs.Bool("test-driver", false, "let end-to-end tests drive the Link page (never needed by people)")
 	level := fs.String("log-level", "info", "log level on stderr: debug, info, warn or error")
 	scenario := fs.String("scenario", ScenarioNormal, "QA scenario to start in (see GET /sim/scenarios), with its default options")
+	var corsOrigins []string
+	fs.Func("cors-origin", "an origin (e.g. https://app.example.com) whose web pages may call the simulated Cybrid API, besides loopback origins; repeat or comma-separate for several", func(v string) error {
+		if _, err := newCORS([]string{v}, nil, nil); err != nil {
+			return err
+		}
+		corsOrigins = append(corsOrigins, v)
+		return nil
+	})
+	review := fs.Bool("verification-review", false, "ownership verifications without expected_behaviours wait for a manual review (POST /sim/identity_verifications/{guid}/review), as in Cybrid's sandbox")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: linkdesk sim [--addr 127.0.0.1:PORT] [--workflow-delay 1.5s] [--account-delay 1s]")
+		fmt.Fprintln(stderr, "usage: linkdesk sim [--addr 127.0.0.1:PORT] [--workflow-delay 1.5s] [--account-delay 1s] [--cors-origin ORIGIN]... [--verification-review]")
 		fmt.Fprintln(stderr, "Runs the simulated Cybrid API and Plaid Link on one loopback port until interrupted.")
 		fs.PrintDefaults()
 	}
@@ -75,6 +87,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	s, err := Start(Options{
 		Addr: *addr, WorkflowDelay: toOpt(*wfDelay), AccountDelay: toOpt(*acctDelay), TestDriver: *driver,
+		CORSOrigins: corsOrigins, VerificationReview: *review,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
 	})
 	if err != nil {
@@ -107,7 +120,17 @@ func printBanner(w io.Writer, s *Sim) {
 	fmt.Fprintf(w, "  Scenario (QA):        GET/PUT %s/sim/scenario\n", s.BankURL)
 	fmt.Fprintf(w, "  QA scenarios:         GET %s/sim/scenarios, PUT %s/sim/scenarios/active {\"id\": \"…\"} (active: %s)\n",
 		s.BankURL, s.BankURL, s.ActiveScenario())
-	fmt.Fprintf(w, "  Listening on:         %v\n\n", s.Addrs())
+	fmt.Fprintf(w, "  Listening on:         %v\n", s.Addrs())
+	origins := "loopback origins (http(s)://localhost, 127.0.0.1, [::1], any port)"
+	if len(s.CORSOrigins) > 0 {
+		origins += " and " + strings.Join(s.CORSOrigins, ", ")
+	}
+	fmt.Fprintf(w, "  Browser clients:      the Cybrid API answers CORS for %s; add more with --cors-origin\n", origins)
+	review := "pass by themselves (an automated check); --verification-review makes them wait for a review, as in Cybrid's sandbox"
+	if s.Cybrid.Scenario().VerificationReview {
+		review = "wait for a manual review unless expected_behaviours says otherwise: POST " + s.BankURL + "/sim/identity_verifications/{guid}/review {\"outcome\": \"passed\"}"
+	}
+	fmt.Fprintf(w, "  Ownership checks:     %s\n\n", review)
 	fmt.Fprintf(w, "Credentials (the simulator's well-known test credentials, not secrets):\n")
 	fmt.Fprintf(w, "  client id:     %s\n  client secret: %s\n", s.ClientID, s.ClientSecret)
 	fmt.Fprintf(w, "  bank guid:     %s\n\n", s.Cybrid.BankGUID())

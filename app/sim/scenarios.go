@@ -538,6 +538,18 @@ func (s *Sim) scenarioHandler(next http.Handler) http.Handler {
 	})
 }
 
+// scenarioMethods returns the methods scenarioHandler serves on path (nil
+// for paths it passes on).
+func scenarioMethods(path string) []string {
+	switch path {
+	case "/sim/scenarios":
+		return []string{"GET"}
+	case "/sim/scenarios/active":
+		return []string{"DELETE", "GET", "PUT"}
+	}
+	return nil
+}
+
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 	w.Header().Set("Allow", allow)
 	writeSimError(w, http.StatusMethodNotAllowed, "method_not_allowed",

@@ -10,6 +10,10 @@
 // Requests are routed by path: /sim/scenarios (the QA scenario catalogue,
 // scenarios.go) is served here, /oauth/, /api/ and other /sim/ paths go to
 // cybridsim, everything else (/link/…) to plaidsim.
+//
+// Browser clients on other origins — Cybrid's own web SDK among them — may
+// call the Cybrid side: it answers CORS for loopback origins and for
+// Options.CORSOrigins (cors.go).
 package sim
 
 import (
@@ -55,6 +59,17 @@ type Options struct {
 	WorkflowDelay, AccountDelay time.Duration
 	// TestDriver lets end-to-end tests drive the Link DOM (plaidsim.Options).
 	TestDriver bool
+	// CORSOrigins are origins (scheme://host[:port]; an entry may list
+	// several, comma-separated) whose web pages may call the simulated Cybrid
+	// API, besides loopback origins, which always may. Start fails with
+	// ErrCORSOrigin for an entry that is not an origin.
+	CORSOrigins []string
+	// VerificationReview makes ownership verifications without
+	// expected_behaviours wait for a manual review, as Cybrid's sandbox
+	// does (cybridsim.Scenario.VerificationReview), instead of passing by
+	// themselves. It is part of the "normal" state the QA scenarios return
+	// to.
+	VerificationReview bool
 	// Logger for both simulators; discarded when nil.
 	Logger *slog.Logger
 }
@@ -71,6 +86,9 @@ type Sim struct {
 	PlaidURL string
 	// ClientID and ClientSecret are the credentials the simulator accepts.
 	ClientID, ClientSecret string
+	// CORSOrigins are the origins allowed to call the Cybrid side from a
+	// browser besides loopback ones (Options.CORSOrigins, normalized).
+	CORSOrigins []string
 
 	scen      scenarioState // the QA scenario catalogue's state (scenarios.go)
 	srv       *http.Server
@@ -140,8 +158,18 @@ func Start(o Options) (*Sim, error) {
 	plaid := plaidsim.New(plaidsim.Options{Logger: log.With("sim", "plaid"), TestDriver: o.TestDriver})
 	cyb := cybridsim.New(cybridsim.Options{
 		ClientID: o.ClientID, ClientSecret: o.ClientSecret, ClientScopes: o.ClientScopes, BankGUID: o.BankGUID, Plaid: plaid,
-		WorkflowDelay: o.WorkflowDelay, AccountDelay: o.AccountDelay, Logger: log.With("sim", "cybrid"),
+		WorkflowDelay: o.WorkflowDelay, AccountDelay: o.AccountDelay, VerificationReview: o.VerificationReview,
+		Logger: log.With("sim", "cybrid"),
 	})
+	cors, err := newCORS(o.CORSOrigins, func(path string) []string {
+		if m := scenarioMethods(path); m != nil {
+			return m
+		}
+		return cyb.Methods(path)
+	}, log)
+	if err != nil {
+		return nil, err
+	}
 
 	l4, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -160,15 +188,16 @@ func Start(o Options) (*Sim, error) {
 		IdentityURL: "http://127.0.0.1:" + strconv.Itoa(port),
 		PlaidURL:    "http://localhost:" + strconv.Itoa(port),
 		ClientID:    o.ClientID, ClientSecret: o.ClientSecret,
+		CORSOrigins: cors.extra,
 		srv: &http.Server{
-			Handler:           Handler(cyb, plaid),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 		listeners: ls,
 	}
 	s.initScenarios()
-	s.srv.Handler = s.scenarioHandler(s.srv.Handler) // /sim/scenarios
+	// The Cybrid side (with /sim/scenarios) answers CORS; Plaid's does not.
+	s.srv.Handler = Handler(cors.wrap(s.scenarioHandler(cyb)), plaid)
 	for _, l := range ls {
 		s.wg.Add(1)
 		go func(l net.Listener) {

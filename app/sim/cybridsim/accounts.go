@@ -79,10 +79,15 @@ func (s *Server) accountPIILocked(a *accountRec) []accountPII {
 
 // createAccount serves POST /api/external_bank_accounts (account_kind plaid).
 //
+// customer_guid is optional, as in the spec: without it a customer token
+// creates the account for its own customer and a bank token creates a
+// bank-level account (customer_guid null).
+//
 // 400 for a malformed body (missing_parameter / invalid_value, as in the
-// spec's examples), 422 for an unknown customer (no_customer), a customer
-// that is not verified (unverified_customer), an unsupported asset or
-// account_kind (unsupported_value). Otherwise 201 in storing; the public
+// spec's examples), 422 for an unknown customer (no_customer; another
+// customer's GUID with a customer token too), a customer that is not
+// verified (unverified_customer), an unsupported asset or account_kind
+// (unsupported_value). Otherwise 201 in storing; the public
 // token is exchanged with Plaid at once and, after the scenario's
 // AccountDelay, the account becomes:
 //   - failed/plaid_processor_token when the exchange fails (unknown, expired
@@ -102,7 +107,7 @@ func (s *Server) accountPIILocked(a *accountRec) []accountPII {
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, _ pathParams) {
 	b, err := readObject(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_value", err.Error())
+		invalidRequest(w, err)
 		return
 	}
 	fail400 := func(code string, err error) { writeError(w, http.StatusBadRequest, code, err.Error()) }
@@ -113,7 +118,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, _ pathPar
 		required bool
 		min, max int
 	}{
-		{"name", true, 1, 128}, {"account_kind", true, 1, 64}, {"customer_guid", true, 32, 32},
+		{"name", true, 1, 128}, {"account_kind", true, 1, 64}, {"customer_guid", false, 32, 32},
 		{"asset", false, 1, 8}, {"plaid_public_token", true, 1, 128}, {"plaid_account_id", true, 1, 128},
 	} {
 		v, ok, err := b.str(f.name)
@@ -155,20 +160,25 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, _ pathPar
 		unprocessable(w, "unsupported_value", "Unable to process request: asset "+asset+" is not supported by this bank; supported: USD")
 		return
 	}
-	custGUID := fields["customer_guid"]
+	custGUID, hasCust := fields["customer_guid"]
+	if !hasCust {
+		custGUID = tokenCustomer(r) // "" with a bank token: a bank-level account
+	}
 	now := s.now()
 	s.mu.Lock()
-	c := s.customerByID[custGUID]
-	var cstate string
-	if c != nil {
-		cstate = c.state
+	cstate := "verified" // a bank-level account needs no customer
+	if custGUID != "" {
+		cstate = ""
+		if s.customerVisibleLocked(r, custGUID) {
+			cstate = s.customerByID[custGUID].state
+		}
 	}
 	sc := s.scenario
 	if cstate == "verified" {
 		s.consumeAccountFailureLocked()
 	}
 	s.mu.Unlock()
-	if c == nil {
+	if cstate == "" {
 		unprocessable(w, "no_customer", "Unable to process request: InvalidCustomer - Customer not found: "+custGUID)
 		return
 	}
@@ -234,6 +244,15 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, _ pathPar
 	writeJSON(w, http.StatusCreated, out)
 }
 
+// visibleAccountLocked returns the account guid if the request may see it,
+// else nil (caller holds s.mu).
+func (s *Server) visibleAccountLocked(r *http.Request, guid string) *accountRec {
+	if a := s.accounts[guid]; a != nil && visible(r, a.customerGUID) {
+		return a
+	}
+	return nil
+}
+
 // liveLocked reports whether the account counts for duplicate detection: it
 // exists or will exist (not failed, deleting or deleted, and not about to
 // fail).
@@ -253,7 +272,9 @@ func (a *accountRec) liveLocked() bool {
 // getAccount serves GET /api/external_bank_accounts/{guid} with
 // include_pii (needs external_bank_accounts:pii:read) and include_balances /
 // force_balance_refresh. Balances of a refresh_required account cannot be
-// read: 422 "Bank account refresh required", as the spec describes.
+// read: 422 "Bank account refresh required", as the spec describes. A query
+// parameter that is not true/false answers 400 invalid_value, as on every
+// endpoint (the spec documents no status for it here).
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, p pathParams) {
 	q := r.URL.Query()
 	pii, ok := includePII(w, r, "external_bank_accounts:pii:read")
@@ -265,13 +286,13 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, p pathParams
 		_, err = parseBoolParam(q, "force_balance_refresh")
 	}
 	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "invalid_value", err.Error())
+		invalidRequest(w, err)
 		return
 	}
 	now := s.now()
 	s.mu.Lock()
 	s.advanceLocked(now)
-	a := s.accounts[p["guid"]]
+	a := s.visibleAccountLocked(r, p["guid"])
 	if a == nil {
 		s.mu.Unlock()
 		writeError(w, http.StatusNotFound, "not_found", "ExternalBankAccount not found: "+p["guid"])
@@ -299,18 +320,22 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, p pathParams
 }
 
 // listAccounts serves GET /api/external_bank_accounts: page, per_page and
-// comma-separated guid, bank_guid, customer_guid, asset, state.
+// comma-separated guid, bank_guid, customer_guid, counterparty_guid (newer
+// clients, e.g. 0.126; the simulator's accounts have no counterparty, so it
+// matches none), asset, state. A customer token lists only its customer's
+// accounts.
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, _ pathParams) {
-	lp, err := parseList(r.URL.Query(), "guid", "bank_guid", "customer_guid", "asset", "state")
+	lp, err := parseList(r.URL.Query(), "guid", "bank_guid", "customer_guid", "counterparty_guid", "asset", "state")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_value", err.Error())
+		invalidRequest(w, err)
 		return
 	}
 	s.mu.Lock()
 	s.advanceLocked(s.now())
 	var items []*accountRec
 	for _, a := range s.accounts {
-		if lp.keep("guid", a.guid) && lp.keep("bank_guid", s.bankGUID) && lp.keep("customer_guid", a.customerGUID) &&
+		if visible(r, a.customerGUID) && lp.keep("guid", a.guid) && lp.keep("bank_guid", s.bankGUID) &&
+			lp.keep("customer_guid", a.customerGUID) && lp.keep("counterparty_guid", "") &&
 			lp.keep("asset", a.asset) && lp.keep("state", a.state) {
 			items = append(items, a)
 		}
@@ -329,12 +354,14 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, _ pathPara
 // completed when the account's ownership was verified before, else
 // unverified. Only completed, unverified and refresh_required accounts can
 // be patched. The spec documents no 400 for this operation; the simulator
-// answers a malformed body or an account in another state with 400
-// invalid_parameter (what Cybrid uses for invalid input elsewhere).
+// answers a malformed body like every other endpoint (400 missing_parameter
+// or invalid_value, see invalidRequest) and an account in another state with
+// 400 invalid_parameter "Invalid state…", as the spec's example for
+// PATCH /api/customers does.
 func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, p pathParams) {
 	b, err := readObject(r)
 	if err != nil {
-		badRequest(w, err)
+		invalidRequest(w, err)
 		return
 	}
 	state, hasState, err := b.str("state")
@@ -349,16 +376,16 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, p pathPara
 		err = checkLen("name", name, 1, 128)
 	}
 	if err == nil && !hasState && !hasName {
-		err = errorf("Missing parameter. Required: state (completed or refresh_required) or name")
+		err = missingParams{"state (completed or refresh_required) or name"}
 	}
 	if err != nil {
-		badRequest(w, err)
+		invalidRequest(w, err)
 		return
 	}
 	now := s.now()
 	s.mu.Lock()
 	s.advanceLocked(now)
-	a := s.accounts[p["guid"]]
+	a := s.visibleAccountLocked(r, p["guid"])
 	if a == nil {
 		s.mu.Unlock()
 		writeError(w, http.StatusNotFound, "not_found", "ExternalBankAccount not found: "+p["guid"])
@@ -399,7 +426,7 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request, p pathPar
 	now := s.now()
 	s.mu.Lock()
 	s.advanceLocked(now)
-	a := s.accounts[p["guid"]]
+	a := s.visibleAccountLocked(r, p["guid"])
 	if a == nil {
 		s.mu.Unlock()
 		writeError(w, http.StatusNotFound, "not_found", "ExternalBankAccount not found: "+p["guid"])

@@ -188,9 +188,9 @@ func TestPatchSemantics(t *testing.T) {
 	}
 
 	st, e := h.doUndocumented("PATCH", path, map[string]any{"state": "deleted"}, h.tok)
-	wantError(t, st, e, 400, "invalid_parameter", "state")
+	wantError(t, st, e, 400, "invalid_value", "state")
 	st, e = h.doUndocumented("PATCH", path, map[string]any{}, h.tok)
-	wantError(t, st, e, 400, "invalid_parameter", "state")
+	wantError(t, st, e, 400, "missing_parameter", "state")
 	st, e, _ = h.do("PATCH", "/api/external_bank_accounts/0123456789abcdef0123456789abcdef", map[string]any{"state": "completed"}, h.tok)
 	wantError(t, st, e, 404, "not_found")
 	st, e, _ = h.do("PATCH", path, map[string]any{"state": "completed"}, h.token("external_bank_accounts:read"))

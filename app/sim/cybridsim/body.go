@@ -3,9 +3,32 @@ package cybridsim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 )
+
+// missingParams is a request error naming required fields that are absent.
+type missingParams []string
+
+func (m missingParams) Error() string { return "Missing parameter. Required: " + strings.Join(m, ", ") }
+
+// invalidRequest answers a request whose body or query is malformed: 400
+// with message_code missing_parameter when required fields are absent (a
+// missingParams error) and invalid_value otherwise — the codes the bank
+// spec's examples show for POST /api/workflows ("Missing parameter.
+// Required: type") and POST /api/external_bank_accounts ("Invalid value.
+// plaid_account_id must be at the most 128 characters long"), and for bad
+// list filters. Every endpoint answers this kind of error the same way.
+func invalidRequest(w http.ResponseWriter, err error) {
+	var m missingParams
+	if errors.As(err, &m) {
+		writeError(w, http.StatusBadRequest, "missing_parameter", err.Error())
+		return
+	}
+	writeError(w, http.StatusBadRequest, "invalid_value", err.Error())
+}
 
 // body is a decoded JSON request object with typed, field-naming accessors.
 // JSON null counts as absent (Cybrid's request fields are nullable).

@@ -161,7 +161,7 @@ func (c *customerRec) json(bankGUID string, pii bool) customerJSON {
 func includePII(w http.ResponseWriter, r *http.Request, scope string) (pii, ok bool) {
 	pii, err := parseBoolParam(r.URL.Query(), "include_pii")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_value", err.Error())
+		invalidRequest(w, err)
 		return false, false
 	}
 	if pii && !hasScope(r, scope) {
@@ -172,11 +172,12 @@ func includePII(w http.ResponseWriter, r *http.Request, scope string) (pii, ok b
 }
 
 // listCustomers serves GET /api/customers: page, per_page and the
-// comma-separated filters guid, bank_guid, type, label; include_pii.
+// comma-separated filters guid, bank_guid, type, label; include_pii. A
+// customer token lists only its own customer.
 func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, _ pathParams) {
 	lp, err := parseList(r.URL.Query(), "guid", "bank_guid", "type", "label")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_value", err.Error())
+		invalidRequest(w, err)
 		return
 	}
 	pii, ok := includePII(w, r, "customers:pii:read")
@@ -186,7 +187,7 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, _ pathPar
 	s.mu.Lock()
 	var items []*customerRec
 	for _, c := range s.customers {
-		if !lp.keep("guid", c.guid) || !lp.keep("bank_guid", s.bankGUID) || !lp.keep("type", c.typ) {
+		if !visible(r, c.guid) || !lp.keep("guid", c.guid) || !lp.keep("bank_guid", s.bankGUID) || !lp.keep("type", c.typ) {
 			continue
 		}
 		if set, ok := lp.filters["label"]; ok {
@@ -217,6 +218,9 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, p pathParam
 	}
 	s.mu.Lock()
 	c := s.customerByID[p["guid"]]
+	if c != nil && !visible(r, c.guid) {
+		c = nil // another customer's: as if it did not exist
+	}
 	var out customerJSON
 	if c != nil {
 		out = c.json(s.bankGUID, pii)

@@ -138,18 +138,24 @@ func TestVerificationExpectedBehaviours(t *testing.T) {
 		t.Errorf("failed-verification account = %+v", acc)
 	}
 
-	// Invalid verification requests: 400 naming the field (the spec lists no
-	// 400 here, so only the ErrorResponse shape is checked).
+	// Invalid verification requests name the field, with the codes every
+	// endpoint uses (the spec lists no 400 or 422 here, so only the
+	// ErrorResponse shape is checked): 400 missing_parameter / invalid_value
+	// for the body's shape, 422 invalid_parameter for a reference.
 	for _, c := range []struct {
-		body  map[string]any
-		field string
+		body   map[string]any
+		status int
+		code   string
+		field  string
 	}{
-		{map[string]any{"type": "bank_account", "method": "account_ownership", "customer_guid": cust}, "external_bank_account_guid"},
-		{map[string]any{"type": "bank_account", "method": "selfie", "customer_guid": cust, "external_bank_account_guid": a}, "method"},
-		{map[string]any{"type": "bank_account", "method": "account_ownership", "customer_guid": h.verifiedCustomer(2), "external_bank_account_guid": a}, "does not belong"},
+		{map[string]any{"type": "bank_account", "method": "account_ownership", "customer_guid": cust}, 400, "missing_parameter", "external_bank_account_guid"},
+		{map[string]any{"type": "bank_account", "customer_guid": cust, "external_bank_account_guid": a}, 400, "missing_parameter", "method"},
+		{map[string]any{"type": "bank_account", "method": "selfie", "customer_guid": cust, "external_bank_account_guid": a}, 400, "invalid_value", "method"},
+		{map[string]any{"type": "bank_account", "method": "account_ownership", "customer_guid": h.verifiedCustomer(2), "external_bank_account_guid": a}, 422, "invalid_parameter", "does not belong"},
+		{map[string]any{"type": "bank_account", "method": "account_ownership", "external_bank_account_guid": "0123456789abcdef0123456789abcdef"}, 422, "invalid_parameter", "not found"},
 	} {
 		st, obj := h.doUndocumented("POST", "/api/identity_verifications", c.body, h.tok)
-		wantError(t, st, obj, 400, "invalid_parameter", c.field)
+		wantError(t, st, obj, c.status, c.code, c.field)
 	}
 	st, obj, _ := h.do("GET", "/api/identity_verifications/0123456789abcdef0123456789abcdef", nil, h.tok)
 	wantError(t, st, obj, 404, "not_found")
@@ -178,30 +184,34 @@ func TestWorkflowValidation(t *testing.T) {
 		}
 		return b
 	}
+	// Absent fields: 400 missing_parameter; malformed ones: 400
+	// invalid_value; references the simulator cannot use: 422
+	// invalid_parameter (the codes of the spec's examples).
 	cases := []struct {
 		name   string
 		body   map[string]any
 		status int
+		code   string
 		field  string
 	}{
-		{"no type", with("type", nil), 400, "type"},
-		{"bad type", with("type", "stripe"), 400, "type"},
-		{"no kind", with("kind", nil), 400, "kind"},
-		{"no language", with("language", nil), 400, "language"},
-		{"bad language", with("language", "pt"), 400, "language"},
-		{"no customization", with("link_customization_name", nil), 400, "link_customization_name"},
-		{"long redirect", with("redirect_uri", "https://example.com/"+strings.Repeat("x", 120)), 400, "redirect_uri"},
-		{"relative redirect", with("redirect_uri", "/back"), 400, "redirect_uri"},
-		{"customer wrong type", with("customer_guid", 12), 400, "customer_guid"},
-		{"unknown customer", with("customer_guid", "0123456789abcdef0123456789abcdef"), 422, "customer_guid"},
-		{"update without account", with("kind", "link_token_update"), 400, "external_bank_account_guid"},
-		{"update unknown account", with("kind", "link_token_update", "external_bank_account_guid", "0123456789abcdef0123456789abcdef"), 422, "external_bank_account_guid"},
-		{"update other customer's account", with("kind", "link_token_update", "customer_guid", other, "external_bank_account_guid", eba), 422, "does not belong to customer_guid"},
+		{"no type", with("type", nil), 400, "missing_parameter", "type"},
+		{"bad type", with("type", "stripe"), 400, "invalid_value", "type"},
+		{"no kind", with("kind", nil), 400, "missing_parameter", "kind"},
+		{"no language", with("language", nil), 400, "missing_parameter", "language"},
+		{"bad language", with("language", "pt"), 400, "invalid_value", "language"},
+		{"no customization", with("link_customization_name", nil), 400, "missing_parameter", "link_customization_name"},
+		{"long redirect", with("redirect_uri", "https://example.com/"+strings.Repeat("x", 120)), 400, "invalid_value", "redirect_uri"},
+		{"relative redirect", with("redirect_uri", "/back"), 400, "invalid_value", "redirect_uri"},
+		{"customer wrong type", with("customer_guid", 12), 400, "invalid_value", "customer_guid"},
+		{"unknown customer", with("customer_guid", "0123456789abcdef0123456789abcdef"), 422, "invalid_parameter", "customer_guid"},
+		{"update without account", with("kind", "link_token_update"), 400, "missing_parameter", "external_bank_account_guid"},
+		{"update unknown account", with("kind", "link_token_update", "external_bank_account_guid", "0123456789abcdef0123456789abcdef"), 422, "invalid_parameter", "external_bank_account_guid"},
+		{"update other customer's account", with("kind", "link_token_update", "customer_guid", other, "external_bank_account_guid", eba), 422, "invalid_parameter", "does not belong to customer_guid"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			st, obj, _ := h.post("/api/workflows", c.body, h.tok)
-			wantError(t, st, obj, c.status, "invalid_parameter", c.field)
+			wantError(t, st, obj, c.status, c.code, c.field)
 		})
 	}
 	st, obj, _ := h.post("/api/workflows", with("customer_guid", frozen), h.tok)

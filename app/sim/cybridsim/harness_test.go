@@ -117,19 +117,20 @@ const (
 var allScopes = "customers:read customers:pii:read workflows:read workflows:execute external_bank_accounts:read external_bank_accounts:pii:read external_bank_accounts:write external_bank_accounts:execute identity_verifications:read identity_verifications:execute"
 
 type harness struct {
-	t     *testing.T
-	srv   *Server
-	http  *httptest.Server
-	spec  *contract.Spec
-	clock *fakeClock
-	plaid *fakePlaid
-	tok   string // token with allScopes
+	t      *testing.T
+	srv    *Server
+	http   *httptest.Server
+	spec   *contract.Spec
+	idSpec *contract.Spec // the identity spec: POST /api/customer_tokens
+	clock  *fakeClock
+	plaid  *fakePlaid
+	tok    string // token with allScopes
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	spec := contract.Load(t, contract.BankSpecFile)
-	h := &harness{t: t, spec: spec, plaid: newFakePlaid(),
+	h := &harness{t: t, spec: spec, idSpec: contract.Load(t, contract.IdentitySpecFile), plaid: newFakePlaid(),
 		clock: &fakeClock{t: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)}}
 	h.srv = New(Options{ClientID: testClientID, ClientSecret: testClientSecret, Plaid: h.plaid, Now: h.clock.Now})
 	h.http = httptest.NewServer(h.srv)
@@ -160,8 +161,9 @@ var (
 
 // do sends one request over real HTTP and returns the status and the JSON
 // body. Every response under /api/ is validated against Cybrid's bank spec
-// (status documented for the operation, body matching its schema), and
-// every GUID and timestamp in it is checked for format.
+// (the identity spec for /api/customer_tokens): status documented for the
+// operation, body matching its schema; and every GUID and timestamp in it is
+// checked for format.
 func (h *harness) do(method, path string, body any, tok string) (int, map[string]any, []byte) {
 	h.t.Helper()
 	return h.doCheck(method, path, body, tok, true)
@@ -210,8 +212,12 @@ func (h *harness) doCheck(method, path string, body any, tok string, contractChe
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		h.t.Errorf("%s %s: Content-Type %q, want application/json", method, path, ct)
 	}
+	spec := h.spec
+	if strings.HasPrefix(path, "/api/customer_tokens") {
+		spec = h.idSpec
+	}
 	if contractCheck && strings.HasPrefix(path, "/api/") {
-		if err := h.spec.CheckResponse(method, h.http.URL+path, req.Header, resp.StatusCode, resp.Header, raw); err != nil {
+		if err := spec.CheckResponse(method, h.http.URL+path, req.Header, resp.StatusCode, resp.Header, raw); err != nil {
 			h.t.Errorf("contract: %v\nbody: %s", err, raw)
 		}
 	}

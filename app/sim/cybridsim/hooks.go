@@ -176,6 +176,7 @@ type ScenarioJSON struct {
 	VerificationDelay   string `json:"verification_delay"`
 	WorkflowFailureCode string `json:"workflow_failure_code"`
 	AccountFailureCode  string `json:"account_failure_code"`
+	VerificationReview  bool   `json:"verification_review"`
 }
 
 func scenarioToJSON(sc Scenario) ScenarioJSON {
@@ -183,6 +184,7 @@ func scenarioToJSON(sc Scenario) ScenarioJSON {
 		WorkflowDelay: sc.WorkflowDelay.String(), AccountDelay: sc.AccountDelay.String(),
 		VerificationDelay:   sc.VerificationDelay.String(),
 		WorkflowFailureCode: sc.WorkflowFailureCode, AccountFailureCode: sc.AccountFailureCode,
+		VerificationReview: sc.VerificationReview,
 	}
 }
 
@@ -204,7 +206,7 @@ func (s *Server) putScenarioHTTP(w http.ResponseWriter, r *http.Request, _ pathP
 	dec := json.NewDecoder(bytesReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		badRequest(w, errorf("the body must be a JSON object with workflow_delay, account_delay, verification_delay, workflow_failure_code, account_failure_code: %v", err))
+		badRequest(w, errorf("the body must be a JSON object with workflow_delay, account_delay, verification_delay, workflow_failure_code, account_failure_code, verification_review: %v", err))
 		return
 	}
 	for _, f := range []struct {
@@ -221,6 +223,7 @@ func (s *Server) putScenarioHTTP(w http.ResponseWriter, r *http.Request, _ pathP
 		*f.dst = d
 	}
 	sc.WorkflowFailureCode, sc.AccountFailureCode = in.WorkflowFailureCode, in.AccountFailureCode
+	sc.VerificationReview = in.VerificationReview
 	s.SetScenario(sc)
 	writeJSON(w, http.StatusOK, scenarioToJSON(s.Scenario()))
 }
@@ -244,3 +247,126 @@ func (s *Server) expireHTTP(w http.ResponseWriter, r *http.Request, p pathParams
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// Verification is a snapshot of a simulated identity verification.
+type Verification struct {
+	GUID                    string
+	Type                    string // bank_account
+	Method                  string // account_ownership | attested_ownership
+	CustomerGUID            string
+	ExternalBankAccountGUID string
+	State                   string // an IdentityVerificationState value
+	Outcome                 string // "" until completed, then passed | failed
+	FailureCodes            []string
+	// AwaitingReview: the verification waits for ReviewVerification.
+	AwaitingReview bool
+}
+
+// Verifications returns the identity verifications of a customer (all when
+// customerGUID is ""), newest first, with states as of now.
+func (s *Server) Verifications(customerGUID string) []Verification {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceLocked(s.now())
+	var items []*verificationRec
+	for _, v := range s.verifications {
+		if customerGUID == "" || v.customerGUID == customerGUID {
+			items = append(items, v)
+		}
+	}
+	pg, _ := pageOf(items, listParams{perPage: len(items) + 1})
+	out := make([]Verification, 0, len(pg))
+	for _, v := range pg {
+		out = append(out, Verification{GUID: v.guid, Type: v.typ, Method: v.method, CustomerGUID: v.customerGUID,
+			ExternalBankAccountGUID: v.ebaGUID, State: v.state, Outcome: v.outcome,
+			FailureCodes: append([]string(nil), v.failureCodes...), AwaitingReview: v.awaitingReview()})
+	}
+	return out
+}
+
+func (v *verificationRec) awaitingReview() bool { return v.review && v.state != stateCompleted }
+
+// ErrNoVerification is returned for an unknown identity verification GUID.
+var ErrNoVerification = simpleError("cybridsim: no such identity verification")
+
+// ErrNotAwaitingReview is returned by ReviewVerification for a verification
+// that does not wait for a manual review (it was created without
+// Scenario.VerificationReview, with expected_behaviours, or is decided).
+var ErrNotAwaitingReview = simpleError("cybridsim: the identity verification is not waiting for a manual review")
+
+// ReviewFailureCode is the failure code of a verification a review rejects:
+// Cybrid's "Failure due to compliance rejecting the identity verification".
+const ReviewFailureCode = "compliance_rejection"
+
+// ReviewVerification plays Cybrid's compliance reviewer for a verification
+// waiting for a manual review (Scenario.VerificationReview): outcome
+// "passed" completes it passed (the account is verified and, if unverified,
+// turns completed), "failed" completes it failed with failure_codes
+// [compliance_rejection]. It returns the verification as it is now.
+func (s *Server) ReviewVerification(guid, outcome string) (Verification, error) {
+	if outcome != "passed" && outcome != "failed" {
+		return Verification{}, errorf("cybridsim: a review's outcome is passed or failed, got %q", outcome)
+	}
+	now := s.now()
+	s.mu.Lock()
+	s.advanceLocked(now)
+	v := s.verifications[guid]
+	switch {
+	case v == nil:
+		s.mu.Unlock()
+		return Verification{}, fmt.Errorf("%w: %s", ErrNoVerification, guid)
+	case !v.awaitingReview():
+		st := v.state
+		s.mu.Unlock()
+		return Verification{}, fmt.Errorf("%w (%s is %s)", ErrNotAwaitingReview, guid, st)
+	}
+	if outcome == "failed" {
+		v.failCode = ReviewFailureCode
+	}
+	v.pending = []transition{{at: now, state: stateCompleted, failureCode: outcome}}
+	s.advanceLocked(now)
+	s.mu.Unlock()
+	s.log.Info("cybridsim: identity verification reviewed", "identity_verification_guid", guid, "outcome", outcome)
+	for _, x := range s.Verifications("") {
+		if x.GUID == guid {
+			return x, nil
+		}
+	}
+	return Verification{}, fmt.Errorf("%w: %s", ErrNoVerification, guid)
+}
+
+// reviewHTTP serves POST /sim/identity_verifications/{guid}/review with body
+// {"outcome": "passed" | "failed"}: ReviewVerification. 200 with the
+// verification (IdentityVerification JSON), 400 invalid_parameter for a bad
+// body, 404 for an unknown verification, 409 invalid_state when it is not
+// waiting for a review.
+func (s *Server) reviewHTTP(w http.ResponseWriter, r *http.Request, p pathParams) {
+	var in struct {
+		Outcome string `json:"outcome"`
+	}
+	raw, err := readBody(r)
+	if err == nil {
+		dec := json.NewDecoder(bytesReader(raw))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&in)
+	}
+	if err == nil && in.Outcome != "passed" && in.Outcome != "failed" {
+		err = errorf("outcome must be passed or failed, got %q", in.Outcome)
+	}
+	if err != nil {
+		badRequest(w, errorf(`the body must be {"outcome": "passed"} or {"outcome": "failed"}: %v`, err))
+		return
+	}
+	if _, err := s.ReviewVerification(p["guid"], in.Outcome); err != nil {
+		if errors.Is(err, ErrNoVerification) {
+			writeError(w, http.StatusNotFound, "not_found", err.Error())
+			return
+		}
+		writeError(w, http.StatusConflict, "invalid_state", err.Error()+"; only a verification created while the verification_review scenario is on, without expected_behaviours, waits for a review")
+		return
+	}
+	s.mu.Lock()
+	out := verificationJSONOf(s.verifications[p["guid"]])
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}

@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,6 +67,10 @@ type Options struct {
 	// after creation and in deleting after DELETE (DefaultAccountDelay when
 	// zero; negative means none).
 	AccountDelay time.Duration
+	// VerificationReview starts the server with Scenario.VerificationReview
+	// on: ownership verifications without expected_behaviours wait for a
+	// manual review, as in Cybrid's sandbox.
+	VerificationReview bool
 	// TokenLifetime is the access token lifetime (DefaultTokenLifetime when
 	// zero).
 	TokenLifetime time.Duration
@@ -104,6 +109,13 @@ type Scenario struct {
 	// one clears AccountFailureCode. Zero: every account while the code is
 	// set.
 	AccountFailureLimit int
+	// VerificationReview makes account_ownership verifications created
+	// without expected_behaviours wait in waiting for a manual review, as
+	// Cybrid's sandbox does, until ReviewVerification (or
+	// POST /sim/identity_verifications/{guid}/review) decides them. When
+	// false they pass by themselves after VerificationDelay in storing and
+	// in waiting, like an automated check.
+	VerificationReview bool
 }
 
 // Stats counts requests since the server was created.
@@ -174,9 +186,10 @@ func New(o Options) *Server {
 		s.opts.TokenLifetime = DefaultTokenLifetime
 	}
 	s.scenario = Scenario{
-		WorkflowDelay:     delayOr(o.WorkflowDelay, DefaultWorkflowDelay),
-		AccountDelay:      delayOr(o.AccountDelay, DefaultAccountDelay),
-		VerificationDelay: DefaultVerificationDelay,
+		WorkflowDelay:      delayOr(o.WorkflowDelay, DefaultWorkflowDelay),
+		AccountDelay:       delayOr(o.AccountDelay, DefaultAccountDelay),
+		VerificationDelay:  DefaultVerificationDelay,
+		VerificationReview: o.VerificationReview,
 	}
 	s.seedCustomers()
 	s.routes = s.buildRoutes()
@@ -217,7 +230,7 @@ func (s *Server) SetScenario(sc Scenario) {
 	s.mu.Unlock()
 	s.log.Info("cybridsim: scenario set", "workflow_delay", sc.WorkflowDelay, "account_delay", sc.AccountDelay,
 		"verification_delay", sc.VerificationDelay, "workflow_failure_code", sc.WorkflowFailureCode,
-		"account_failure_code", sc.AccountFailureCode)
+		"account_failure_code", sc.AccountFailureCode, "verification_review", sc.VerificationReview)
 }
 
 // Stats returns a copy of the request counters.
@@ -248,6 +261,9 @@ type route struct {
 func (s *Server) buildRoutes() []route {
 	rs := []route{
 		{method: "POST", pattern: "/oauth/token", h: s.handleToken},
+		{method: "POST", pattern: "/api/customer_tokens", h: s.authedAs([]string{subjectBank}, []string{"customers:write", "customers:read"}, s.createCustomerToken)},
+
+		{method: "GET", pattern: "/api/assets", h: s.listAssets}, // public, as in the spec
 
 		{method: "GET", pattern: "/api/customers", h: s.authed("customers:read", s.listCustomers)},
 		{method: "GET", pattern: "/api/customers/{guid}", h: s.authed("customers:read", s.getCustomer)},
@@ -269,6 +285,7 @@ func (s *Server) buildRoutes() []route {
 		{method: "GET", pattern: "/sim/scenario", h: s.getScenarioHTTP},
 		{method: "PUT", pattern: "/sim/scenario", h: s.putScenarioHTTP},
 		{method: "POST", pattern: "/sim/external_bank_accounts/{guid}/expire", h: s.expireHTTP},
+		{method: "POST", pattern: "/sim/identity_verifications/{guid}/review", h: s.reviewHTTP},
 	}
 	for i := range rs {
 		rs[i].segs = strings.Split(strings.Trim(rs[i].pattern, "/"), "/")
@@ -338,6 +355,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(rec, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+}
+
+// Methods returns the HTTP methods the server answers on path (sorted; nil
+// for a path it does not serve), e.g. for a CORS preflight's
+// Access-Control-Allow-Methods.
+func (s *Server) Methods(path string) []string {
+	if path == "/sim/faults" {
+		return []string{"GET", "PUT"}
+	}
+	var out []string
+	for _, rt := range s.routes {
+		if _, ok := rt.match(path); ok && !slices.Contains(out, rt.method) {
+			out = append(out, rt.method)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (s *Server) count(path, routeKey string) {

@@ -1,6 +1,7 @@
 package cybridsim
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -38,13 +39,51 @@ const (
 
 type ctxKey struct{}
 
-func withScopes(ctx context.Context, scopes map[string]bool) context.Context {
-	return context.WithValue(ctx, ctxKey{}, scopes)
+// principal is who an authenticated request acts for: the scopes and
+// subject of its access token.
+type principal struct {
+	scopes   map[string]bool
+	subType  string // subjectBank | subjectCustomer
+	customer string // the customer of a customer token
+}
+
+func withPrincipal(ctx context.Context, p principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+func principalOf(r *http.Request) principal {
+	p, _ := r.Context().Value(ctxKey{}).(principal)
+	return p
 }
 
 func hasScope(r *http.Request, scope string) bool {
-	m, _ := r.Context().Value(ctxKey{}).(map[string]bool)
-	return m[scope]
+	return principalOf(r).scopes[scope]
+}
+
+// tokenCustomer is the customer a customer token is confined to ("" for a
+// bank token).
+func tokenCustomer(r *http.Request) string {
+	if p := principalOf(r); p.subType == subjectCustomer {
+		return p.customer
+	}
+	return ""
+}
+
+// visible reports whether the request may see a record of customerGUID
+// ("" for a bank-level record). A bank token sees all of its bank's
+// records; a customer token only its own customer's. Records a request may
+// not see are answered as if they did not exist (404 for a GUID in the
+// path, left out of lists, "not found" for a GUID in a body), so a
+// customer token learns nothing about other customers.
+func visible(r *http.Request, customerGUID string) bool {
+	c := tokenCustomer(r)
+	return c == "" || c == customerGUID
+}
+
+// customerVisibleLocked reports whether customer guid exists and the request
+// may see it (caller holds s.mu).
+func (s *Server) customerVisibleLocked(r *http.Request, guid string) bool {
+	return s.customerByID[guid] != nil && visible(r, guid)
 }
 
 type simpleError string
@@ -92,6 +131,12 @@ type verificationRec struct {
 	failureCodes          []string
 	pending               []transition // failureCode holds the outcome on the last one
 	appliedToAccount      bool
+	// review: the verification waits in waiting for ReviewVerification
+	// (Scenario.VerificationReview).
+	review bool
+	// failCode is the failure code of a failed outcome ("" means
+	// requested_failure, the sandbox's code for failed_immediately).
+	failCode string
 }
 
 func applyDue(state *string, code *string, updated *time.Time, pending *[]transition, now time.Time, onApply func(transition)) {
@@ -126,7 +171,7 @@ func (s *Server) advanceLocked(now time.Time) {
 			}
 			v.outcome = t.failureCode // "passed" | "failed"
 			if v.outcome == "failed" {
-				v.failureCodes = []string{"requested_failure"}
+				v.failureCodes = []string{cmp.Or(v.failCode, "requested_failure")}
 			} else {
 				v.failureCodes = []string{}
 			}
@@ -228,12 +273,18 @@ func pageOf[T sortable](items []T, lp listParams) ([]T, int) {
 		return si > sj
 	})
 	total := len(items)
-	start := lp.page * lp.perPage
-	if start >= total {
-		return []T{}, total
-	}
-	end := min(start+lp.perPage, total)
+	start, end := lp.bounds(total)
 	return items[start:end], total
+}
+
+// bounds returns the slice bounds of the requested page in a list of total
+// items (an empty range past the end, however large page is).
+func (lp listParams) bounds(total int) (start, end int) {
+	if lp.page > total/lp.perPage {
+		return total, total
+	}
+	start = min(lp.page*lp.perPage, total)
+	return start, min(start+lp.perPage, total)
 }
 
 func parseBoolParam(q url.Values, name string) (bool, error) {

@@ -38,9 +38,19 @@ var BankScopes = []string{
 	"persona_sessions:execute", "files:read", "files:pii:read", "files:execute",
 }
 
+// Token subject types (the JWT's sub_type claim).
+const (
+	subjectBank     = "bank"
+	subjectCustomer = "customer"
+)
+
 type tokenRec struct {
 	scopes  map[string]bool
 	expires time.Time
+	// subType is subjectBank (POST /oauth/token) or subjectCustomer (POST
+	// /api/customer_tokens); customer is the customer GUID of a customer
+	// token.
+	subType, customer string
 }
 
 // oauthError is the OAuth 2.0 error body (RFC 6749 §5.2).
@@ -145,7 +155,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, _ pathParam
 	tok := s.mintToken(order, now)
 	s.mu.Lock()
 	s.pruneTokensLocked(now)
-	s.tokens[tok] = tokenRec{scopes: granted, expires: now.Add(s.opts.TokenLifetime)}
+	s.tokens[tok] = tokenRec{scopes: granted, expires: now.Add(s.opts.TokenLifetime), subType: subjectBank}
 	s.mu.Unlock()
 	s.log.Info("cybridsim: token issued", "client_id", id, "scopes", len(order), "expires_in", s.opts.TokenLifetime)
 	w.Header().Set("Pragma", "no-cache")
@@ -198,24 +208,31 @@ func tokenParams(r *http.Request) (url.Values, error) {
 	return v, nil
 }
 
-// mintToken returns a JWT-shaped opaque token carrying the claims Cybrid's
-// bank tokens carry. Its signature is random: the simulator recognises its
-// tokens by lookup, not by verification.
+// mintToken returns a JWT-shaped opaque bank token carrying the claims
+// Cybrid's bank tokens carry (sub: the bank GUID, sub_type: bank).
 func (s *Server) mintToken(scopes []string, now time.Time) string {
+	return s.mintJWT(s.bankGUID, subjectBank, scopes, map[string]string{"type": "sandbox"}, now)
+}
+
+// mintJWT returns a JWT-shaped opaque token with Cybrid's claims. Its
+// signature is random: the simulator recognises its tokens by lookup, not
+// by verification; clients (Cybrid's web SDK) decode the claims without
+// verifying them.
+func (s *Server) mintJWT(sub, subType string, scopes []string, props map[string]string, now time.Time) string {
 	enc := base64.RawURLEncoding
 	header, _ := json.Marshal(map[string]string{"alg": "RS512", "typ": "JWT", "kid": "cybridsim"})
 	jti := randomGUID()
 	claims, _ := json.Marshal(map[string]any{
 		"iss":        "cybridsim",
 		"aud":        []string{"cybridsim"},
-		"sub":        s.bankGUID,
-		"sub_type":   "bank",
+		"sub":        sub,
+		"sub_type":   subType,
 		"scope":      scopes,
 		"iat":        now.Unix(),
 		"exp":        now.Add(s.opts.TokenLifetime).Unix(),
 		"jti":        jti,
 		"token_type": "access",
-		"properties": map[string]string{"type": "sandbox"},
+		"properties": props,
 	})
 	sig := make([]byte, 64)
 	rand.Read(sig)
@@ -231,9 +248,20 @@ func (s *Server) pruneTokensLocked(now time.Time) {
 }
 
 // authed wraps a bank API handler: it requires a Bearer token this server
-// issued, not expired, carrying scope. Failures use the spec's bodies:
-// 401 authentication_malformed / authentication_failed, 403 invalid_scopes.
+// issued (a bank token or a customer token), not expired, carrying scope.
+// Failures use the spec's bodies: 401 authentication_malformed /
+// authentication_failed, 403 invalid_scopes. The handler finds the token's
+// subject in the request's context (see visible): a customer token confines
+// every call to its customer.
 func (s *Server) authed(scope string, h handlerFunc) handlerFunc {
+	return s.authedAs(nil, []string{scope}, h)
+}
+
+// authedAs is authed for a handler that needs all of scopes and, when
+// subjects is not nil, a token of one of those subject types (401
+// invalid_subject otherwise, with the spec's message "Invalid Subject type.
+// Required: bank").
+func (s *Server) authedAs(subjects []string, scopes []string, h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, p pathParams) {
 		authz := r.Header.Get("Authorization")
 		tok, ok := strings.CutPrefix(authz, "Bearer ")
@@ -256,11 +284,18 @@ func (s *Server) authed(scope string, h handlerFunc) handlerFunc {
 				"Signature has expired; get a new access token from POST /oauth/token")
 			return
 		}
-		if !rec.scopes[scope] {
-			writeError(w, http.StatusForbidden, "invalid_scopes", "Invalid scopes. Required: "+scope)
+		if subjects != nil && !slices.Contains(subjects, rec.subType) {
+			writeError(w, http.StatusUnauthorized, "invalid_subject",
+				"Invalid Subject type. Required: "+strings.Join(subjects, " or ")+" (this is a "+rec.subType+" token)")
 			return
 		}
-		h(w, r.WithContext(withScopes(r.Context(), rec.scopes)), p)
+		for _, sc := range scopes {
+			if !rec.scopes[sc] {
+				writeError(w, http.StatusForbidden, "invalid_scopes", "Invalid scopes. Required: "+sc)
+				return
+			}
+		}
+		h(w, r.WithContext(withPrincipal(r.Context(), principal{scopes: rec.scopes, subType: rec.subType, customer: rec.customer})), p)
 	}
 }
 

@@ -63,28 +63,39 @@ func verificationJSONOf(v *verificationRec) verificationJSON {
 // verification of an external bank account that is unverified (or already
 // completed/refresh_required).
 //
-// States: storing → waiting → completed/passed, each intermediate state
-// lasting the scenario's VerificationDelay. expected_behaviours
-// passed_immediately skips waiting; failed_immediately completes with
-// outcome failed and failure_codes [requested_failure] (Cybrid's sandbox
-// code). attested_ownership passes without waiting. On a pass the account
-// becomes verified and, if unverified, completed.
+// customer_guid is optional, as the spec has it for type bank_account: the
+// verification belongs to the account's customer, and a customer_guid that
+// is given must be that customer.
 //
-// The spec documents no 400/422 for this operation; the simulator answers
-// invalid input with 400 invalid_parameter and a message naming the field.
+// States: storing → waiting → completed/passed, each intermediate state
+// lasting the scenario's VerificationDelay — an automated check, as in
+// production. With Scenario.VerificationReview (Cybrid's sandbox) an
+// account_ownership verification without expected_behaviours stays in
+// waiting until ReviewVerification decides it. expected_behaviours
+// passed_immediately completes with outcome passed, failed_immediately with
+// outcome failed and failure_codes [requested_failure] (Cybrid's sandbox
+// code), each after one VerificationDelay in storing. attested_ownership
+// passes without waiting. On a pass the account becomes verified and, if
+// unverified, completed.
+//
+// The spec documents no 400/422 for this operation; the simulator answers a
+// malformed body like every endpoint (400 missing_parameter /
+// invalid_value), and a reference it cannot use (unknown account, account
+// of another customer or in a state that cannot be verified) with 422
+// invalid_parameter, like POST /api/workflows.
 func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, _ pathParams) {
 	b, err := readObject(r)
 	if err != nil {
-		badRequest(w, err)
+		invalidRequest(w, err)
 		return
 	}
 	get := func(field string, required bool) (string, bool) {
 		v, ok, err := b.str(field)
 		if err == nil && !ok && required {
-			err = errorf("Missing parameter. Required: %s", field)
+			err = missingParams{field}
 		}
 		if err != nil {
-			badRequest(w, err)
+			invalidRequest(w, err)
 			return "", false
 		}
 		return v, true
@@ -95,9 +106,9 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, _ pa
 	}
 	if typ != "bank_account" {
 		if err := oneOf("type", typ, "kyc", "bank_account", "counterparty"); err != nil {
-			badRequest(w, err)
+			invalidRequest(w, err)
 		} else {
-			badRequest(w, errorf("Invalid value. type %s is not supported by the simulator; use bank_account", typ))
+			unprocessable(w, "unsupported_value", "Unable to process request: type "+typ+" is not supported by the simulator; use bank_account")
 		}
 		return
 	}
@@ -106,10 +117,10 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, _ pa
 		return
 	}
 	if err := oneOf("method", method, "account_ownership", "attested_ownership"); err != nil {
-		badRequest(w, err)
+		invalidRequest(w, err)
 		return
 	}
-	custGUID, ok := get("customer_guid", true)
+	custGUID, ok := get("customer_guid", false)
 	if !ok {
 		return
 	}
@@ -119,13 +130,13 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, _ pa
 	}
 	behaviours, err := b.strings("expected_behaviours")
 	if err != nil {
-		badRequest(w, err)
+		invalidRequest(w, err)
 		return
 	}
-	passNow, failNow := method == "attested_ownership", false
+	var passNow, failNow bool
 	for _, x := range behaviours {
 		if err := oneOf("expected_behaviours", x, "passed_immediately", "failed_immediately", "tax_id_not_checked"); err != nil {
-			badRequest(w, err)
+			invalidRequest(w, err)
 			return
 		}
 		passNow = passNow || x == "passed_immediately"
@@ -133,42 +144,47 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, _ pa
 	}
 
 	now := s.now()
-	out, err := s.storeVerification(now, typ, method, custGUID, ebaGUID, passNow, failNow)
+	out, err := s.storeVerification(r, now, typ, method, custGUID, ebaGUID, passNow, failNow)
 	if err != nil {
-		badRequest(w, err)
+		unprocessable(w, "invalid_parameter", "Unable to process request: "+err.Error())
 		return
 	}
 	s.log.Info("cybridsim: identity verification created", "identity_verification_guid", out.GUID,
-		"external_bank_account_guid", ebaGUID, "expected_behaviours", behaviours)
+		"external_bank_account_guid", ebaGUID, "expected_behaviours", behaviours, "state", out.State)
 	writeJSON(w, http.StatusCreated, out)
 }
 
-func (s *Server) storeVerification(now time.Time, typ, method, custGUID, ebaGUID string, passNow, failNow bool) (verificationJSON, error) {
+func (s *Server) storeVerification(r *http.Request, now time.Time, typ, method, custGUID, ebaGUID string, passNow, failNow bool) (verificationJSON, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advanceLocked(now)
-	if s.customerByID[custGUID] == nil {
-		return verificationJSON{}, errorf("Invalid value. customer_guid %s not found", custGUID)
+	if custGUID != "" && !s.customerVisibleLocked(r, custGUID) {
+		return verificationJSON{}, errorf("customer_guid %s not found", custGUID)
 	}
 	a := s.accounts[ebaGUID]
 	switch {
-	case a == nil:
-		return verificationJSON{}, errorf("Invalid value. external_bank_account_guid %s not found", ebaGUID)
-	case a.customerGUID != custGUID:
-		return verificationJSON{}, errorf("Invalid value. external_bank_account_guid %s does not belong to customer_guid %s", ebaGUID, custGUID)
+	case a == nil || !visible(r, a.customerGUID):
+		return verificationJSON{}, errorf("external_bank_account_guid %s not found", ebaGUID)
+	case custGUID != "" && a.customerGUID != custGUID:
+		return verificationJSON{}, errorf("external_bank_account_guid %s does not belong to customer_guid %s", ebaGUID, custGUID)
 	case a.state != stateUnverified && a.state != stateCompleted && a.state != stateRefreshRequired:
-		return verificationJSON{}, errorf("Invalid value. external_bank_account_guid %s is %s; only unverified, completed or refresh_required accounts can be verified", ebaGUID, a.state)
+		return verificationJSON{}, errorf("external_bank_account_guid %s is %s; only unverified, completed or refresh_required accounts can be verified", ebaGUID, a.state)
 	}
 	d := s.scenario.VerificationDelay
 	v := &verificationRec{
 		seq: s.nextSeqLocked(), guid: randomGUID(), typ: typ, method: method,
-		customerGUID: custGUID, ebaGUID: ebaGUID, createdAt: now, updatedAt: now, state: stateStoring,
+		customerGUID: a.customerGUID, ebaGUID: ebaGUID, createdAt: now, updatedAt: now, state: stateStoring,
 	}
 	switch {
 	case failNow:
 		v.pending = []transition{{at: now.Add(d), state: stateCompleted, failureCode: "failed"}}
-	case passNow:
+	case passNow || method == "attested_ownership":
 		v.pending = []transition{{at: now.Add(d), state: stateCompleted, failureCode: "passed"}}
+	case s.scenario.VerificationReview:
+		// Waits for a manual review (ReviewVerification), as in Cybrid's
+		// sandbox.
+		v.pending = []transition{{at: now.Add(d), state: stateWaiting}}
+		v.review = true
 	default:
 		v.pending = []transition{
 			{at: now.Add(d), state: stateWaiting},
@@ -188,6 +204,9 @@ func (s *Server) getVerification(w http.ResponseWriter, r *http.Request, p pathP
 	s.mu.Lock()
 	s.advanceLocked(s.now())
 	v := s.verifications[p["guid"]]
+	if v != nil && !visible(r, v.customerGUID) {
+		v = nil // another customer's: as if it did not exist
+	}
 	var out verificationDetailsJSON
 	if v != nil {
 		out = verificationDetailsJSON{verificationJSON: verificationJSONOf(v), ComplianceChecks: []complianceCheckJSON{}, Documents: []any{}}
@@ -205,19 +224,23 @@ func (s *Server) getVerification(w http.ResponseWriter, r *http.Request, p pathP
 }
 
 // listVerifications serves GET /api/identity_verifications: page, per_page
-// and comma-separated guid, bank_guid, customer_guid, state, type.
+// and comma-separated guid, bank_guid, customer_guid, state, type, and the
+// filters of newer clients (e.g. 0.126): counterparty_guid (the simulator's
+// verifications have none, so it matches none) and method. A customer token
+// lists only its customer's verifications.
 func (s *Server) listVerifications(w http.ResponseWriter, r *http.Request, _ pathParams) {
-	lp, err := parseList(r.URL.Query(), "guid", "bank_guid", "customer_guid", "state", "type")
+	lp, err := parseList(r.URL.Query(), "guid", "bank_guid", "customer_guid", "counterparty_guid", "state", "type", "method")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_value", err.Error())
+		invalidRequest(w, err)
 		return
 	}
 	s.mu.Lock()
 	s.advanceLocked(s.now())
 	var items []*verificationRec
 	for _, v := range s.verifications {
-		if lp.keep("guid", v.guid) && lp.keep("bank_guid", s.bankGUID) && lp.keep("customer_guid", v.customerGUID) &&
-			lp.keep("state", v.state) && lp.keep("type", v.typ) {
+		if visible(r, v.customerGUID) && lp.keep("guid", v.guid) && lp.keep("bank_guid", s.bankGUID) &&
+			lp.keep("customer_guid", v.customerGUID) && lp.keep("counterparty_guid", "") &&
+			lp.keep("state", v.state) && lp.keep("type", v.typ) && lp.keep("method", v.method) {
 			items = append(items, v)
 		}
 	}

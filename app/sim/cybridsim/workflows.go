@@ -33,6 +33,10 @@ func (s *Server) workflowJSONLocked(wf *workflowRec) workflowJSON {
 	}
 }
 
+// badRequest answers 400 invalid_parameter: a request that is well formed
+// but asks for something the resource's state does not allow (the spec's
+// PATCH /api/customers example: "Invalid state"), and the simulator's own
+// /sim/ endpoints.
 func badRequest(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusBadRequest, "invalid_parameter", err.Error())
 }
@@ -43,29 +47,31 @@ func unprocessable(w http.ResponseWriter, code, msg string) {
 
 // createWorkflow serves POST /api/workflows (type plaid only).
 //
-// Shape errors (missing or malformed fields) → 400, reference errors (unknown
-// customer or account, account of another customer, account not linkable)
-// → 422; both with message_code invalid_parameter and a message naming the
-// field. The workflow is returned in storing; after the scenario's
+// Shape errors → 400 with a message naming the field: missing_parameter for
+// absent required fields (the spec's example: POST {} answers "Missing
+// parameter. Required: type"), invalid_value for malformed ones. Reference
+// errors (unknown customer or account, account of another customer, account
+// not linkable) → 422 invalid_parameter, as the spec's 422 example. The
+// workflow is returned in storing; after the scenario's
 // WorkflowDelay it is completed with a Plaid link token, or failed.
 // Plaid is called at creation (outside the lock); the outcome is only
 // revealed when due.
 func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, _ pathParams) {
 	b, err := readObject(r)
 	if err != nil {
-		badRequest(w, err)
+		invalidRequest(w, err)
 		return
 	}
 	get := func(field string, required bool, maxLen int) (string, bool) {
 		v, ok, err := b.str(field)
 		if err == nil && !ok && required {
-			err = errorf("Missing parameter. Required: %s", field)
+			err = missingParams{field}
 		}
 		if err == nil && ok && maxLen > 0 {
 			err = checkLen(field, v, 0, maxLen)
 		}
 		if err != nil {
-			badRequest(w, err)
+			invalidRequest(w, err)
 			return "", false
 		}
 		return v, true
@@ -75,7 +81,7 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, _ pathPa
 		return
 	}
 	if err := oneOf("type", typ, "plaid"); err != nil {
-		badRequest(w, err)
+		invalidRequest(w, err)
 		return
 	}
 	kind, ok := get("kind", true, 0)
@@ -83,7 +89,7 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, _ pathPa
 		return
 	}
 	if err := oneOf("kind", kind, "link_token_create", "link_token_update"); err != nil {
-		badRequest(w, err)
+		invalidRequest(w, err)
 		return
 	}
 	lang, ok := get("language", true, 0)
@@ -91,7 +97,7 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, _ pathPa
 		return
 	}
 	if err := oneOf("language", lang, "en", "fr", "es", "nl", "de"); err != nil {
-		badRequest(w, err)
+		invalidRequest(w, err)
 		return
 	}
 	custom, ok := get("link_customization_name", true, 128)
@@ -99,7 +105,7 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, _ pathPa
 		return
 	}
 	if custom == "" {
-		badRequest(w, errorf("Invalid value. link_customization_name must not be empty (use \"default\")"))
+		invalidRequest(w, errorf("Invalid value. link_customization_name must not be empty (use \"default\")"))
 		return
 	}
 	custGUID, ok := get("customer_guid", false, 32)
@@ -119,18 +125,21 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, _ pathPa
 	}
 	if redirect != "" {
 		if u, err := url.Parse(redirect); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			badRequest(w, errorf("Invalid value. redirect_uri must be an absolute http(s) URI, got %q", redirect))
+			invalidRequest(w, errorf("Invalid value. redirect_uri must be an absolute http(s) URI, got %q", redirect))
 			return
 		}
 	}
 
+	if custGUID == "" {
+		custGUID = tokenCustomer(r) // a customer token's own customer
+	}
 	now := s.now()
 	s.mu.Lock()
 	s.advanceLocked(now)
 	var itemID string
 	if custGUID != "" {
 		c := s.customerByID[custGUID]
-		if c == nil {
+		if c == nil || !visible(r, custGUID) {
 			s.mu.Unlock()
 			unprocessable(w, "invalid_parameter", "Unable to process request: customer_guid "+custGUID+" not found")
 			return
@@ -144,7 +153,7 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, _ pathPa
 	if kind == "link_token_update" {
 		a := s.accounts[ebaGUID]
 		switch {
-		case a == nil:
+		case a == nil || !visible(r, a.customerGUID):
 			s.mu.Unlock()
 			unprocessable(w, "invalid_parameter", "Unable to process request: external_bank_account_guid "+ebaGUID+" not found")
 			return
@@ -205,6 +214,9 @@ func (s *Server) getWorkflow(w http.ResponseWriter, r *http.Request, p pathParam
 	s.mu.Lock()
 	s.advanceLocked(s.now())
 	wf := s.workflows[p["guid"]]
+	if wf != nil && !visible(r, wf.customerGUID) {
+		wf = nil // another customer's: as if it did not exist
+	}
 	var out workflowDetailsJSON
 	if wf != nil {
 		out.workflowJSON = s.workflowJSONLocked(wf)
@@ -221,18 +233,20 @@ func (s *Server) getWorkflow(w http.ResponseWriter, r *http.Request, p pathParam
 }
 
 // listWorkflows serves GET /api/workflows: page, per_page, guid, bank_guid,
-// customer_guid; items are Workflow (no link token).
+// customer_guid; items are Workflow (no link token). A customer token lists
+// only its customer's workflows.
 func (s *Server) listWorkflows(w http.ResponseWriter, r *http.Request, _ pathParams) {
 	lp, err := parseList(r.URL.Query(), "guid", "bank_guid", "customer_guid")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_value", err.Error())
+		invalidRequest(w, err)
 		return
 	}
 	s.mu.Lock()
 	s.advanceLocked(s.now())
 	var items []*workflowRec
 	for _, wf := range s.workflows {
-		if lp.keep("guid", wf.guid) && lp.keep("bank_guid", s.bankGUID) && lp.keep("customer_guid", wf.customerGUID) {
+		if visible(r, wf.customerGUID) && lp.keep("guid", wf.guid) && lp.keep("bank_guid", s.bankGUID) &&
+			lp.keep("customer_guid", wf.customerGUID) {
 			items = append(items, wf)
 		}
 	}

@@ -152,24 +152,74 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request) {
 	reply(http.StatusOK, v)
 }
 
-// checkOrigin refuses requests whose Origin is not the simulator's own origin
-// (the Link page and the bank pages are served from it). Browsers always send
-// Origin on POST; a request without it did not come from our pages.
+// checkOrigin refuses requests that did not come from a page served under
+// the origin the request itself was served under: the Link page and the
+// bank pages are served from it, and browsers always send Origin on POST (a
+// request without it did not come from our pages).
+//
+// The request's origin is its Host with http or https — the simulator
+// itself speaks http, so an https Origin for the same host is a page served
+// through a TLS front that kept the hostname (cdn.plaid.com, say) — or, for a
+// proxy that rewrote Host, the host it names in X-Forwarded-Host or
+// Forwarded (RFC 7239). A page of any other origin is refused, whatever
+// address the simulator was configured with.
 func checkOrigin(r *http.Request) *apiError {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	own := scheme + "://" + r.Host
 	got := r.Header.Get("Origin")
-	if got == own {
+	hosts := servedHosts(r)
+	if u, err := url.Parse(got); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Path == "" &&
+		slices.Contains(hosts, hostPort(u.Scheme, u.Host)) {
 		return nil
 	}
 	if got == "" {
 		got = "(none)"
 	}
 	return &apiError{http.StatusForbidden, &linkError{ErrorType: "INVALID_REQUEST", ErrorCode: "FORBIDDEN_ORIGIN",
-		ErrorMessage: fmt.Sprintf("origin %s may not call the Link simulator's API; only its own pages (%s) may", got, own)}}
+		ErrorMessage: fmt.Sprintf("origin %s may not call the Link simulator's API; only the pages it serves, under the origin they were served from (host %s), may. A proxy that rewrites the Host header must name the original host in X-Forwarded-Host.", got, strings.Join(hosts, " or "))}}
+}
+
+// servedHosts returns the host[:port] names the request was served under:
+// its Host, and the first host of X-Forwarded-Host and of Forwarded. Ports
+// are kept only when not the scheme's default.
+func servedHosts(r *http.Request) []string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+		scheme = p
+	}
+	out := []string{hostPort("http", r.Host), hostPort("https", r.Host)}
+	add := func(h string) {
+		if h = strings.Trim(h, `"`); h != "" {
+			if n := hostPort(scheme, h); !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	add(firstValue(r.Header.Get("X-Forwarded-Host")))
+	for _, kv := range strings.Split(firstValue(r.Header.Get("Forwarded")), ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && strings.EqualFold(k, "host") {
+			add(v)
+		}
+	}
+	return out
+}
+
+// firstValue is the first element of a comma-separated header value (the
+// one the proxy nearest the client added).
+func firstValue(v string) string {
+	first, _, _ := strings.Cut(v, ",")
+	return strings.TrimSpace(first)
+}
+
+// hostPort lower-cases host[:port] and drops the port when it is scheme's
+// default, as browsers do in Origin.
+func hostPort(scheme, h string) string {
+	h = strings.ToLower(h)
+	if (scheme == "http" && strings.HasSuffix(h, ":80")) || (scheme == "https" && strings.HasSuffix(h, ":443")) {
+		h = h[:strings.LastIndexByte(h, ':')]
+	}
+	return h
 }
 
 type apiHandler func(s *Sim, req *apiRequest) (map[string]any, error)

@@ -10,7 +10,7 @@
 //	GET  /link/v2/stable/link.html?token=…         the Link page (in the iframe)
 //	GET  /link/v2/stable/sandbox-oauth-login.html  the simulated bank's sign-in (pop-up)
 //	GET  /link/v2/stable/oauth-return.html         Plaid's OAuth return page (pop-up)
-//	POST /link/v2/stable/sim/…                     JSON calls of the Link page (same-origin only)
+//	POST /link/v2/stable/sim/…                     JSON calls of the Link page (same-origin only, see checkOrigin)
 //
 // Serve it on an origin of its own (e.g. http://localhost:PORT while the app
 // is on http://127.0.0.1:OTHER), so Link runs cross-origin to the host page
