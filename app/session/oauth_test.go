@@ -1,9 +1,9 @@
 package session_test
 
 import (
-	"errors"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
