@@ -443,3 +443,32 @@ func TestTwoWritersRotateUnderTheLock(t *testing.T) {
 		t.Errorf("%d failures, e.g. %v", len(errs), errs[0])
 	}
 }
+
+// BenchmarkListAFullLog lists a page of a log at its largest (two full
+// generations, about 8 MiB), filtered by customer and not.
+func BenchmarkListAFullLog(b *testing.B) {
+	dir := b.TempDir()
+	l, err := audit.Open(audit.Options{Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	// Written directly (Append fsyncs each record): the same lines.
+	line, _ := json.Marshal(map[string]any{"v": 1, "time": time.Now().UTC(), "environment": "production", "action": "link", "outcome": "success",
+		"customer_guid": guidN(1), "account_guid": guidN(2), "attempt_id": "0123456789abcdef", "institution_id": "ins_109508",
+		"institution": "First Platypus Bank", "detail": strings.Repeat("Account linked and ready ", 4), "user": "operator", "host": "desk-17"})
+	line = append(line, '\n')
+	full := bytes.Repeat(line, audit.DefaultMaxBytes/len(line))
+	os.WriteFile(filepath.Join(dir, audit.PrevFileName), full, 0o600)
+	os.WriteFile(filepath.Join(dir, audit.FileName), full, 0o600)
+	b.Logf("%d records, %d MiB", 2*len(full)/len(line), 2*len(full)>>20)
+	for _, f := range []audit.Filter{{}, {CustomerGUID: guidN(3)}} {
+		b.Run(fmt.Sprintf("customer=%t", f.CustomerGUID != ""), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := l.List(f, 0, 50); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
