@@ -243,3 +243,78 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Refreshing a connection and verifying ownership, through the page's
+// calls on the simulator, are audited like links: start and end, with the
+// account and its bank.
+func TestRefreshAndVerifyAreAudited(t *testing.T) {
+	dir := t.TempDir()
+	sims := target.NewSimulator(sim.Options{WorkflowDelay: -1, AccountDelay: -1})
+	t.Cleanup(sims.Close)
+	env, _ := startEnvOn(t, sims, dir)
+	api := pageapi.New(envBackend{env}, slog.New(slog.DiscardHandler))
+	sm := env.Target.Sim
+	cust := sm.Cybrid.Customers()[2].GUID
+	at, _, _ := linkWalk(t, api, env, cust)
+	if at.State != linkflow.Done || at.Account == nil {
+		t.Fatalf("the link ended %s: %s", at.State, at.Error)
+	}
+	acct := at.Account.GUID
+	ids := map[string]string{}
+
+	// Verify the (unverified) account.
+	v, err := serve(t, api, "verifyAccount", `{"customer_guid":"`+cust+`","account_guid":"`+acct+`"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver := waitAttempt(t, env, v.(linkflow.Attempt).ID, func(a linkflow.Attempt) bool { return a.State.Final() })
+	ids[ver.ID] = "verify"
+
+	// Expire its connection and renew it in update mode.
+	if err := sm.Cybrid.ExpireConnection(acct); err != nil {
+		t.Fatal(err)
+	}
+	v, err = serve(t, api, "startRefresh", `{"customer_guid":"`+cust+`","account_guid":"`+acct+`"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := v.(linkflow.Attempt).ID
+	open := waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
+	pub, meta := simlink.Link(t, sm.PlaidURL, open.LinkToken, 1)
+	m, _ := json.Marshal(meta)
+	p, _ := json.Marshal(map[string]any{"attempt_id": id, "seq": 1, "public_token": pub, "metadata": json.RawMessage(m)})
+	if _, err := serve(t, api, "plaid.onSuccess", string(p)); err != nil {
+		t.Fatal(err)
+	}
+	ref := waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State.Final() })
+	ids[ref.ID] = "refresh"
+
+	v, err = serve(t, api, "audit.list", `{"account_guid":"`+acct+`"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range v.(audit.Page).Records {
+		got = append(got, fmt.Sprintf("%s %s %s %s", ids[r.AttemptID], r.Action, r.Outcome, r.Institution))
+	}
+	want := []string{
+		"refresh refresh " + outcomeOf(ref) + " First Platypus Bank",
+		"refresh refresh started ",
+		"verify verify " + outcomeOf(ver) + " First Platypus Bank",
+		"verify verify started ",
+		" link success First Platypus Bank",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the account's records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if ver.State != linkflow.Done || ref.State != linkflow.Done {
+		t.Errorf("verify ended %s (%s), refresh ended %s (%s)", ver.State, ver.Error, ref.State, ref.Error)
+	}
+}
+
+func outcomeOf(a linkflow.Attempt) string {
+	if a.State == linkflow.Done {
+		return "success"
+	}
+	return "failure"
+}
