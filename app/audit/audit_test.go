@@ -162,6 +162,9 @@ func TestNoSecretReachesTheFile(t *testing.T) {
 		t.Errorf("%d lines, want 2 (a newline in a detail must not split a record):\n%s", n, raw)
 	}
 	p, _ := l.List(audit.Filter{}, 0, 0)
+	if len(p.Records) != 2 {
+		t.Fatalf("%d records were written, want 2", len(p.Records))
+	}
 	r := p.Records[1]
 	if r.CustomerGUID != "" || r.AccountGUID != "" || r.AttemptID != "" || r.InstitutionID != "" {
 		t.Errorf("fields without their shape were kept: %+v", r)
