@@ -90,7 +90,8 @@ type Account struct {
 	// UnlinkedBy and UnlinkedAt (RFC 3339, UTC) say who unlinked a deleting
 	// or deleted account through linkdesk and when, from the audit log (""
 	// when it was not, or the log no longer has it). Package desk leaves
-	// them empty; the page's listAccounts call fills them in.
+	// them empty; the page's listAccounts and unlinkAccount calls fill them
+	// in.
 	UnlinkedBy string `json:"unlinked_by,omitempty"`
 	UnlinkedAt string `json:"unlinked_at,omitempty"`
 }

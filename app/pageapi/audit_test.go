@@ -106,10 +106,14 @@ func TestTheAuditTrailAnswersWhoDidWhatWhen(t *testing.T) {
 	if _, err := serve(t, api, "unlinkAccount", `{"customer_guid":"`+b+`","account_guid":"`+acct+`"}`); err == nil {
 		t.Fatal("unlinking with another customer's GUID was accepted")
 	}
-	if _, err := serve(t, api, "unlinkAccount", `{"customer_guid":"`+a+`","account_guid":"`+acct+`"}`); err != nil {
+	v, err = serve(t, api, "unlinkAccount", `{"customer_guid":"`+a+`","account_guid":"`+acct+`"}`)
+	if err != nil {
 		t.Fatal(err)
 	}
 	unlinked := time.Now()
+	if row := v.(desk.Account); row.UnlinkedBy != audit.CurrentUser() || row.UnlinkedAt == "" {
+		t.Errorf("the unlinked row does not say who unlinked it and when: %+v", row)
+	}
 	// Customer b's Link is open when linkdesk quits.
 	v, err = serve(t, api, "startLink", `{"customer_guid":"`+b+`"}`)
 	if err != nil {

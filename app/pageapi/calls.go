@@ -52,8 +52,9 @@ type (
 		CustomerGUID string `json:"customer_guid"`
 	}
 	// ListAccountsParams names a customer; include_deleted (optional,
-	// default false) lists its deleted (unlinked) accounts too, with who
-	// unlinked them and when where the audit log knows.
+	// default false) lists its deleted (unlinked) accounts too. Deleting
+	// and deleted rows say who unlinked them and when, where the audit log
+	// knows.
 	ListAccountsParams struct {
 		CustomerGUID   string `json:"customer_guid"`
 		IncludeDeleted bool   `json:"include_deleted"`
@@ -213,10 +214,11 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			if !p.IncludeDeleted {
-				return e.Desk.ListAccounts(ctx, p.CustomerGUID)
+			list := e.Desk.ListAccounts
+			if p.IncludeDeleted {
+				list = e.Desk.ListAccountsIncludingDeleted
 			}
-			rows, err := e.Desk.ListAccountsIncludingDeleted(ctx, p.CustomerGUID)
+			rows, err := list(ctx, p.CustomerGUID)
 			if err != nil {
 				return nil, err
 			}
@@ -236,9 +238,12 @@ func init() {
 				return desk.Account{}, err
 			}
 			row, acct, err := e.Desk.UnlinkAccount(ctx, p.CustomerGUID, p.AccountGUID)
-			a.auditUnlink(e, p, row, acct, err)
+			rec, recErr := a.auditUnlink(e, p, row, acct, err)
 			if err != nil {
 				return desk.Account{}, err
+			}
+			if recErr == nil && e.Audit.Log().Status().On {
+				row.UnlinkedBy, row.UnlinkedAt = rec.User, rec.Time.UTC().Format(time.RFC3339)
 			}
 			// No attempt panel may go on showing the account as it was.
 			e.Flow.AccountChanged(acct, fmt.Sprintf("The account %s was unlinked by the operator (now %s)", acct.GUID, acct.State))
@@ -476,9 +481,10 @@ func (a *API) deliver(ctx context.Context, p PlaidParams, cb linkflow.Callback) 
 	return err
 }
 
-// auditUnlink records an unlink and how it ended.
-func (a *API) auditUnlink(e *environment.Env, p AccountParams, row desk.Account, acct cybrid.ExternalBankAccount, err error) {
-	rec := audit.Record{Action: audit.ActionUnlink, CustomerGUID: p.CustomerGUID, AccountGUID: p.AccountGUID}
+// auditUnlink records an unlink and how it ended; it returns the record
+// (with its time and user) and whether appending it failed.
+func (a *API) auditUnlink(e *environment.Env, p AccountParams, row desk.Account, acct cybrid.ExternalBankAccount, err error) (audit.Record, error) {
+	rec := audit.Record{Time: time.Now(), User: e.Audit.Log().User(), Action: audit.ActionUnlink, CustomerGUID: p.CustomerGUID, AccountGUID: p.AccountGUID}
 	if err != nil {
 		rec.Outcome, rec.Detail = audit.OutcomeFailure, err.Error()
 	} else {
@@ -487,7 +493,7 @@ func (a *API) auditUnlink(e *environment.Env, p AccountParams, row desk.Account,
 		rec.Detail = fmt.Sprintf("Unlinked %s", describeAccount(row))
 		rec.Detail += fmt.Sprintf(" (Cybrid: %s)", acct.State)
 	}
-	e.Audit.Record(rec)
+	return rec, e.Audit.Record(rec)
 }
 
 func describeAccount(r desk.Account) string {
