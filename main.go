@@ -3,7 +3,8 @@
 // Plaid as its default environment.
 //
 //	linkdesk                      open the window (LINKDESK_* variables apply)
-//	linkdesk sim [--addr …]       run the simulator alone
+//	linkdesk sim [--addr …] [--scenario ID] [--cors-origin …]
+//	                              run the simulator alone (linkdesk sim --help)
 //	linkdesk credentials …        store, show or delete API credentials
 //	linkdesk doctor [--env ENV]   check the set-up of an environment
 //	linkdesk version              print the version
@@ -74,10 +75,16 @@ func usage(w io.Writer) {
 
 Usage:
   linkdesk                         open the window (environment from LINKDESK_ENVIRONMENT; default: the built-in simulator)
-  linkdesk sim [--addr HOST:PORT]  run the simulator (Cybrid API + Plaid Link) alone
+  linkdesk sim [--addr HOST:PORT] [--scenario ID] [--cors-origin …] …
+                                   run the simulator (Cybrid API + Plaid Link) alone: --addr where it
+                                   listens, --scenario the QA scenario it starts in (GET /sim/scenarios
+                                   lists them); --cors-origin and every other option with its default:
+                                   see `+"`linkdesk sim --help`"+`
   linkdesk doctor [--env ENV]      check configuration, keychain, credentials, token scopes, API and redirect URI
   linkdesk credentials set|status|delete [--env ENV]
-                                   manage the API client id and secret in the OS keychain
+                                   manage the API client id and secret in the OS keychain (sandbox and
+                                   production; the simulator needs none); status without --env shows
+                                   every environment
   linkdesk version                 print the version
   linkdesk --help                  this help
 

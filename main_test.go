@@ -36,7 +36,8 @@ func TestHelpListsEveryVariableWithItsDefault(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("--help exited %d", code)
 	}
-	for _, want := range []string{"linkdesk credentials", "linkdesk sim", "LINKDESK_ENVIRONMENT", "sim", "LINKDESK_LANGUAGE", "LINKDESK_POLL_MAX", "1s", "LINKDESK_REDIRECT_URI", "LINKDESK_BANK_API_URL"} {
+	for _, want := range []string{"linkdesk credentials", "linkdesk sim", "--addr", "--scenario", "--cors-origin", "`linkdesk sim --help`",
+		"status without --env shows\n", "LINKDESK_ENVIRONMENT", "sim", "LINKDESK_LANGUAGE", "LINKDESK_POLL_MAX", "1s", "LINKDESK_REDIRECT_URI", "LINKDESK_BANK_API_URL"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help does not mention %q", want)
 		}

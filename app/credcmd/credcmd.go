@@ -1,6 +1,10 @@
 // Package credcmd implements `linkdesk credentials set|status|delete`, which
 // manages the Cybrid API client credentials kept in the OS keychain (package
-// keychain).
+// keychain). Only sandbox and production use them: the built-in simulator
+// has its own.
+//
+// Storing and deleting credentials are recorded in the audit log of the
+// state directory (package audit), as the window records them.
 //
 // The client secret never comes from the command line (argv is visible to
 // other processes and lands in shell history): `set` prompts for it without
@@ -20,6 +24,7 @@ import (
 
 	"golang.org/x/term"
 
+	"linkdesk/app/audit"
 	"linkdesk/app/config"
 	"linkdesk/app/keychain"
 )
@@ -38,7 +43,9 @@ const maxStdin = 16 << 10
 // Run executes `linkdesk credentials <set|status|delete> [--env ENV]`.
 //
 // args excludes "credentials". defaultEnv is the environment used without
-// --env (the configured LINKDESK_ENVIRONMENT; "" means sim). store is where
+// --env (the configured LINKDESK_ENVIRONMENT; "" means sim), except by
+// status, which without --env reports every environment. set refuses sim
+// (the simulator never uses stored credentials). store is where
 // credentials live (keychain.New in the app). stdin is read by set only: when
 // it is a terminal, set prompts on stderr for the client id (echoed) and the
 // client secret (not echoed, via golang.org/x/term); otherwise it reads two
@@ -66,18 +73,36 @@ func Run(args []string, defaultEnv string, store keychain.Store, stdin *os.File,
 		return ExitUsage
 	}
 
-	env, code, ok := parseFlags(cmd, rest, defaultEnv, stdout, stderr)
+	env, flagged, code, ok := parseFlags(cmd, rest, defaultEnv, stdout, stderr)
 	if !ok {
 		return code
 	}
-	switch cmd {
-	case "set":
+	switch {
+	case cmd == "set" && env == string(config.Sim):
+		fmt.Fprint(stderr, simRefusal(flagged))
+		return ExitUsage
+	case cmd == "set":
 		return set(env, store, stdin, stdout, stderr)
-	case "status":
+	case cmd == "status" && !flagged:
+		return statusAll(env, store, stdout, stderr)
+	case cmd == "status":
 		return status(env, store, stdout, stderr)
 	default:
 		return remove(env, store, stdout, stderr)
 	}
+}
+
+// simRefusal explains that the simulator takes no credentials.
+func simRefusal(flagged bool) string {
+	why := ""
+	if !flagged {
+		why = fmt.Sprintf(" (the configured environment, from %s, is sim)", config.VarEnvironment)
+	}
+	return fmt.Sprintf(`linkdesk credentials set: nothing was stored: the built-in simulator needs no credentials%s;
+it always uses its own. Store Cybrid's credentials for sandbox or production:
+
+  linkdesk credentials set --env sandbox
+`, why)
 }
 
 // safeWord matches arguments short and plain enough to quote back; anything
@@ -86,9 +111,9 @@ var safeWord = regexp.MustCompile(`^-{0,2}[A-Za-z][A-Za-z-]{0,23}$`)
 
 func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 
-// parseFlags reads [--env ENV] and rejects everything else. ok is false when
-// Run should return code.
-func parseFlags(cmd string, args []string, defaultEnv string, stdout, stderr io.Writer) (env string, code int, ok bool) {
+// parseFlags reads [--env ENV] and rejects everything else; flagged says
+// whether --env was given. ok is false when Run should return code.
+func parseFlags(cmd string, args []string, defaultEnv string, stdout, stderr io.Writer) (env string, flagged bool, code int, ok bool) {
 	env = defaultEnv
 	if env == "" {
 		env = string(config.Sim)
@@ -99,11 +124,11 @@ func parseFlags(cmd string, args []string, defaultEnv string, stdout, stderr io.
 		switch {
 		case isHelp(a):
 			fmt.Fprint(stdout, usage(defaultEnv))
-			return "", ExitOK, false
+			return "", false, ExitOK, false
 		case a == "--env" || a == "-env":
 			if i+1 >= len(args) {
 				fmt.Fprintf(stderr, "linkdesk credentials %s: --env needs a value: sim, sandbox or production\n", cmd)
-				return "", ExitUsage, false
+				return "", false, ExitUsage, false
 			}
 			i++
 			env, envFlagged = args[i], true
@@ -114,21 +139,21 @@ func parseFlags(cmd string, args []string, defaultEnv string, stdout, stderr io.
 			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 			if looksLikeCredentialFlag(name) || cmd == "set" {
 				fmt.Fprint(stderr, argvRefusal(cmd, env))
-				return "", ExitUsage, false
+				return "", false, ExitUsage, false
 			}
 			shown := "that flag"
 			if safeWord.MatchString(a) {
 				shown = a
 			}
 			fmt.Fprintf(stderr, "linkdesk credentials %s: unknown flag %s: the only flag is --env sim|sandbox|production\n", cmd, shown)
-			return "", ExitUsage, false
+			return "", false, ExitUsage, false
 		default:
 			if cmd == "set" {
 				fmt.Fprint(stderr, argvRefusal(cmd, env))
 			} else {
 				fmt.Fprintf(stderr, "linkdesk credentials %s takes no arguments, only --env sim|sandbox|production\n", cmd)
 			}
-			return "", ExitUsage, false
+			return "", false, ExitUsage, false
 		}
 	}
 	if !config.Environment(env).Valid() {
@@ -137,9 +162,9 @@ func parseFlags(cmd string, args []string, defaultEnv string, stdout, stderr io.
 			from = "the configured environment (" + config.VarEnvironment + ")"
 		}
 		fmt.Fprintf(stderr, "linkdesk credentials %s: %s %q is not allowed: use sim, sandbox or production\n", cmd, from, env)
-		return "", ExitUsage, false
+		return "", false, ExitUsage, false
 	}
-	return env, 0, true
+	return env, envFlagged, 0, true
 }
 
 func looksLikeCredentialFlag(name string) bool {
@@ -191,10 +216,27 @@ func set(env string, store keychain.Store, stdin *os.File, stdout, stderr io.Wri
 	}
 	if err := store.Set(env, c); err != nil {
 		fmt.Fprintf(stderr, "linkdesk credentials set: nothing was stored: %v\n", err)
+		record(stderr, audit.Record{Environment: env, Action: audit.ActionCredentialsStore, Outcome: audit.OutcomeFailure,
+			Detail: fmt.Sprintf("`linkdesk credentials set` could not store API credentials (client id %s) in the OS keychain: %v", c.ClientID, err)}, c.ClientSecret)
 		return ExitFail
 	}
 	fmt.Fprintf(stdout, "Stored the credentials for %s in the OS keychain (client id %s).\n", env, c.ClientID)
+	record(stderr, audit.Record{Environment: env, Action: audit.ActionCredentialsStore, Outcome: audit.OutcomeSuccess,
+		Detail: fmt.Sprintf("Stored API credentials (client id %s) in the OS keychain with `linkdesk credentials set`", c.ClientID)}, c.ClientSecret)
 	return ExitOK
+}
+
+// record appends r to the audit log of the default state directory; a
+// failure is a warning (the keychain change itself stands).
+func record(stderr io.Writer, r audit.Record, secrets ...string) {
+	l, err := audit.Open(audit.Options{})
+	if err == nil {
+		defer l.Close()
+		err = l.Append(r, secrets...)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "linkdesk credentials: warning: this change is not in the audit log: %v\n", err)
+	}
 }
 
 // readLines reads the client id and the secret as two lines from a
@@ -302,6 +344,10 @@ func readPassword(fd int, stderr io.Writer) ([]byte, error) {
 }
 
 func status(env string, store keychain.Store, stdout, stderr io.Writer) int {
+	if env == string(config.Sim) {
+		fmt.Fprintf(stdout, "environment: sim\n%s\n", simNeedsNone)
+		return ExitOK
+	}
 	c, err := store.Get(env)
 	switch {
 	case errors.Is(err, keychain.ErrNotFound):
@@ -315,6 +361,40 @@ func status(env string, store keychain.Store, stdout, stderr io.Writer) int {
 	return ExitOK
 }
 
+const simNeedsNone = "the built-in simulator needs no credentials: it always uses its own"
+
+// statusAll reports every environment, marking the configured one
+// (configured). It returns ExitFail when a keychain lookup fails (and stops
+// there) or the configured environment needs credentials and has none.
+func statusAll(configured string, store keychain.Store, stdout, stderr io.Writer) int {
+	code := ExitOK
+	for _, e := range config.Environments {
+		env := string(e)
+		name := env
+		if env == configured {
+			name += " (configured: " + config.VarEnvironment + ")"
+		}
+		if e == config.Sim {
+			fmt.Fprintf(stdout, "%s: %s\n", name, simNeedsNone)
+			continue
+		}
+		c, err := store.Get(env)
+		switch {
+		case errors.Is(err, keychain.ErrNotFound):
+			fmt.Fprintf(stdout, "%s: no credentials stored: run `linkdesk credentials set --env %s`\n", name, env)
+			if env == configured {
+				code = ExitFail
+			}
+		case err != nil:
+			fmt.Fprintf(stderr, "linkdesk credentials status: %v (while reading %s's entry)\n", err, env)
+			return ExitFail
+		default:
+			fmt.Fprintf(stdout, "%s: client id %s, client secret stored\n", name, c.ClientID)
+		}
+	}
+	return code
+}
+
 func remove(env string, store keychain.Store, stdout, stderr io.Writer) int {
 	err := store.Delete(env)
 	switch {
@@ -323,9 +403,13 @@ func remove(env string, store keychain.Store, stdout, stderr io.Writer) int {
 		return ExitFail
 	case err != nil:
 		fmt.Fprintf(stderr, "linkdesk credentials delete: %v\n", err)
+		record(stderr, audit.Record{Environment: env, Action: audit.ActionCredentialsDelete, Outcome: audit.OutcomeFailure,
+			Detail: fmt.Sprintf("`linkdesk credentials delete` could not delete the API credentials from the OS keychain: %v", err)})
 		return ExitFail
 	}
 	fmt.Fprintf(stdout, "Deleted the credentials for %s from the OS keychain.\n", env)
+	record(stderr, audit.Record{Environment: env, Action: audit.ActionCredentialsDelete, Outcome: audit.OutcomeSuccess,
+		Detail: "Deleted the API credentials from the OS keychain with `linkdesk credentials delete`"})
 	return ExitOK
 }
 
@@ -333,10 +417,11 @@ func usage(defaultEnv string) string {
 	if defaultEnv == "" {
 		defaultEnv = string(config.Sim)
 	}
-	return fmt.Sprintf(`Usage: linkdesk credentials <set|status|delete> [--env sim|sandbox|production]
+	return fmt.Sprintf(`Usage: linkdesk credentials <set|status|delete> [--env sandbox|production]
 
 Manages the Cybrid API client credentials (client id and client secret) that
-linkdesk keeps in the OS keychain, one entry per environment.
+linkdesk keeps in the OS keychain, one entry per environment. Only sandbox and
+production use them: the built-in simulator (sim) always uses its own.
 
 Commands:
   set     store the credentials of an environment, replacing any stored ones.
@@ -344,11 +429,17 @@ Commands:
           Otherwise it reads two lines from stdin, the client id then the secret:
             printf '%%s\n%%s\n' "$ID" "$SECRET" | linkdesk credentials set --env sandbox
           The secret is never accepted as an argument or flag.
-  status  show the environment and client id, and whether a secret is stored
-          (exit status 1 when nothing is stored)
+  status  without --env: every environment, with what is stored (exit status 1
+          when the configured environment has nothing stored);
+          with --env: that environment's client id and whether a secret is
+          stored (exit status 1 when nothing is stored)
   delete  remove the stored credentials (exit status 1 when nothing is stored)
 
+set and delete are recorded in the audit log (who, when, which environment;
+never the secret) in linkdesk's state folder.
+
 Flags:
-  --env ENV  sim, sandbox or production (default %s, from %s)
+  --env ENV  sandbox or production (sim is accepted by status and delete);
+             default %s, from %s
 `, defaultEnv, config.VarEnvironment)
 }

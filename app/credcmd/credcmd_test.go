@@ -6,10 +6,13 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"linkdesk/app/audit"
 	"linkdesk/app/credcmd"
 	"linkdesk/app/keychain"
 	"linkdesk/app/keychain/keychaintest"
@@ -17,6 +20,28 @@ import (
 
 // canary is a distinctive fake secret: output containing it is a leak.
 const canary = "CANARY-s3cr3t-7f1c9e"
+
+// stateHome is the state folder the tests' audit records go to (never the
+// user's own): XDG_STATE_HOME (Linux) and LocalAppData (Windows) point into
+// a temporary folder for the whole test binary and its helper processes.
+var stateHome string
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperVar) != "" {
+		// A helper process: its parent's folder is in the environment.
+		os.Exit(m.Run())
+	}
+	d, err := os.MkdirTemp("", "credcmd-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_STATE_HOME", d)
+	os.Setenv("LocalAppData", d)
+	stateHome = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
 
 type result struct {
 	code           int
@@ -153,7 +178,7 @@ func TestSetRefusesCredentialsInArguments(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	s := keychain.NewMemory()
-	r := run(t, s, "sandbox", "", "status")
+	r := run(t, s, "sandbox", "", "status", "--env", "sandbox")
 	if r.code != credcmd.ExitFail || r.stdout != "no credentials stored for sandbox: run `linkdesk credentials set --env sandbox`\n" {
 		t.Errorf("status with nothing stored: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
@@ -165,6 +190,94 @@ func TestStatus(t *testing.T) {
 	if r.code != 0 || r.stdout != want {
 		t.Errorf("status: exit %d, stdout %q, want %q", r.code, r.stdout, want)
 	}
+	r = run(t, s, "sandbox", "", "status", "--env", "sim")
+	if r.code != 0 || !strings.Contains(r.stdout, "the built-in simulator needs no credentials") {
+		t.Errorf("status --env sim: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+// Without --env, status reports every environment, whatever is configured;
+// the simulator needs nothing, and the exit status is the configured
+// environment's.
+func TestStatusWithoutEnvListsEveryEnvironment(t *testing.T) {
+	s := keychain.NewMemory()
+	if err := s.Set("production", keychain.Credentials{ClientID: "prod-client", ClientSecret: canary}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		configured string
+		code       int
+		want       string
+	}{
+		{"", 0, "sim (configured: LINKDESK_ENVIRONMENT): the built-in simulator needs no credentials: it always uses its own\n" +
+			"sandbox: no credentials stored: run `linkdesk credentials set --env sandbox`\n" +
+			"production: client id prod-client, client secret stored\n"},
+		{"sandbox", credcmd.ExitFail, "sim: the built-in simulator needs no credentials: it always uses its own\n" +
+			"sandbox (configured: LINKDESK_ENVIRONMENT): no credentials stored: run `linkdesk credentials set --env sandbox`\n" +
+			"production: client id prod-client, client secret stored\n"},
+		{"production", 0, "sim: the built-in simulator needs no credentials: it always uses its own\n" +
+			"sandbox: no credentials stored: run `linkdesk credentials set --env sandbox`\n" +
+			"production (configured: LINKDESK_ENVIRONMENT): client id prod-client, client secret stored\n"},
+	} {
+		r := run(t, s, tt.configured, "", "status")
+		if r.code != tt.code || r.stdout != tt.want || r.stderr != "" {
+			t.Errorf("configured %q: exit %d (want %d)\nstdout:\n%s\nwant:\n%s\nstderr: %q", tt.configured, r.code, tt.code, r.stdout, tt.want, r.stderr)
+		}
+	}
+}
+
+// set and delete are recorded in the audit log of the state folder, with
+// who and when, and never the secret.
+func TestSetAndDeleteAreAudited(t *testing.T) {
+	if runtime.GOOS == "darwin" {
+		t.Skip("on macOS the state folder is in ~/Library: not redirected by this test")
+	}
+	dir := filepath.Join(stateHome, "linkdesk")
+	before := time.Now()
+	s := keychain.NewMemory()
+	if r := run(t, s, "sim", "audited-client\n"+canary+"\n", "set", "--env", "production"); r.code != 0 {
+		t.Fatalf("set: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, s, "sim", "", "delete", "--env", "production"); r.code != 0 {
+		t.Fatalf("delete: %d %s", r.code, r.stderr)
+	}
+	l, err := audit.Open(audit.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p, err := l.List(audit.Filter{Environment: "production"}, 0, 2)
+	if err != nil || len(p.Records) != 2 {
+		t.Fatalf("audit records in %s: %+v, %v", dir, p, err)
+	}
+	del, set := p.Records[0], p.Records[1]
+	if set.Action != audit.ActionCredentialsStore || set.Outcome != audit.OutcomeSuccess || !strings.Contains(set.Detail, "audited-client") ||
+		del.Action != audit.ActionCredentialsDelete || del.Outcome != audit.OutcomeSuccess {
+		t.Errorf("records: %+v", p.Records)
+	}
+	for _, r := range p.Records {
+		if r.User != audit.CurrentUser() || r.Time.Before(before.Add(-time.Second)) {
+			t.Errorf("record without who or when: %+v", r)
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, audit.FileName))
+	if bytes.Contains(raw, []byte(canary)) {
+		t.Error("the audit log holds the secret")
+	}
+}
+
+// Storing credentials for the simulator, which never uses them, is refused;
+// so is set without --env when the configured environment is sim.
+func TestSetRefusesTheSimulator(t *testing.T) {
+	s := keychain.NewMemory()
+	for _, args := range [][]string{{"set", "--env", "sim"}, {"set"}} {
+		r := run(t, s, "sim", "client-1\n"+canary+"\n", args...)
+		if r.code != credcmd.ExitUsage || !strings.Contains(r.stderr, "nothing was stored: the built-in simulator needs no credentials") ||
+			!strings.Contains(r.stderr, "linkdesk credentials set --env sandbox") {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	assertNothingStored(t, s, "sim")
 }
 
 func TestDelete(t *testing.T) {
@@ -194,10 +307,13 @@ func TestEnvironmentSelection(t *testing.T) {
 		t.Fatalf("set with default env: %d %s", r.code, r.stderr)
 	}
 	mustGet(t, s, "production")
-	if r := run(t, s, "production", in, "set", "--env=sim"); r.code != 0 {
+	if r := run(t, s, "production", in, "set", "--env=sim"); r.code != credcmd.ExitUsage {
 		t.Fatalf("set --env=sim: %d %s", r.code, r.stderr)
 	}
-	mustGet(t, s, "sim")
+	// An entry for sim left by an older linkdesk can still be deleted.
+	if err := s.Set("sim", keychain.Credentials{ClientID: "c", ClientSecret: canary}); err != nil {
+		t.Fatal(err)
+	}
 	if r := run(t, s, "", in, "delete", "-env", "sim"); r.code != 0 {
 		t.Fatalf("delete -env sim: %d %s", r.code, r.stderr)
 	}
@@ -266,7 +382,7 @@ func TestAgainstTheRealKeychain(t *testing.T) {
 	item := keychaintest.Env(t)
 	s := oneItemStore{real, item}
 
-	if r := run(t, s, "sandbox", "", "status"); r.code != credcmd.ExitFail {
+	if r := run(t, s, "sandbox", "", "status", "--env", "sandbox"); r.code != credcmd.ExitFail {
 		t.Fatalf("status before set: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	if r := run(t, s, "sandbox", "real-client\n"+canary+"\n", "set"); r.code != 0 {
@@ -286,7 +402,7 @@ func TestAgainstTheRealKeychain(t *testing.T) {
 	} else {
 		t.Log("secret-tool not installed: not cross-checking the item with libsecret")
 	}
-	r := run(t, s, "sandbox", "", "status")
+	r := run(t, s, "sandbox", "", "status", "--env", "sandbox")
 	if r.code != 0 || r.stdout != "environment: sandbox\nclient id: real-client\nclient secret: stored\n" {
 		t.Errorf("status: exit %d %q", r.code, r.stdout)
 	}
@@ -304,6 +420,42 @@ func TestAgainstTheRealKeychain(t *testing.T) {
 	}
 	if r := run(t, s, "sandbox", "", "delete"); r.code != credcmd.ExitFail {
 		t.Errorf("second delete: exit %d", r.code)
+	}
+}
+
+// perEnvStore maps each environment to its own throwaway keychain item.
+type perEnvStore struct {
+	s     keychain.Store
+	items map[string]string
+}
+
+func (p perEnvStore) item(env string) string {
+	if it, ok := p.items[env]; ok {
+		return it
+	}
+	panic("the test touched the keychain item of " + env)
+}
+func (p perEnvStore) Get(env string) (keychain.Credentials, error) { return p.s.Get(p.item(env)) }
+func (p perEnvStore) Set(env string, c keychain.Credentials) error { return p.s.Set(p.item(env), c) }
+func (p perEnvStore) Delete(env string) error                      { return p.s.Delete(p.item(env)) }
+
+// status without --env reads sandbox's and production's entries from the
+// real keychain, and never sim's.
+func TestStatusOfEveryEnvironmentAgainstTheRealKeychain(t *testing.T) {
+	real := keychaintest.Require(t)
+	s := perEnvStore{real, map[string]string{"sandbox": keychaintest.Env(t), "production": keychaintest.Env(t)}}
+	if r := run(t, s, "sandbox", "real-sandbox\n"+canary+"\n", "set"); r.code != 0 {
+		t.Fatalf("set: exit %d %s", r.code, r.stderr)
+	}
+	r := run(t, s, "production", "", "status")
+	want := "sim: the built-in simulator needs no credentials: it always uses its own\n" +
+		"sandbox: client id real-sandbox, client secret stored\n" +
+		"production (configured: LINKDESK_ENVIRONMENT): no credentials stored: run `linkdesk credentials set --env production`\n"
+	if r.code != credcmd.ExitFail || r.stdout != want {
+		t.Errorf("status: exit %d\n%s\nwant:\n%s", r.code, r.stdout, want)
+	}
+	if r := run(t, s, "sandbox", "", "status"); r.code != 0 {
+		t.Errorf("status with sandbox configured: exit %d", r.code)
 	}
 }
 

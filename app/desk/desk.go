@@ -26,12 +26,32 @@ type Customers interface {
 type Desk struct {
 	api      Customers
 	bankGUID string
+	names    InstitutionNames
+}
+
+// InstitutionNames gives a bank's name for its Plaid institution id ("" when
+// none is known); *institutions.Names is one.
+type InstitutionNames interface {
+	Name(institutionID string) string
+}
+
+// Option tunes New.
+type Option func(*Desk)
+
+// WithInstitutionNames names the banks of account rows
+// (Account.InstitutionName) from n.
+func WithInstitutionNames(n InstitutionNames) Option {
+	return func(d *Desk) { d.names = n }
 }
 
 // New returns a Desk over the Cybrid client api, for the bank bankGUID (""
 // means the bank the credentials belong to).
-func New(api Customers, bankGUID string) *Desk {
-	return &Desk{api: api, bankGUID: bankGUID}
+func New(api Customers, bankGUID string, opts ...Option) *Desk {
+	d := &Desk{api: api, bankGUID: bankGUID}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
 }
 
 // Customer is one row of the customer list.
@@ -60,9 +80,19 @@ type Account struct {
 	State         string `json:"state"`
 	FailureCode   string `json:"failure_code,omitempty"`
 	InstitutionID string `json:"institution_id,omitempty"`
-	Mask          string `json:"mask,omitempty"`
-	Asset         string `json:"asset,omitempty"`
-	CreatedAt     string `json:"created_at"`
+	// InstitutionName is the bank's name, learned from Plaid Link's
+	// metadata ("" when linkdesk has not seen it: show InstitutionID).
+	InstitutionName string `json:"institution_name,omitempty"`
+	Mask            string `json:"mask,omitempty"`
+	Asset           string `json:"asset,omitempty"`
+	CreatedAt       string `json:"created_at"`
+	// UnlinkedBy and UnlinkedAt (RFC 3339, UTC) say who unlinked a deleting
+	// or deleted account through linkdesk and when, from the audit log (""
+	// when it was not, or the log no longer has it). Package desk leaves
+	// them empty; the page's listAccounts and unlinkAccount calls fill them
+	// in.
+	UnlinkedBy string `json:"unlinked_by,omitempty"`
+	UnlinkedAt string `json:"unlinked_at,omitempty"`
 }
 
 // ListCustomers returns one page of the bank's customers, with names.
@@ -87,6 +117,16 @@ func (d *Desk) ListCustomers(ctx context.Context, page, perPage int) (CustomerPa
 // ListAccounts returns every external bank account of the customer that is
 // not deleted, newest first.
 func (d *Desk) ListAccounts(ctx context.Context, customerGUID string) ([]Account, error) {
+	return d.listAccounts(ctx, customerGUID, false)
+}
+
+// ListAccountsIncludingDeleted is ListAccounts with the customer's deleted
+// (unlinked) accounts too: Cybrid lists them, in state deleted.
+func (d *Desk) ListAccountsIncludingDeleted(ctx context.Context, customerGUID string) ([]Account, error) {
+	return d.listAccounts(ctx, customerGUID, true)
+}
+
+func (d *Desk) listAccounts(ctx context.Context, customerGUID string, includeDeleted bool) ([]Account, error) {
 	if err := guid.Check("customer GUID", customerGUID); err != nil {
 		return nil, err
 	}
@@ -97,13 +137,13 @@ func (d *Desk) ListAccounts(ctx context.Context, customerGUID string) ([]Account
 			return nil, fmt.Errorf("listing the customer's accounts failed: %w", err)
 		}
 		for _, a := range l.Objects {
-			if a.State == cybrid.AccountDeleted {
+			if a.State == cybrid.AccountDeleted && !includeDeleted {
 				continue
 			}
 			if a.CustomerGUID == "" {
 				a.CustomerGUID = customerGUID
 			}
-			out = append(out, accountRow(a))
+			out = append(out, d.accountRow(a))
 		}
 		if len(l.Objects) < 100 || (page+1)*100 >= l.Total {
 			break
@@ -128,12 +168,16 @@ func customerRow(c cybrid.Customer) Customer {
 	return Customer{GUID: c.GUID, Name: name, State: string(c.State), Type: c.Type}
 }
 
-func accountRow(a cybrid.ExternalBankAccount) Account {
-	return Account{
+func (d *Desk) accountRow(a cybrid.ExternalBankAccount) Account {
+	row := Account{
 		GUID: a.GUID, CustomerGUID: a.CustomerGUID, Name: a.Name, State: string(a.State), FailureCode: a.FailureCode,
 		InstitutionID: a.PlaidInstitutionID, Mask: a.PlaidAccountMask, Asset: a.Asset,
 		CreatedAt: a.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"),
 	}
+	if d.names != nil && row.InstitutionID != "" {
+		row.InstitutionName = d.names.Name(row.InstitutionID)
+	}
+	return row
 }
 
 // UnlinkAccount deletes the external bank account accountGUID of the
@@ -160,5 +204,5 @@ func (d *Desk) UnlinkAccount(ctx context.Context, customerGUID, accountGUID stri
 	if a.CustomerGUID == "" {
 		a.CustomerGUID = customerGUID
 	}
-	return accountRow(a), a, nil
+	return d.accountRow(a), a, nil
 }

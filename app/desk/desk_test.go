@@ -2,7 +2,10 @@ package desk_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"linkdesk/app/cybrid"
 	"linkdesk/app/desk"
@@ -36,4 +39,61 @@ func TestCustomersArePagedWithNames(t *testing.T) {
 	if p.Customers[0].GUID != all[10].GUID || p.Customers[0].Name != all[10].Name || p.Customers[0].Name == "" {
 		t.Errorf("first row of page 1 = %+v, want %+v", p.Customers[0], all[10])
 	}
+}
+
+// fakeAccounts answers the account calls from a list; the customer calls
+// are not used.
+type fakeAccounts struct {
+	desk.Customers
+	accounts []cybrid.ExternalBankAccount
+}
+
+func (f fakeAccounts) ListExternalBankAccounts(_ context.Context, p cybrid.ListExternalBankAccountsParams) (cybrid.ExternalBankAccountList, error) {
+	return cybrid.ExternalBankAccountList{Objects: f.accounts, Total: len(f.accounts), Page: p.Page, PerPage: p.PerPage}, nil
+}
+
+type names map[string]string
+
+func (n names) Name(id string) string { return n[id] }
+
+// Rows name their bank when its name is known (else only the id), and
+// deleted accounts are listed only when asked for.
+func TestAccountRowsNameTheBankAndMayIncludeDeletedAccounts(t *testing.T) {
+	cust := strings.Repeat("c", 32)
+	t0 := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
+	acct := func(i int, state cybrid.AccountState, ins string) cybrid.ExternalBankAccount {
+		return cybrid.ExternalBankAccount{GUID: fmt.Sprintf("%032x", i), CustomerGUID: cust, State: state, PlaidInstitutionID: ins, CreatedAt: t0.Add(time.Duration(i) * time.Hour)}
+	}
+	api := fakeAccounts{accounts: []cybrid.ExternalBankAccount{
+		acct(1, cybrid.AccountCompleted, "ins_109508"), acct(2, cybrid.AccountDeleted, "ins_109508"),
+		acct(3, cybrid.AccountDeleting, "ins_404"), acct(4, cybrid.AccountUnverified, ""),
+	}}
+	d := desk.New(api, "", desk.WithInstitutionNames(names{"ins_109508": "First Platypus Bank"}))
+	rows, err := d.ListAccounts(context.Background(), cust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rowSummary(rows); got != "4 unverified  |3 deleting ins_404 |1 completed ins_109508 First Platypus Bank" {
+		t.Errorf("ListAccounts: %s", got)
+	}
+	rows, err = d.ListAccountsIncludingDeleted(context.Background(), cust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rowSummary(rows); got != "4 unverified  |3 deleting ins_404 |2 deleted ins_109508 First Platypus Bank|1 completed ins_109508 First Platypus Bank" {
+		t.Errorf("ListAccountsIncludingDeleted: %s", got)
+	}
+	// Without names, rows carry the id only.
+	rows, _ = desk.New(api, "").ListAccounts(context.Background(), cust)
+	if rows[2].InstitutionName != "" || rows[2].InstitutionID != "ins_109508" {
+		t.Errorf("without names: %+v", rows[2])
+	}
+}
+
+func rowSummary(rows []desk.Account) string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, fmt.Sprintf("%s %s %s %s", strings.TrimLeft(r.GUID, "0"), r.State, r.InstitutionID, r.InstitutionName))
+	}
+	return strings.Join(out, "|")
 }

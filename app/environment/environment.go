@@ -3,7 +3,8 @@
 //
 // Start builds an environment's running parts on a target.Target (where
 // "sim or real" was decided, once) — the Cybrid client, the link flow, the
-// desk, the timeline, the crash journal and the loopback redirect server —
+// desk, the timeline, the crash journal, the audit recorder and the loopback
+// redirect server —
 // as an Env that never changes afterwards; the session swaps whole Envs when
 // the operator switches environment.
 package environment
@@ -13,9 +14,11 @@ import (
 	"log/slog"
 	"net/url"
 
+	"linkdesk/app/audit"
 	"linkdesk/app/config"
 	"linkdesk/app/cybrid"
 	"linkdesk/app/desk"
+	"linkdesk/app/institutions"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/target"
@@ -44,6 +47,15 @@ type Env struct {
 	// ownership verifications (passed_immediately in sandbox); nil
 	// elsewhere.
 	VerifyBehaviours []string
+	// Audit records the environment's actions in the session's audit log:
+	// every attempt's start and end (from the flow's events), and what the
+	// page's calls record (unlink). Never nil; it records nothing when the
+	// log is off.
+	Audit *audit.Recorder
+	// Institutions are the banks' names learned from Plaid Link (never
+	// nil): the desk's account rows and the audit records name banks from
+	// them.
+	Institutions *institutions.Names
 }
 
 // Hooks connect an Env to the rest of linkdesk.
@@ -66,6 +78,11 @@ type Hooks struct {
 	// OnRedirect answers the loopback redirect server (see
 	// ui.ServeRedirect).
 	OnRedirect func(rawURL string) error
+	// Audit is the session's audit log; nil records nothing.
+	Audit *audit.Log
+	// Institutions are the session's bank names; nil keeps the names
+	// learned in this environment in memory only.
+	Institutions *institutions.Names
 }
 
 // Start builds and starts the environment on t. On failure everything it
@@ -114,6 +131,11 @@ func Start(t *target.Target, h Hooks) (env *Env, err error) {
 	}
 
 	e.Journal = openJournal(t, h)
+	e.Institutions = h.Institutions
+	if e.Institutions == nil {
+		e.Institutions = institutions.Memory()
+	}
+	e.Audit = h.Audit.For(string(t.Name), e.Institutions.Name, t.Credentials.ClientSecret)
 	observe := h.OnAttempt
 	if observe == nil {
 		observe = func(linkflow.Attempt, linkflow.Event) {}
@@ -132,9 +154,11 @@ func Start(t *target.Target, h Hooks) (env *Env, err error) {
 	}, h.Log, func(a linkflow.Attempt, ev linkflow.Event) {
 		e.Journal.Observe(a, ev)
 		e.Timeline.ObserveAttempt(a, ev)
+		e.Institutions.Observe(a, ev)
+		e.Audit.ObserveAttempt(a, ev)
 		observe(a, ev)
 	})
-	e.Desk = desk.New(client, t.BankGUID)
+	e.Desk = desk.New(client, t.BankGUID, desk.WithInstitutionNames(e.Institutions))
 	if t.Name == config.Sandbox {
 		// Cybrid's sandbox never reviews verifications by hand: without this
 		// an ownership verification waits forever (Cybrid's own recipe).
@@ -163,13 +187,15 @@ func openJournal(t *target.Target, h Hooks) *journal.Journal {
 	return j
 }
 
-// Close stops the environment: its attempts, the redirect server and the
-// journal. The simulator, which belongs to the run, goes on.
+// Close stops the environment: its attempts (the audit log records those
+// still running as abandoned), the redirect server and the journal. The
+// simulator, which belongs to the run, goes on.
 func (e *Env) Close() { e.stop() }
 
 func (e *Env) stop() {
 	if e.Flow != nil {
 		e.Flow.Close()
+		e.Audit.Abandon("The attempt was stopped when linkdesk left the " + string(e.Target.Name) + " environment (an environment switch, new credentials or quitting)")
 	}
 	if e.Redirect != nil {
 		e.Redirect.Close()

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"linkdesk/app/audit"
 	"linkdesk/app/config"
+	"linkdesk/app/cybrid"
 	"linkdesk/app/desk"
 	"linkdesk/app/environment"
 	"linkdesk/app/guid"
@@ -50,6 +52,37 @@ type (
 	// CustomerParams names a customer.
 	CustomerParams struct {
 		CustomerGUID string `json:"customer_guid"`
+	}
+	// ListAccountsParams names a customer; include_deleted (optional,
+	// default false) lists its deleted (unlinked) accounts too. Deleting
+	// and deleted rows say who unlinked them and when, where the audit log
+	// knows.
+	ListAccountsParams struct {
+		CustomerGUID   string `json:"customer_guid"`
+		IncludeDeleted bool   `json:"include_deleted"`
+	}
+	// AuditFilter selects audit records; every field is optional ("" for
+	// all): environment (sim, sandbox, production), customer_guid,
+	// account_guid, action (link, refresh, verify, unlink,
+	// credentials_store, credentials_delete, switch_environment).
+	AuditFilter struct {
+		Environment  string `json:"environment"`
+		CustomerGUID string `json:"customer_guid"`
+		AccountGUID  string `json:"account_guid"`
+		Action       string `json:"action"`
+	}
+	// AuditListParams asks for one page (0-based) of audit records, newest
+	// first; per_page 1–500, 0 means 50.
+	AuditListParams struct {
+		AuditFilter
+		Page    int `json:"page"`
+		PerPage int `json:"per_page"`
+	}
+	// AuditExportParams exports the audit records the filter selects;
+	// format is "csv", "jsonl" or "both" ("" means both).
+	AuditExportParams struct {
+		AuditFilter
+		Format string `json:"format"`
 	}
 	// AccountParams names a customer's account: the action acts on this
 	// customer and this account only.
@@ -178,21 +211,41 @@ func init() {
 			}
 			return e.Desk.SearchCustomers(ctx, p.Query, p.State)
 		}),
-		define("listAccounts", func(ctx context.Context, a *API, p CustomerParams) ([]desk.Account, error) {
+		define("listAccounts", func(ctx context.Context, a *API, p ListAccountsParams) ([]desk.Account, error) {
 			e, err := a.b.Env()
 			if err != nil {
 				return nil, err
 			}
-			return e.Desk.ListAccounts(ctx, p.CustomerGUID)
+			list := e.Desk.ListAccounts
+			if p.IncludeDeleted {
+				list = e.Desk.ListAccountsIncludingDeleted
+			}
+			rows, err := list(ctx, p.CustomerGUID)
+			if err != nil {
+				return nil, err
+			}
+			a.markUnlinked(e, p.CustomerGUID, rows)
+			return rows, nil
 		}),
+		// Unlinking is recorded in the audit log, succeeded or failed.
 		define("unlinkAccount", func(ctx context.Context, a *API, p AccountParams) (desk.Account, error) {
 			e, err := a.b.Env()
 			if err != nil {
 				return desk.Account{}, err
 			}
+			if err := guid.Check("customer GUID", p.CustomerGUID); err != nil {
+				return desk.Account{}, err
+			}
+			if err := guid.Check("account GUID", p.AccountGUID); err != nil {
+				return desk.Account{}, err
+			}
 			row, acct, err := e.Desk.UnlinkAccount(ctx, p.CustomerGUID, p.AccountGUID)
+			rec, recErr := a.auditUnlink(e, p, row, acct, err)
 			if err != nil {
 				return desk.Account{}, err
+			}
+			if recErr == nil && e.Audit.Log().Status().On {
+				row.UnlinkedBy, row.UnlinkedAt = rec.User, rec.Time.UTC().Format(time.RFC3339)
 			}
 			// No attempt panel may go on showing the account as it was.
 			e.Flow.AccountChanged(acct, fmt.Sprintf("The account %s was unlinked by the operator (now %s)", acct.GUID, acct.State))
@@ -328,6 +381,26 @@ func init() {
 			return Folder{Dir: dir}, nil
 		}),
 
+		// The audit log: every operator action of every environment.
+		define("audit.list", func(ctx context.Context, a *API, p AuditListParams) (audit.Page, error) {
+			return a.b.AuditLog().List(p.AuditFilter.filter(), p.Page, p.PerPage)
+		}),
+		define("audit.export", func(ctx context.Context, a *API, p AuditExportParams) (audit.Exported, error) {
+			formats, err := audit.ParseFormats(p.Format)
+			if err != nil {
+				return audit.Exported{}, err
+			}
+			f := p.AuditFilter.filter()
+			if err := f.Check(); err != nil {
+				return audit.Exported{}, err
+			}
+			dir, err := a.exportDir()
+			if err != nil {
+				return audit.Exported{}, err
+			}
+			return a.b.AuditLog().Export(dir, f, formats...)
+		}),
+
 		// Interrupted attempts (the crash journal).
 		define("recovered.list", func(ctx context.Context, a *API, _ NoParams) (journal.Status, error) {
 			e, err := a.b.Env()
@@ -408,6 +481,69 @@ func (a *API) deliver(ctx context.Context, p PlaidParams, cb linkflow.Callback) 
 		return nil // the page sent it twice: it is recorded once
 	}
 	return err
+}
+
+// auditUnlink records an unlink and how it ended; it returns the record
+// (with its time and user) and whether appending it failed.
+func (a *API) auditUnlink(e *environment.Env, p AccountParams, row desk.Account, acct cybrid.ExternalBankAccount, err error) (audit.Record, error) {
+	rec := audit.Record{Time: time.Now(), User: e.Audit.Log().User(), Action: audit.ActionUnlink, CustomerGUID: p.CustomerGUID, AccountGUID: p.AccountGUID}
+	if err != nil {
+		rec.Outcome, rec.Detail = audit.OutcomeFailure, err.Error()
+	} else {
+		rec.Outcome = audit.OutcomeSuccess
+		rec.InstitutionID, rec.Institution = row.InstitutionID, row.InstitutionName
+		rec.Detail = fmt.Sprintf("Unlinked %s", describeAccount(row))
+		rec.Detail += fmt.Sprintf(" (Cybrid: %s)", acct.State)
+	}
+	return rec, e.Audit.Record(rec)
+}
+
+func describeAccount(r desk.Account) string {
+	s := r.Name
+	if s == "" {
+		s = "the account"
+	}
+	if r.Mask != "" {
+		s += " ••" + r.Mask
+	}
+	return s
+}
+
+// markUnlinked fills in who unlinked the deleting and deleted rows, and
+// when, from the audit log's last successful unlink of each.
+func (a *API) markUnlinked(e *environment.Env, customerGUID string, rows []desk.Account) {
+	gone := false
+	for _, r := range rows {
+		gone = gone || r.State == string(cybrid.AccountDeleted) || r.State == string(cybrid.AccountDeleting)
+	}
+	if !gone {
+		return
+	}
+	last, err := a.b.AuditLog().Latest(audit.Filter{Environment: string(e.Target.Name), CustomerGUID: customerGUID, Action: audit.ActionUnlink},
+		func(r audit.Record) bool { return r.Outcome == audit.OutcomeSuccess })
+	if err != nil {
+		a.log.Warn("the audit log could not be read for the unlinked accounts", "error", err)
+		return
+	}
+	for i, r := range rows {
+		if u, ok := last[r.GUID]; ok && (r.State == string(cybrid.AccountDeleted) || r.State == string(cybrid.AccountDeleting)) {
+			rows[i].UnlinkedBy = u.User
+			rows[i].UnlinkedAt = u.Time.UTC().Format(time.RFC3339)
+		}
+	}
+}
+
+// exportDir is the folder exports go to: the current environment's
+// timeline's (the same as its exports), else the user's download folder.
+func (a *API) exportDir() (string, error) {
+	if e, err := a.b.Env(); err == nil {
+		return e.Timeline.ExportDir()
+	}
+	return timeline.DefaultExportDir()
+}
+
+func (f AuditFilter) filter() audit.Filter {
+	return audit.Filter{Environment: f.Environment, CustomerGUID: f.CustomerGUID, AccountGUID: f.AccountGUID, Action: audit.Action(f.Action)}
 }
 
 // sim returns the running simulator, or says scenarios need it.

@@ -5,8 +5,10 @@ import (
 	"log/slog"
 	"testing"
 
+	"linkdesk/app/audit"
 	"linkdesk/app/config"
 	"linkdesk/app/environment"
+	"linkdesk/app/institutions"
 	"linkdesk/app/keychain"
 	"linkdesk/app/pageapi"
 	"linkdesk/app/sim"
@@ -14,8 +16,42 @@ import (
 )
 
 // simEnv starts a real environment on the built-in simulator (loopback
-// HTTP), with workflows and accounts that complete at once.
+// HTTP), with workflows and accounts that complete at once, and its audit
+// log and bank names in a temporary state directory.
 func simEnv(tb testing.TB) *environment.Env {
+	tb.Helper()
+	return simEnvIn(tb, tb.TempDir())
+}
+
+// simEnvIn is simEnv with the state directory dir.
+func simEnvIn(tb testing.TB, dir string) *environment.Env {
+	tb.Helper()
+	sims := target.NewSimulator(sim.Options{WorkflowDelay: -1, AccountDelay: -1})
+	tb.Cleanup(sims.Close)
+	tg, err := target.Resolve(simConfig(tb), keychain.NewMemory(), sims)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	al, err := audit.Open(audit.Options{Dir: dir})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(al.Close)
+	names, err := institutions.Open(dir, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e, err := environment.Start(tg, environment.Hooks{Version: "test", Log: slog.New(slog.DiscardHandler), StateDir: dir,
+		Audit: al, Institutions: names})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(e.Close)
+	return e
+}
+
+// simConfig is the configuration of the sim environment.
+func simConfig(tb testing.TB) *config.Config {
 	tb.Helper()
 	cfg, err := config.LoadFrom(func(k string) (string, bool) {
 		if k == config.VarEnvironment {
@@ -26,18 +62,7 @@ func simEnv(tb testing.TB) *environment.Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sims := target.NewSimulator(sim.Options{WorkflowDelay: -1, AccountDelay: -1})
-	tb.Cleanup(sims.Close)
-	tg, err := target.Resolve(cfg, keychain.NewMemory(), sims)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := environment.Start(tg, environment.Hooks{Version: "test", Log: slog.New(slog.DiscardHandler), StateDir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(e.Close)
-	return e
+	return cfg
 }
 
 // envBackend serves the page's calls on one environment; the session's own
@@ -69,3 +94,11 @@ func (envBackend) StoreCredentials(config.Environment, keychain.Credentials) (pa
 }
 
 func (envBackend) PageReady() {}
+
+// AuditLog is the environment's audit log (none without an environment).
+func (b envBackend) AuditLog() *audit.Log {
+	if b.env == nil {
+		return nil
+	}
+	return b.env.Audit.Log()
+}

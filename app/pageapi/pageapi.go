@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 
+	"linkdesk/app/audit"
 	"linkdesk/app/config"
 	"linkdesk/app/environment"
 	"linkdesk/app/keychain"
@@ -52,6 +53,9 @@ type Backend interface {
 	// PageReady is told that the page is interactive (its first list
 	// rendered).
 	PageReady()
+	// AuditLog is the session's audit log, one for every environment (nil
+	// or audit.Off when it could not be opened).
+	AuditLog() *audit.Log
 }
 
 // SessionInfo is what the page's environment bar shows. It holds no secret.

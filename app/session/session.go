@@ -11,13 +11,16 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"linkdesk/app/audit"
 	"linkdesk/app/config"
 	"linkdesk/app/environment"
+	"linkdesk/app/institutions"
 	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/pageapi"
@@ -32,8 +35,9 @@ import (
 type Options struct {
 	// Sim configures the built-in simulator when the environment is sim.
 	Sim sim.Options
-	// StateDir holds the journals of in-flight attempts (package journal);
-	// "" means journal.DefaultDir().
+	// StateDir holds the journals of in-flight attempts (package journal),
+	// the audit log (package audit) and the banks' names (package
+	// institutions); "" means journal.DefaultDir().
 	StateDir string
 	// Width and Height size the window (0: 1280×800).
 	Width, Height int
@@ -63,6 +67,10 @@ type Session struct {
 	// timelines are the environments' timelines, kept across switches
 	// (guarded by switchMu).
 	timelines map[config.Environment]*keptTimeline
+	// audit is the run's audit log (one file for every environment);
+	// names the banks' names learned from Plaid Link.
+	audit *audit.Log
+	names *institutions.Names
 
 	mu     sync.Mutex
 	window *ui.Window // set once the window is open
@@ -98,6 +106,7 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 		so.Addr = cfg.SimAddr
 	}
 	s.sims = target.NewSimulator(so)
+	s.audit, s.names = openState(o.StateDir, log)
 	s.api = pageapi.New(s, log)
 	srv, err := ui.NewServer(assets.App(), ui.PageConfig{Version: version}, log)
 	if err != nil {
@@ -115,6 +124,23 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 		log.Warn("no API credentials stored; the window asks for them", "environment", nc.Env)
 	}
 	return s, nil
+}
+
+// openState opens the audit log and the banks' names in the state directory.
+// Either may fail (an unwritable folder): linkdesk then runs on, with the
+// audit log off (the page's audit view says why) or the names kept in memory.
+func openState(dir string, log *slog.Logger) (*audit.Log, *institutions.Names) {
+	al, err := audit.Open(audit.Options{Dir: dir, Log: log.With("component", "audit")})
+	if err != nil {
+		log.Error("the audit log is off: operator actions are not recorded", "error", err)
+		al = audit.Off(err.Error())
+	}
+	names, err := institutions.Open(dir, log.With("component", "institutions"))
+	if err != nil {
+		log.Warn("bank names are kept in memory only", "error", err)
+		names = institutions.Memory()
+	}
+	return al, names
 }
 
 // Env returns the current environment, or *NoCredentialsError while the
@@ -172,11 +198,13 @@ func (s *Session) switchTo(env config.Environment) error {
 	}
 	e, err := environment.Start(tg, environment.Hooks{
 		Version: s.version, Log: s.Log, StateDir: s.opts.StateDir,
-		Timeline:    tl,
-		OnAttempt:   s.observe,
-		OnTimeline:  func(en timeline.Entry) { s.push(pageapi.TimelinePush(en)) },
-		OnRecovered: s.pushRecovered,
-		OnRedirect:  s.oauthReturn,
+		Timeline:     tl,
+		OnAttempt:    s.observe,
+		OnTimeline:   func(en timeline.Entry) { s.push(pageapi.TimelinePush(en)) },
+		OnRecovered:  s.pushRecovered,
+		OnRedirect:   s.oauthReturn,
+		Audit:        s.audit,
+		Institutions: s.names,
 	})
 	if err != nil {
 		return err
@@ -208,13 +236,23 @@ func (s *Session) Info() pageapi.SessionInfo {
 }
 
 // SwitchEnvironment implements pageapi.Backend: attempts still running in
-// the old environment are cancelled (the page asks the operator first).
+// the old environment are cancelled (the page asks the operator first). The
+// switch is recorded in the audit log, under the environment switched to.
 func (s *Session) SwitchEnvironment(env config.Environment) (pageapi.SessionInfo, error) {
-	if err := s.switchTo(env); err != nil {
-		var nc *NoCredentialsError
-		if !errors.As(err, &nc) {
-			return pageapi.SessionInfo{}, err
-		}
+	from := s.Info().Environment
+	rec := audit.Record{Environment: string(env), Action: audit.ActionSwitchEnvironment, Outcome: audit.OutcomeSuccess,
+		Detail: fmt.Sprintf("Switched from %s to %s", from, env)}
+	err := s.switchTo(env)
+	var nc *NoCredentialsError
+	switch {
+	case errors.As(err, &nc):
+		rec.Detail += "; no API credentials are stored for it, so the first-run screen asks for them"
+	case err != nil:
+		rec.Outcome, rec.Detail = audit.OutcomeFailure, fmt.Sprintf("Switching from %s to %s failed: %v", from, env, err)
+	}
+	s.audit.Append(rec)
+	if err != nil && nc == nil {
+		return pageapi.SessionInfo{}, err
 	}
 	return s.Info(), nil
 }
@@ -224,15 +262,23 @@ func (s *Session) SwitchEnvironment(env config.Environment) (pageapi.SessionInfo
 // environment starts. The secret goes from the page to the keychain only:
 // it is never logged and never sent back to the page.
 func (s *Session) StoreCredentials(env config.Environment, creds keychain.Credentials) (pageapi.SessionInfo, error) {
+	rec := audit.Record{Environment: string(env), Action: audit.ActionCredentialsStore, Outcome: audit.OutcomeSuccess,
+		Detail: "Stored API credentials (client id " + creds.ClientID + ") in the OS keychain from the first-run screen"}
 	if err := s.store.Set(string(env), creds); err != nil {
+		rec.Outcome, rec.Detail = audit.OutcomeFailure, fmt.Sprintf("Storing API credentials (client id %s) in the OS keychain failed: %v", creds.ClientID, err)
+		s.audit.Append(rec, creds.ClientSecret)
 		return pageapi.SessionInfo{}, err
 	}
+	s.audit.Append(rec, creds.ClientSecret)
 	s.Log.Info("API credentials stored in the OS keychain", "environment", env, "client_id", creds.ClientID)
 	if err := s.switchTo(env); err != nil {
 		return pageapi.SessionInfo{}, err
 	}
 	return s.Info(), nil
 }
+
+// AuditLog implements pageapi.Backend: the run's audit log.
+func (s *Session) AuditLog() *audit.Log { return s.audit }
 
 // PageReady implements pageapi.Backend: it logs BenchReadyMessage, the
 // landmark app/bench times start-up by.
@@ -354,4 +400,5 @@ func (s *Session) Close() {
 	if s.Server != nil {
 		s.Server.Close()
 	}
+	s.audit.Close()
 }

@@ -8,6 +8,8 @@
 
 export const CALLS = Object.freeze([
   "applyScenario",
+  "audit.export",
+  "audit.list",
   "cancel",
   "currentAttempt",
   "exportAttempt",

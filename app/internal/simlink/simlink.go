@@ -72,5 +72,10 @@ func metadata(v map[string]any) linkflow.SuccessMetadata {
 		b, _ = json.Marshal(v["accounts"])
 		json.Unmarshal(b, &m.Accounts)
 	}
+	if m.Institution == nil && v["institution"] != nil {
+		// The Link page hands onSuccess the bank of the step's answer.
+		b, _ = json.Marshal(v["institution"])
+		json.Unmarshal(b, &m.Institution)
+	}
 	return m
 }
