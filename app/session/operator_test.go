@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/user"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,31 @@ func TestUnlinkAsksFirstAndDeletes(t *testing.T) {
 	if acct, _ := a.sim().Cybrid.Account(guid); acct.State != "deleted" {
 		t.Errorf("the simulator's account is %s, want deleted", acct.State)
 	}
+	// Who unlinked it, and when: the unlinked account, shown on demand, and
+	// the audit log.
+	who, _ := user.Current()
+	a.click("show-unlinked")
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="account-row"][data-guid="%s"] [data-testid="unlinked-by"]')`, guid), 5*time.Second)
+	if got := a.text("unlinked-by"); !strings.Contains(got, "unlinked by "+who.Username) {
+		t.Errorf("the unlinked row says %q; want it unlinked by %s", got, who.Username)
+	}
+	a.shot("show-unlinked")
+	a.key("a")
+	a.waitJS(`document.querySelector('[data-testid="audit-record"][data-action="unlink"][data-outcome="success"]')`, 5*time.Second)
+	var row string
+	a.js(`document.querySelector('[data-testid="audit-record"][data-action="unlink"]').innerText`, &row)
+	if !strings.Contains(row, guid) || !strings.Contains(row, who.Username) || !strings.Contains(row, "sim") {
+		t.Errorf("the audit log's unlink record reads %q; want the account, the environment and who", row)
+	}
+	a.shot("audit-log")
+	a.click("audit-export")
+	a.waitJS(`document.querySelector('[data-testid="audit-export-note"] code')`, 5*time.Second)
+	var path string
+	a.js(`document.querySelector('[data-testid="audit-export-note"] code').innerText`, &path)
+	if b, err := os.ReadFile(path); err != nil || !strings.Contains(string(b), guid) {
+		t.Errorf("the audit export %s: %v (holds the account: %v)", path, err, strings.Contains(string(b), guid))
+	}
+	a.click("dialog-ok")
 }
 
 func TestTimelineAndExport(t *testing.T) {

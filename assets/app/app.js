@@ -205,6 +205,53 @@ function showSimulator() {
   ], true);
 }
 
+// ---- audit log ----------------------------------------------------------------
+const actionLabels = { link: "Link", refresh: "Refresh", verify: "Verify ownership", unlink: "Unlink", credentials_store: "Credentials stored", credentials_delete: "Credentials deleted", switch_environment: "Environment switch" };
+
+// showAudit shows who did what and when: the audit log, newest first, for
+// the customer on screen or for everyone, a page at a time, with export.
+async function showAudit(page = 0, mine = !!state.customer) {
+  const per = 50;
+  let r;
+  try {
+    r = await call("audit.list", { customer_guid: mine && state.customer ? state.customer.guid : "", page, per_page: per });
+  } catch (e) {
+    inform("Audit log", e.message);
+    return;
+  }
+  const rows = r.records.map((x) => el("tr", { "data-testid": "audit-record", "data-action": x.action, "data-outcome": x.outcome },
+    el("td", { class: "when", title: x.time, text: new Date(x.time).toLocaleString() }),
+    el("td", { text: x.environment }),
+    el("td", { text: actionLabels[x.action] || x.action }),
+    el("td", { class: "outcome " + x.outcome, text: x.outcome }),
+    el("td", {}, x.customer_guid ? el("div", { text: nameOf(x.customer_guid) }) : null, x.account_guid ? el("div", { class: "sub", text: "account " + x.account_guid }) : null, x.detail ? el("div", { class: "sub", text: x.detail }) : null),
+    el("td", { text: x.user + (x.host ? "@" + x.host : "") })));
+  const status = r.status || {};
+  const body = [];
+  if (status.write_error) body.push(el("div", { class: "error", role: "alert", text: "The audit log could not record everything: " + status.write_error }));
+  if (status.off) body.push(el("div", { class: "error", role: "alert", text: "The audit log is off: " + status.off }));
+  const scope = el("label", { class: "small" }, el("input", { type: "checkbox", "data-testid": "audit-mine", checked: mine && !!state.customer, disabled: !state.customer }), ` Only ${state.customer ? nameOf(state.customer.guid) : "the customer on screen"}`);
+  scope.querySelector("input").addEventListener("change", (e) => { tid("dialog").close("cancel"); showAudit(0, e.target.checked); });
+  const exported = el("span", { class: "small muted", "data-testid": "audit-export-note" });
+  const exp = el("button", { class: "small", type: "button", "data-testid": "audit-export", text: "Export CSV" });
+  exp.addEventListener("click", async (e) => {
+    e.preventDefault();
+    try {
+      const res = await call("audit.export", { format: "csv", customer_guid: mine && state.customer ? state.customer.guid : "" });
+      exported.replaceChildren("Saved ", ...res.files.map((f) => el("code", { text: f.path })));
+    } catch (err) { exported.textContent = "Export failed: " + err.message; }
+  });
+  const pager = el("div", { class: "row" },
+    el("button", { class: "small", type: "button", disabled: page === 0, text: "‹ Newer", onclick: (e) => { e.preventDefault(); tid("dialog").close("cancel"); showAudit(page - 1, mine); } }),
+    el("span", { class: "small muted", text: `${r.total ? page * per + 1 : 0}–${Math.min(r.total, (page + 1) * per)} of ${r.total}` }),
+    el("button", { class: "small", type: "button", disabled: (page + 1) * per >= r.total, text: "Older ›", onclick: (e) => { e.preventDefault(); tid("dialog").close("cancel"); showAudit(page + 1, mine); } }));
+  body.push(el("div", { class: "row" }, scope, el("div", { class: "spacer" }), exp), exported,
+    rows.length ? el("div", { class: "audit-scroll" }, el("table", { class: "audit", "data-testid": "audit-table" },
+      el("thead", {}, el("tr", {}, ...["When", "Env.", "Action", "Outcome", "Customer / account", "Who"].map((h) => el("th", { text: h })))),
+      el("tbody", {}, ...rows))) : el("p", { class: "muted", text: "Nothing recorded yet." }), pager);
+  inform("Audit log", body, true);
+}
+
 // ---- environment --------------------------------------------------------
 function renderInfo() {
   const i = state.info;
@@ -378,6 +425,7 @@ function renderAccounts() {
     if (a.state === "refresh_required") actions.append(el("button", { "data-testid": "refresh-account", "data-guid": a.guid, disabled: !idle, text: "Refresh connection", onclick: () => startRefresh(a.customer_guid, a.guid) }));
     if (a.state === "unverified") actions.append(el("button", { "data-testid": "verify-account", "data-guid": a.guid, disabled: !idle, text: "Verify ownership", onclick: () => startVerify(a.customer_guid, a.guid) }));
     if (!["deleting", "deleted", "storing"].includes(a.state)) actions.append(el("button", { class: "danger", "data-testid": "unlink-account", "data-guid": a.guid, text: "Unlink…", onclick: () => unlink(a) }));
+    if (a.unlinked_by || a.unlinked_at) actions.append(el("div", { class: "sub", "data-testid": "unlinked-by", text: `unlinked${a.unlinked_by ? " by " + a.unlinked_by : ""}${a.unlinked_at ? " · " + shortTime(a.unlinked_at) : ""}` }));
     body.append(el("tr", { tabindex: "-1", "data-testid": "account-row", "data-guid": a.guid, "data-state": a.state, class: state.attempt && state.attempt.account_guid === a.guid && state.attempt.state === "done" ? "fresh" : "" },
       el("td", { class: "acct" }, el("div", { class: "name", text: a.name }), guidLine(a.guid, "account GUID")),
       el("td", { class: "inst" }, el("div", { title: a.institution_id || "", text: a.institution_name || a.institution_id || "—" }), el("div", { class: "sub", text: a.mask ? "•••• " + a.mask : "" })),
@@ -397,7 +445,7 @@ async function loadAccounts() {
   if (!state.accounts.length) tid("accounts-loading").hidden = false;
   accountsLoading = true;
   try {
-    const list = await call("listAccounts", { customer_guid: guid });
+    const list = await call("listAccounts", { customer_guid: guid, include_deleted: tid("show-unlinked").checked });
     if (!state.customer || state.customer.guid !== guid) return;
     state.accounts = list;
     renderAccounts();
@@ -836,7 +884,7 @@ function renderRecovered(st) {
 function showHelp() {
   const rows = [["/", "search customers"], ["↑ ↓", "move in the customer list"], ["Enter", "open the customer"], ["Esc", "clear the search / close a dialog"],
     ["n", "link a new bank account"], ["r", "reload the accounts"], ["j k", "move in the accounts table"],
-    ["v", "verify the ownership of the account"], ["f", "refresh the account's connection"], ["u", "unlink the account…"], ["e", "export the attempt (or the session)"],
+    ["v", "verify the ownership of the account"], ["f", "refresh the account's connection"], ["u", "unlink the account…"], ["e", "export the attempt (or the session)"], ["a", "the audit log: who did what, and when"],
     ["t", "timeline / activity"], ["d", "light / dark theme"], ["?", "this help"]];
   inform("Keyboard shortcuts", el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("td", {}, el("kbd", { text: k })), el("td", { text: v })))));
 }
@@ -891,6 +939,7 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (e.key === "e") { e.preventDefault(); tid("export-attempt").click(); return; }
+  if (e.key === "a") { e.preventDefault(); showAudit(); return; }
   if (e.key === "t") { e.preventDefault(); setTab(state.tab === "timeline" ? "activity" : "timeline"); return; }
   if (e.key === "d") { e.preventDefault(); toggleTheme(); return; }
   if (e.key === "j" || e.key === "k") {
@@ -969,6 +1018,8 @@ tid("scenario-select").addEventListener("change", (e) => applyScenario(e.target.
 tid("theme-toggle").addEventListener("click", toggleTheme);
 tid("help-open").addEventListener("click", showHelp);
 tid("sim-details").addEventListener("click", showSimulator);
+tid("audit-open").addEventListener("click", () => showAudit());
+tid("show-unlinked").addEventListener("change", loadAccounts);
 tid("timeline-filter").addEventListener("change", loadTimeline);
 tid("version").addEventListener("click", () => inform("About linkdesk", [
   el("p", {}, el("b", { text: "linkdesk " + (state.info ? state.info.version : "") })),
