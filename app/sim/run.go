@@ -33,7 +33,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	addr := fs.String("addr", DefaultAddr, "loopback host:port to listen on (port 0 picks a free port)")
 	wfDelay := fs.Duration("workflow-delay", 1500*time.Millisecond, "time a workflow takes to get its Plaid link token")
 	acctDelay := fs.Duration("account-delay", time.Second, "time an external bank account spends in storing (and in deleting)")
-	driver := fs.Bool("test-driver", false, "let end-to-end tests drive the Link page (never needed by people)")
+	// Tests only: not listed in --help.
+	driver := fs.Bool("test-driver", false, "")
 	level := fs.String("log-level", "info", "log level on stderr: debug, info, warn or error")
 	scenario := fs.String("scenario", ScenarioNormal, "QA scenario to start in (see GET /sim/scenarios), with its default options")
 	var corsOrigins []string
@@ -46,9 +47,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	review := fs.Bool("verification-review", false, "ownership verifications without expected_behaviours wait for a manual review (POST /sim/identity_verifications/{guid}/review), as in Cybrid's sandbox")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: linkdesk sim [--addr 127.0.0.1:PORT] [--workflow-delay 1.5s] [--account-delay 1s] [--cors-origin ORIGIN]... [--verification-review]")
+		fmt.Fprintln(stderr, "usage: linkdesk sim [--addr 127.0.0.1:PORT] [--scenario ID] [--workflow-delay 1.5s] [--account-delay 1s] [--cors-origin ORIGIN]... [--verification-review]")
 		fmt.Fprintln(stderr, "Runs the simulated Cybrid API and Plaid Link on one loopback port until interrupted.")
-		fs.PrintDefaults()
+		// Every flag but the tests' own (--test-driver).
+		public := flag.NewFlagSet("sim", flag.ContinueOnError)
+		public.SetOutput(stderr)
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name != "test-driver" {
+				public.Var(f.Value, f.Name, f.Usage)
+			}
+		})
+		public.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -134,9 +143,10 @@ func printBanner(w io.Writer, s *Sim) {
 	fmt.Fprintf(w, "Credentials (the simulator's well-known test credentials, not secrets):\n")
 	fmt.Fprintf(w, "  client id:     %s\n  client secret: %s\n", s.ClientID, s.ClientSecret)
 	fmt.Fprintf(w, "  bank guid:     %s\n\n", s.Cybrid.BankGUID())
-	fmt.Fprintf(w, "Point linkdesk at it:\n")
-	fmt.Fprintf(w, "  LINKDESK_ENVIRONMENT=sandbox LINKDESK_BANK_API_URL=%s LINKDESK_IDENTITY_API_URL=%s LINKDESK_BANK_GUID=%s\n\n",
-		s.BankURL, s.IdentityURL, s.Cybrid.BankGUID())
+	fmt.Fprintf(w, "Point linkdesk at it as its sandbox (the first line replaces any sandbox credentials you keep):\n")
+	fmt.Fprintf(w, "  printf '%%s\\n%%s\\n' %s %s | linkdesk credentials set --env sandbox\n", s.ClientID, s.ClientSecret)
+	fmt.Fprintf(w, "  LINKDESK_ENVIRONMENT=sandbox LINKDESK_BANK_API_URL=%s LINKDESK_IDENTITY_API_URL=%s LINKDESK_PLAID_SCRIPT_URL=%s/link/v2/stable/link-initialize.js LINKDESK_BANK_GUID=%s linkdesk\n\n",
+		s.BankURL, s.IdentityURL, s.PlaidURL, s.Cybrid.BankGUID())
 	fmt.Fprintf(w, "Customers (newest first):\n")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, c := range s.Cybrid.Customers() {

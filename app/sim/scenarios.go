@@ -10,9 +10,10 @@ package sim
 // Only one scenario is active at a time: applying one first puts every
 // switch back to normal (the options the simulator was started with).
 //
-// References in the entries are to the project's notes:
-// /work/shared/reference/plaid-link-notes.md ("Plaid notes §n", with Plaid's
-// source keys such as [CRED]) and cybrid-api-notes.md ("Cybrid notes §n").
+// The entries are written for a tester: what happens, what to do, what
+// linkdesk should show. The behaviour they describe follows Plaid's and
+// Cybrid's documentation as kept in /work/shared/reference (plaid-link-notes.md,
+// cybrid-api-notes.md).
 
 import (
 	"encoding/json"
@@ -56,6 +57,11 @@ type Scenario struct {
 	Expect string `json:"expect"`
 	// Options are the keys ApplyScenario's opts accept for this scenario.
 	Options []ScenarioOption `json:"options,omitempty"`
+	// Source names where the behaviour comes from, for maintainers: the
+	// sections of the reference notes in /work/shared/reference
+	// (plaid-link-notes.md "Plaid notes §n", cybrid-api-notes.md "Cybrid
+	// notes §n"). The other texts are written for a tester.
+	Source string `json:"source,omitempty"`
 }
 
 // ScenarioOption is one option a scenario takes.
@@ -101,9 +107,10 @@ var catalogue = []Scenario{
 	},
 	{
 		ID: "slow_workflow", Kind: KindSwitch, Title: "Slow workflow",
+		Source: "Cybrid notes §3.3",
 		Description: "Cybrid takes long to produce the Plaid link token: the workflow stays in storing for the " +
 			"chosen delay before it is completed. Cybrid creates the token asynchronously and clients poll " +
-			"GET /api/workflows/{guid} until it is completed with a plaid_link_token (Cybrid notes §3.3).",
+			"GET /api/workflows/{guid} until it is completed with a plaid_link_token.",
 		HowTo: "Start linking and watch the Link token step. A delay longer than linkdesk's " +
 			"LINKDESK_WORKFLOW_TIMEOUT (60 s by default) ends the attempt with a timeout instead.",
 		Expect: "The Link token step shows a spinner, the elapsed time and the number of polls; Link opens " +
@@ -113,9 +120,10 @@ var catalogue = []Scenario{
 	},
 	{
 		ID: "failed_workflow", Kind: KindSwitch, Title: "Failed workflow",
+		Source: "Cybrid notes §3.3, §8",
 		Description: "Every new workflow ends in state failed with the chosen failure_code instead of a link " +
 			"token (Cybrid's Workflow has state failed and a failure_code; Cybrid enumerates no values — " +
-			"Cybrid notes §3.3, §8 — so the default is plaid_failure, the simulator's code for a Plaid error).",
+			"so the default is plaid_failure, the simulator's code for a Plaid error).",
 		HowTo:  "Start linking.",
 		Expect: "Linking failed, naming the failure code and the workflow GUID and saying to try again; Link never opens; no account is created.",
 		Options: []ScenarioOption{{Name: "failure_code", Default: DefaultWorkflowFailureCode,
@@ -123,11 +131,12 @@ var catalogue = []Scenario{
 	},
 	{
 		ID: "several_accounts", Kind: KindSwitch, Title: "Several accounts selected",
+		Source: "Plaid notes §4.3 [CUST]; Cybrid notes §3.5",
 		Description: "Account Select lets the customer tick several accounts, as a Link customization with " +
-			`"Enabled for multiple accounts" does (Plaid notes §4.3 [CUST]). A customization is a property of ` +
+			`"Enabled for multiple accounts" does. A customization is a property of ` +
 			"the link token, so the switch applies to link tokens created while it is on, whatever " +
 			"link_customization_name linkdesk sends. Cybrid links exactly one account per Link session (a " +
-			"public token covering several accounts fails with plaid_multiple_accounts — Cybrid notes §3.5), " +
+			"public token covering several accounts fails with plaid_multiple_accounts), " +
 			"so linkdesk must refuse before creating anything. Without this switch the same happens with " +
 			`LINKDESK_LINK_CUSTOMIZATION_NAME set to a name containing "multi".`,
 		HowTo:  sandboxLogin + ", tick two or more accounts and continue.",
@@ -135,25 +144,27 @@ var catalogue = []Scenario{
 	},
 	{
 		ID: "mfa", Kind: KindGuide, Title: "MFA (one-time code)",
+		Source: "Plaid notes §5.1 [CRED]",
 		Description: "Plaid's Sandbox asks for a one-time code when the password is mfa_device; the code is " +
-			"1234, anything else is INVALID_MFA shown inline (Plaid notes §5.1 [CRED]).",
+			"1234, anything else is INVALID_MFA shown inline.",
 		HowTo: "Start linking; at First Platypus Bank sign in with user_good / mfa_device, enter a wrong " +
 			"code to see the inline error, then 1234, and pick one account.",
 		Expect: `Result "Linked — ownership verification pending"; the timeline shows SUBMIT_MFA.`,
 	},
 	{
 		ID: "wrong_password", Kind: KindSwitch, Title: "Wrong password",
+		Source: "Plaid notes §5.1",
 		Description: "Every sign-in is refused with INVALID_CREDENTIALS (ITEM_ERROR), shown inline so the " +
-			"customer may retry, as the Sandbox password error_INVALID_CREDENTIALS does (Plaid notes §5.1 " +
-			"[CRED]); leaving Link then calls onExit with that error (§2.2). Without the switch, type the " +
+			"customer may retry, as the Sandbox password error_INVALID_CREDENTIALS does; leaving Link then calls onExit with that error. Without the switch, type the " +
 			"password error_INVALID_CREDENTIALS.",
 		HowTo:  sandboxLogin + " (any password is wrong), then close Link and confirm.",
 		Expect: "Link shows the error under the form; after leaving: Linking failed, INVALID_CREDENTIALS, the bank rejected the sign-in details; no account.",
 	},
 	{
 		ID: "institution_down", Kind: KindSwitch, Title: "Institution down",
-		Description: "Every institution behaves like Sandbox's \"Unhealthy Platypus Bank - Down\" (ins_132361, " +
-			"Plaid notes §5.2 [SBXI]): selecting it emits SELECT_DOWN_INSTITUTION and ERROR with " +
+		Source: "Plaid notes §5.2 [SBXI]",
+		Description: "Every institution behaves like Sandbox's \"Unhealthy Platypus Bank - Down\" (ins_132361): " +
+			"selecting it emits SELECT_DOWN_INSTITUTION and ERROR with " +
 			"INSTITUTION_DOWN (error_type INSTITUTION_ERROR) and shows Plaid's error pane; leaving calls " +
 			"onExit with that error. In update mode the sign-in fails the same way. Without the switch, " +
 			"choose Unhealthy Platypus Bank - Down.",
@@ -175,26 +186,29 @@ var catalogue = []Scenario{
 		"Start linking, choose Platypus OAuth Bank, then close Link on its \"Continue to bank\" pane (or close the bank's window first) and confirm.", "requires_oauth", ""),
 	{
 		ID: "oauth_approve", Kind: KindGuide, Title: "OAuth bank — approve",
+		Source: "Plaid notes §3.3, §5.2 [OAUTH]",
 		Description: "Platypus OAuth Bank (ins_127287) signs the customer in on the bank's own page, opened by " +
-			"Link in a pop-up window on desktop (Plaid notes §3.3, §5.2 [OAUTH]); approving returns to Link at " +
-			"Account Select (OPEN_OAUTH, no SUBMIT_CREDENTIALS — §2.4).",
+			"Link in a pop-up window on desktop; approving returns to Link at " +
+			"Account Select (OPEN_OAUTH, no SUBMIT_CREDENTIALS).",
 		HowTo:  "Start linking, choose Platypus OAuth Bank, Continue to bank, Approve in the bank's window, pick one account.",
 		Expect: "The bank's window opens and closes itself; Link continues at Account Select; Result linked, institution ins_127287.",
 	},
 	{
 		ID: "oauth_deny", Kind: KindGuide, Title: "OAuth bank — deny",
+		Source: "Plaid notes §2.4 [OAUTH]",
 		Description: "Denying access at Platypus OAuth Bank's page makes Link show its error pane with FAIL_OAUTH " +
 			"and ERROR(INTERNAL_SERVER_ERROR); leaving emits EXIT with status requires_oauth and calls onExit " +
-			"with the error (Plaid notes §2.4 [OAUTH]).",
+			"with the error.",
 		HowTo:  "Start linking, choose Platypus OAuth Bank, Continue to bank, Deny in the bank's window, then Exit in Link.",
 		Expect: "Linking failed: the bank's own sign-in did not complete, the customer declined access — link again and approve; no account.",
 	},
 	{
 		ID: "account_creation_failed", Kind: KindSwitch, Title: "Account creation failed",
+		Source: "Cybrid notes §3.5",
 		Description: "The next POST /api/external_bank_accounts creates the account in storing, which then " +
 			"ends failed with the chosen failure_code (Cybrid's documented codes: invalid_routing_number, " +
 			"invalid_account_number, invalid_account_type, duplicate, plaid_processor_token, " +
-			"plaid_multiple_accounts, create_failed, unverified_counterparty — Cybrid notes §3.5). After the " +
+			"plaid_multiple_accounts, create_failed, unverified_counterparty). After the " +
 			"chosen number of accounts the simulator is normal again.",
 		HowTo:  sandboxLogin + ", pick one account.",
 		Expect: "Linking failed with the failure code and what to do about it; the account is listed as Failed with that code.",
@@ -203,10 +217,11 @@ var catalogue = []Scenario{
 	},
 	{
 		ID: "connection_expired", Kind: KindSwitch, Title: "Connection expired",
+		Source: "Plaid notes §5.3; Cybrid notes §3.6",
 		Description: "A linked account's bank connection expires at once: the Plaid item needs update mode " +
-			"(as /sandbox/item/reset_login forces ITEM_LOGIN_REQUIRED — Plaid notes §5.3) and the account " +
-			"turns refresh_required (Cybrid notes §3.6). Linking it again goes through a link_token_update " +
-			"workflow, Link in update mode and PATCH {state: completed} (§3.9, §7); resetting the scenario " +
+			"(as /sandbox/item/reset_login forces ITEM_LOGIN_REQUIRED) and the account " +
+			"turns refresh_required. Linking it again goes through a link_token_update " +
+			"workflow, Link in update mode and PATCH {state: completed}; resetting the scenario " +
 			"does not repair the connection.",
 		HowTo: "Apply with customer_guid (that customer's newest completed or unverified account), " +
 			"account_guid (that account) or neither (every completed or unverified account); then Refresh " +
@@ -219,9 +234,10 @@ var catalogue = []Scenario{
 	},
 	{
 		ID: "link_token_expired", Kind: KindSwitch, Title: "Link token expired",
+		Source: "Plaid notes §1.4, §4.1 [INV], §2.2",
 		Description: "The next link token is issued already expired, so Link refuses it when it starts: onExit " +
 			"with INVALID_LINK_TOKEN (error_type INVALID_INPUT) at once, as Plaid documents for an expired " +
-			"token; the fix is a new token (Plaid notes §1.4, §4.1 [INV]). After the chosen number of tokens " +
+			"token; the fix is a new token. After the chosen number of tokens " +
 			"the simulator is normal again, so starting again works.",
 		HowTo:   "Start linking; then start again.",
 		Expect:  "Linking failed, INVALID_LINK_TOKEN: the link token expired, start again; starting again opens Link normally.",
@@ -233,12 +249,12 @@ var catalogue = []Scenario{
 // are listed in Plaid notes §2.2.
 func exitGuide(id, title, where, howTo, status, note string) Scenario {
 	desc := "The customer leaves Link at " + where + ". Link calls onExit with error null and status " + status +
-		" (Plaid notes §2.2)"
+		""
 	if note != "" {
 		desc += "; " + note
 	}
 	return Scenario{
-		ID: id, Kind: KindGuide, Title: title,
+		ID: id, Kind: KindGuide, Title: title, Source: "Plaid notes §2.2",
 		Description: desc + ". Nothing is linked.",
 		HowTo:       howTo,
 		Expect:      "Left Plaid Link — nothing linked, saying where the customer left (status " + status + "); no account.",
