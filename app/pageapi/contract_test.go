@@ -33,29 +33,38 @@ func TestThePageMirrorsTheContract(t *testing.T) {
 		t.Errorf("contract.js PUSH = %v\nGo's pushes     = %v", got, pageapi.Pushes())
 	}
 
-	// app.js calls Go only through contract.js, and only by known names.
-	app := read(t, "app.js")
-	if strings.Contains(app, "fetch(") || strings.Contains(app, "linkdesk_rpc") {
-		t.Error("app.js reaches Go other than through contract.js's call")
+	// The page's other modules call Go only through contract.js, and only
+	// by known names.
+	var app string
+	mods, _ := fs.Glob(assets.App(), "*.js")
+	for _, m := range mods {
+		if m == "contract.js" {
+			continue
+		}
+		src := read(t, m)
+		if strings.Contains(src, "fetch(") || strings.Contains(src, "linkdesk_rpc") {
+			t.Errorf("%s reaches Go other than through contract.js's call", m)
+		}
+		app += src
 	}
 	used := regexp.MustCompile(`\bcall\(\s*"([^"]+)"`).FindAllStringSubmatch(app, -1)
 	if len(used) < 10 {
-		t.Fatalf("found only %d calls in app.js; the pattern no longer matches the page", len(used))
+		t.Fatalf("found only %d calls in the page; the pattern no longer matches it", len(used))
 	}
 	for _, m := range used {
 		if !slices.Contains(calls, m[1]) {
-			t.Errorf("app.js calls %q, which the contract does not have", m[1])
+			t.Errorf("the page calls %q, which the contract does not have", m[1])
 		}
 	}
 	// Plaid's callbacks are forwarded by name through one function.
 	for _, cb := range []string{"plaid.onLoad", "plaid.onEvent", "plaid.onExit", "plaid.onSuccess"} {
 		if !strings.Contains(app, `"`+cb+`"`) {
-			t.Errorf("app.js does not forward %s", cb)
+			t.Errorf("the page does not forward %s", cb)
 		}
 	}
 	for _, p := range regexp.MustCompile(`PUSH\.([A-Z_]+)`).FindAllStringSubmatch(app, -1) {
 		if !strings.Contains(pushes[1], p[1]+":") {
-			t.Errorf("app.js handles PUSH.%s, which contract.js does not define", p[1])
+			t.Errorf("the page handles PUSH.%s, which contract.js does not define", p[1])
 		}
 	}
 }

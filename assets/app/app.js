@@ -4,6 +4,7 @@
 // shows the selected customer's own latest attempt, as Go reports it.
 
 import { call, onPush, PUSH } from "./contract.js";
+import { destroyPlaid, linkAttempt, loadPlaid, openPlaid as openLink, setHooks } from "./plaidlink.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -21,7 +22,6 @@ const el = (tag, attrs = {}, ...kids) => {
   return e;
 };
 
-const config = JSON.parse($('meta[name="linkdesk-config"]').content || "{}");
 
 // ---- state --------------------------------------------------------------
 const FINAL = ["done", "failed", "exited"];
@@ -42,75 +42,10 @@ const state = {
 const running = () => state.attempt && !FINAL.includes(state.attempt.state);
 const nameOf = (guid) => state.names.get(guid) || guid;
 
-// ---- Plaid Link ---------------------------------------------------------
-let plaidScript = null;
-let plaidHandler = null;
-let plaidAttempt = null;
-// The number of the last Plaid callback forwarded, per attempt: Go applies
-// an attempt's callbacks in this order, whatever order they reach it in.
-const plaidSeq = new Map();
-
-function loadPlaid() {
-  if (!plaidScript) {
-    plaidScript = new Promise((resolve, reject) => {
-      if (window.Plaid) return resolve(window.Plaid);
-      const s = el("script", { src: config.plaid_script_url, async: true });
-      s.addEventListener("load", () => (window.Plaid ? resolve(window.Plaid) : reject(new Error("the Plaid script loaded but defined no Plaid object"))));
-      s.addEventListener("error", () => reject(new Error(`Plaid Link could not be loaded from ${config.plaid_script_url}. Check the network connection, then try again.`)));
-      document.head.append(s);
-    });
-    plaidScript.catch(() => { plaidScript = null; });
-  }
-  return plaidScript;
-}
-
-function destroyPlaid() {
-  if (plaidHandler) {
-    try { plaidHandler.destroy(); } catch (e) { console.warn("Plaid destroy", e); }
-  }
-  plaidHandler = null;
-  plaidAttempt = null;
-}
-
-// openPlaid creates Link for the attempt and opens it once loaded — only for
-// the selected customer's attempt. With receivedRedirectUri (the OAuth
-// redirect return) it re-creates Link with the same link token, as Plaid
-// requires, and opens it at once.
-async function openPlaid(attempt, receivedRedirectUri) {
+// openPlaid opens Link for the attempt — only for the customer on screen.
+function openPlaid(attempt, receivedRedirectUri) {
   if (!state.customer || attempt.customer_guid !== state.customer.guid) return;
-  if (plaidAttempt === attempt.id && !receivedRedirectUri) return;
-  destroyPlaid();
-  plaidAttempt = attempt.id;
-  const id = attempt.id;
-  let Plaid;
-  try {
-    Plaid = await loadPlaid();
-  } catch (e) {
-    showBanner(e.message);
-    call("cancel", { attempt_id: id }).catch(() => {});
-    return;
-  }
-  if (plaidAttempt !== id) return;
-  // Each callback is numbered when Link delivers it, then sent at once.
-  const forward = (method, params) => {
-    const seq = Math.max(plaidSeq.get(id) || 0, attempt.plaid_seq || 0) + 1;
-    plaidSeq.set(id, seq);
-    call(method, { attempt_id: id, seq, at: Date.now(), ...params }).catch((e) => addActivity(`${method}: ${e.message}`, true));
-  };
-  const cfg = {
-    token: attempt.link_token,
-    onLoad: () => {
-      forward("plaid.onLoad", {});
-      if (plaidAttempt === id && plaidHandler) plaidHandler.open();
-    },
-    onEvent: (eventName, metadata) => forward("plaid.onEvent", { event_name: eventName, metadata }),
-    onExit: (error, metadata) => forward("plaid.onExit", { error, metadata }),
-    onSuccess: (publicToken, metadata) => forward("plaid.onSuccess", { public_token: publicToken, metadata }),
-  };
-  // Never on the first init: Plaid rejects a receivedRedirectUri without a
-  // valid oauth_state_id.
-  if (receivedRedirectUri) cfg.receivedRedirectUri = receivedRedirectUri;
-  plaidHandler = Plaid.create(cfg);
+  openLink(attempt, receivedRedirectUri);
 }
 
 // ---- small UI parts -----------------------------------------------------
@@ -646,7 +581,7 @@ async function selectCustomer(c) {
   st.className = "chip " + c.state;
   renderCustomers();
   if (same) return;
-  if (plaidAttempt && plaidHandler && (!state.attempt || state.attempt.id !== plaidAttempt || state.attempt.customer_guid !== c.guid)) destroyPlaid();
+  if (linkAttempt() && (!state.attempt || state.attempt.id !== linkAttempt() || state.attempt.customer_guid !== c.guid)) destroyPlaid();
   state.accounts = [];
   state.attempt = null;
   lastActive = null;
@@ -693,7 +628,7 @@ function onAttempt(a) {
   tid("link-account").disabled = running();
   if (a.state === "link_open" && a.link_token) openPlaid(a);
   if (FINAL.includes(a.state)) {
-    if (plaidAttempt === a.id && a.state !== "done") destroyPlaid();
+    if (linkAttempt() === a.id && a.state !== "done") destroyPlaid();
     loadAccounts();
     // One-shot scenarios reset themselves once used: show what is active.
     if (state.info && state.info.environment === "sim") loadScenarios();
@@ -994,6 +929,7 @@ onPush((msg) => {
 });
 
 // ---- wiring ---------------------------------------------------------------
+setHooks({ report: (text, warn) => addActivity(text, warn), banner: (text) => showBanner(text) });
 setInterval(() => {
   const a = state.attempt;
   if (a && !FINAL.includes(a.state)) {
