@@ -127,7 +127,19 @@ type Call struct {
 	// attempt, until it expires; calls that waited for the request show it
 	// only in their durations.
 	AttemptID string
+	// RequestBody and ResponseBody are the exchange's bodies, at most
+	// MaxObservedBody bytes each (BodyCut says one was cut), with the
+	// client secret and token-shaped values already replaced. They are nil
+	// for token requests (POST /oauth/token), whose bodies are nothing but
+	// credentials. An Observer that keeps them still applies its own rules
+	// (package redact scrubs values under secret-named keys, such as
+	// plaid_public_token).
+	RequestBody, ResponseBody []byte
+	BodyCut                   bool
 }
+
+// MaxObservedBody bounds each body a Call carries.
+const MaxObservedBody = 16 << 10
 
 // Client calls Cybrid's Bank API. It is safe for concurrent use.
 type Client struct {
@@ -515,6 +527,14 @@ func (t *observedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if ai, ok := req.Context().Value(attemptKey{}).(attemptInfo); ok {
 		call.Attempt, call.Retry = ai.n, ai.retry
 	}
+	token := strings.HasSuffix(req.URL.Path, "/oauth/token")
+	if !token && req.GetBody != nil {
+		if rc, err := req.GetBody(); err == nil {
+			b, _ := io.ReadAll(io.LimitReader(rc, MaxObservedBody+1))
+			rc.Close()
+			call.RequestBody, call.BodyCut = t.keep(b)
+		}
+	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
 		call.Duration = time.Since(start)
@@ -523,25 +543,59 @@ func (t *observedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		return nil, err
 	}
 	call.Status = resp.StatusCode
-	resp.Body = &observedBody{ReadCloser: resp.Body, done: func(readErr error) {
+	ob := &observedBody{ReadCloser: resp.Body, keep: !token}
+	ob.done = func(readErr error) {
 		call.Duration = time.Since(start)
 		if readErr != nil {
 			call.Err = safeErr(readErr, t.secrets.list())
 		}
+		if ob.keep {
+			var cut bool
+			call.ResponseBody, cut = t.keep(ob.buf.Bytes())
+			call.BodyCut = call.BodyCut || cut || ob.over
+		}
 		t.observe(call)
-	}}
+	}
+	resp.Body = ob
 	return resp, nil
 }
 
-// observedBody calls done once, at the first of end-of-body, read error or Close.
+// keep bounds a body for a Call and replaces secrets and token-shaped
+// values in it.
+func (t *observedTransport) keep(b []byte) ([]byte, bool) {
+	cut := len(b) > MaxObservedBody
+	if cut {
+		b = b[:MaxObservedBody]
+	}
+	if len(b) == 0 {
+		return nil, cut
+	}
+	return []byte(redact(string(b), t.secrets.list())), cut
+}
+
+// observedBody calls done once, at the first of end-of-body, read error or
+// Close, and (keep) copies the first MaxObservedBody bytes read (over: there
+// was more).
 type observedBody struct {
 	io.ReadCloser
 	once sync.Once
 	done func(error)
+	keep bool
+	buf  bytes.Buffer
+	over bool
 }
 
 func (b *observedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	if b.keep && n > 0 {
+		room := MaxObservedBody - b.buf.Len()
+		if n > room {
+			b.over = true
+		}
+		if room > 0 {
+			b.buf.Write(p[:min(n, room)])
+		}
+	}
 	if err == io.EOF {
 		b.once.Do(func() { b.done(nil) })
 	} else if err != nil {

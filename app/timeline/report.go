@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"encoding/json"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -47,6 +48,8 @@ type rowView struct {
 	Retry, Error                            string
 	From, To, WhatToDo                      string
 	Details                                 []kv
+	// Bodies are an API call's request and response, pretty-printed.
+	Bodies []kv
 	IsToken                                 bool
 	Late                                    string
 	Bad                                     bool
@@ -211,6 +214,12 @@ func rowFor(e Entry, start time.Time) rowView {
 		rv.Error, _ = d["error"].(string)
 		if rv.Error != "" {
 			rv.StatusClass = "bad"
+		}
+		for _, k := range []string{"request", "response"} {
+			if v, ok := d[k]; ok && v != nil {
+				b, _ := json.MarshalIndent(v, "", "  ")
+				rv.Bodies = append(rv.Bodies, kv{k, string(b)})
+			}
 		}
 		return rv
 	case KindState:

@@ -27,6 +27,7 @@
 package timeline
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -324,6 +325,18 @@ func (r *Recorder) ObserveCall(c cybrid.Call) {
 	if c.Attempt > 1 {
 		data["try"] = c.Attempt
 	}
+	// The bodies, as QA reads them in Postman: JSON as JSON, anything else
+	// as text; values under secret-named keys and token-shaped values
+	// replaced.
+	if b := r.body(c.RequestBody); b != nil {
+		data["request"] = b
+	}
+	if b := r.body(c.ResponseBody); b != nil {
+		data["response"] = b
+	}
+	if c.BodyCut {
+		data["body_cut"] = fmt.Sprintf("bodies are kept up to %d bytes each", cybrid.MaxObservedBody)
+	}
 	id := r.scrub.String(c.AttemptID)
 	r.mu.Lock()
 	// The observer runs when the response has been read: the call started
@@ -332,6 +345,19 @@ func (r *Recorder) ObserveCall(c cybrid.Call) {
 	e := r.appendLocked(Entry{Time: now.UTC(), AttemptID: id, Kind: KindAPI, Message: msg, Data: data})
 	r.mu.Unlock()
 	r.notify(e)
+}
+
+// body is a call's body for an entry: decoded JSON, scrubbed; else
+// scrubbed text; nil for none.
+func (r *Recorder) body(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	var v any
+	if json.Unmarshal(b, &v) == nil {
+		return r.scrub.Value(v)
+	}
+	return redact.Cut(r.scrub.String(string(b)))
 }
 
 func statusText(status int) string {

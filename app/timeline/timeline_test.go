@@ -849,3 +849,57 @@ func TestRetriesAreMarked(t *testing.T) {
 		t.Error("the report does not show the retry")
 	}
 }
+
+// API entries keep the request and response bodies, as QA reads them in
+// Postman, with the Plaid public token, the access token and the client
+// secret replaced — in the entries and in both exports; token requests keep
+// none.
+func TestAPIEntriesKeepTheirBodiesWithoutSecrets(t *testing.T) {
+	r := newRig(t, "sandbox")
+	a, _, pub := r.linkedAttempt()
+	var post, get *timeline.Entry
+	for _, e := range r.rec.Entries(a.ID, 0) {
+		e := e
+		if e.Kind != timeline.KindAPI {
+			continue
+		}
+		switch p, _ := e.Data["path"].(string); {
+		case e.Data["method"] == "POST" && p == "/api/external_bank_accounts":
+			post = &e
+		case e.Data["method"] == "GET" && strings.HasPrefix(p, "/api/external_bank_accounts/"):
+			get = &e
+		case strings.HasSuffix(p, "/oauth/token"):
+			if e.Data["request"] != nil || e.Data["response"] != nil {
+				t.Errorf("a token request kept its bodies: %v", e.Data)
+			}
+		}
+	}
+	if post == nil || get == nil {
+		t.Fatalf("no account creation or account read in the attempt's timeline")
+	}
+	req, _ := post.Data["request"].(map[string]any)
+	if req["customer_guid"] != a.CustomerGUID || req["account_kind"] != "plaid" || req["plaid_public_token"] != "[redacted]" {
+		t.Errorf("the account creation's request body is %v; want the customer, the kind, and the public token replaced", req)
+	}
+	resp, _ := get.Data["response"].(map[string]any)
+	if resp["guid"] != a.AccountGUID {
+		t.Errorf("the account read's response body is %v; want the account %s", resp, a.AccountGUID)
+	}
+	var jl, html bytes.Buffer
+	if err := r.rec.WriteJSONL(&jl, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.rec.WriteHTML(&html, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"JSONL": jl.String(), "HTML": html.String()} {
+		if !strings.Contains(out, `plaid_account_id`) || !strings.Contains(out, a.AccountGUID) {
+			t.Errorf("the %s export lacks the bodies", name)
+		}
+		for _, secret := range []string{pub, r.sim.ClientSecret} {
+			if strings.Contains(out, secret) {
+				t.Errorf("the %s export holds a secret", name)
+			}
+		}
+	}
+}
