@@ -1,8 +1,8 @@
 package timeline
 
 import (
-	"encoding/json"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -49,10 +49,10 @@ type rowView struct {
 	From, To, WhatToDo                      string
 	Details                                 []kv
 	// Bodies are an API call's request and response, pretty-printed.
-	Bodies []kv
-	IsToken                                 bool
-	Late                                    string
-	Bad                                     bool
+	Bodies  []kv
+	IsToken bool
+	Late    string
+	Bad     bool
 }
 
 var kindLabels = map[Kind]string{
