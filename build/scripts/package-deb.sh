@@ -1,6 +1,6 @@
 #!/bin/sh
-# Builds dist/linkdesk_<debian version>_<arch>.deb with nfpm (a go tool
-# dependency): the stripped binary, the .desktop entry and the hicolor icons
+# Builds dist/linkdesk_<debian version>_<arch>.deb with nfpm (a go tool of
+# build/tools/go.mod, kept out of the app's go.mod): the stripped binary, the .desktop entry and the hicolor icons
 # (build/linux/nfpm.yaml). Prints the path of the .deb.
 #
 #   package-deb.sh VERSION     (go tool task package:deb)
@@ -20,5 +20,5 @@ glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/^GLIBC_//' | s
 [ -n "$glibc" ] || { echo "package-deb: found no GLIBC_ symbol versions in $bin (objdump -T)" >&2; exit 1; }
 rm -f "$out"
 LINKDESK_BINARY=$bin LINKDESK_DEB_VERSION=$debver LINKDESK_ARCH=$arch LINKDESK_GLIBC=$glibc \
-  go tool nfpm package --config build/linux/nfpm.yaml --packager deb --target "$out" >&2
+  go tool -modfile=build/tools/go.mod nfpm package --config build/linux/nfpm.yaml --packager deb --target "$out" >&2
 echo "$out"

@@ -2,7 +2,7 @@
 # Cross-builds dist/linkdesk-<version>-windows-amd64.exe with Debian's
 # mingw-w64 (g++-mingw-w64-x86-64-posix): a GUI program (-H windowsgui) with
 # the icon, the manifest and the version information of
-# build/windows/winres.json (go-winres, a go tool dependency). Prints the path
+# build/windows/winres.json (go-winres, a tool of build/tools/go.mod). Prints the path
 # of the .exe.
 #
 #   package-windows.sh VERSION     (go tool task package:windows)
@@ -24,7 +24,7 @@ sed -e "s|@ICONS@|../../build/icons|g" -e "s|@VERSION@|$version|g" -e "s|@FILE_V
   build/windows/winres.json >"$work/winres.json"
 syso=rsrc_windows_amd64.syso
 trap 'rm -f "$syso"' EXIT INT TERM
-go tool go-winres make --in "$work/winres.json" --arch amd64 --out rsrc
+go tool -modfile=build/tools/go.mod go-winres make --in "$work/winres.json" --arch amd64 --out rsrc
 [ -f "$syso" ] || { echo "package-windows: go-winres made no $syso" >&2; exit 1; }
 
 rm -f "$out"
