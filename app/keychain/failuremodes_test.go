@@ -15,23 +15,19 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"linkdesk/app/internal/testneeds"
 )
 
 func requireTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("LINKDESK_REQUIRE_KEYRING") == "1" {
-				t.Fatalf("LINKDESK_REQUIRE_KEYRING=1 but %s is not installed (apt-get install dbus gnome-keyring)", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
+		testneeds.Tool(t, testneeds.Keyring, tool, "dbus gnome-keyring")
 	}
 }
 
@@ -60,7 +56,7 @@ func TestDeniedWhenBusPolicyForbidsTheSecretService(t *testing.T) {
 	requireTools(t, "dbus-run-session", "dbus-send", "gnome-keyring-daemon")
 	const sessionConf = "/usr/share/dbus-1/session.conf"
 	if _, err := os.Stat(sessionConf); err != nil {
-		t.Skipf("%s not found: cannot build a session bus configuration", sessionConf)
+		testneeds.Missing(t, testneeds.Keyring, "%s not found: cannot build a session bus configuration (apt-get install dbus)", sessionConf)
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "deny-secrets.conf")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/zalando/go-keyring"
 
+	"linkdesk/app/internal/testneeds"
 	"linkdesk/app/keychain"
 	"linkdesk/app/keychain/keychaintest"
 )
@@ -31,9 +32,7 @@ const canary = "CANARY-s3cr3t-7f1c9e"
 // secret-tool, independently of go-keyring. ok is false when there is none.
 func secretToolLookup(t *testing.T, env string) (value string, ok bool) {
 	t.Helper()
-	if _, err := exec.LookPath("secret-tool"); err != nil {
-		t.Skip("secret-tool not installed (apt-get install libsecret-tools)")
-	}
+	testneeds.Tool(t, testneeds.Keyring, "secret-tool", "libsecret-tools")
 	out, err := exec.Command("secret-tool", "lookup", "service", keychain.Service, "username", env).Output()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() == 1 && len(out) == 0 {
@@ -91,9 +90,7 @@ func TestSecretServiceOverwrite(t *testing.T) {
 		t.Fatalf("Get after overwrite = %v, %v", got, err)
 	}
 	// One item, not two: secret-tool search lists every match.
-	if _, err := exec.LookPath("secret-tool"); err != nil {
-		t.Skip("secret-tool not installed (apt-get install libsecret-tools)")
-	}
+	testneeds.Tool(t, testneeds.Keyring, "secret-tool", "libsecret-tools")
 	out, err := exec.Command("secret-tool", "search", "--all", "service", keychain.Service, "username", env).CombinedOutput()
 	if err != nil {
 		t.Fatalf("secret-tool search: %v", err)
@@ -387,9 +384,7 @@ func TestGoKeyringAutolaunchesWithoutBus(t *testing.T) {
 func TestUnavailableWithoutUnlockedKeyring(t *testing.T) {
 	requireLinux(t)
 	for _, tool := range []string{"dbus-run-session", "gnome-keyring-daemon"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
+		testneeds.Tool(t, testneeds.Keyring, tool, "dbus gnome-keyring gcr")
 	}
 	home := t.TempDir()
 	results := runHelper(t, "store", []string{"HOME=" + home},
@@ -402,12 +397,7 @@ func TestUnavailableWithoutUnlockedKeyring(t *testing.T) {
 // server is stopped when the test ends.
 func startXvfb(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("Xvfb"); err != nil {
-		if os.Getenv("LINKDESK_REQUIRE_DISPLAY") == "1" {
-			t.Fatal("LINKDESK_REQUIRE_DISPLAY=1 but Xvfb is not installed")
-		}
-		t.Skip("Xvfb not installed (apt-get install xvfb)")
-	}
+	testneeds.Tool(t, testneeds.Display, "Xvfb", "xvfb")
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -437,9 +427,7 @@ func startXvfb(t *testing.T) string {
 func TestTimeoutWhenUnlockPromptWaitsOnAScreen(t *testing.T) {
 	requireLinux(t)
 	for _, tool := range []string{"dbus-run-session", "dbus-send", "dbus-update-activation-environment", "gnome-keyring-daemon", "/usr/libexec/gcr-prompter"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
+		testneeds.Tool(t, testneeds.Keyring, tool, "dbus gnome-keyring gcr")
 	}
 	display := startXvfb(t)
 	lock := "dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets " +

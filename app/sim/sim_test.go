@@ -46,7 +46,7 @@ func call(t *testing.T, c *http.Client, method, url, tok string, body any) (int,
 // origin — all through the one listener, every /api/ exchange validated
 // against Cybrid's spec.
 func TestStartRoundTrip(t *testing.T) {
-	spec := contract.Load(t, contract.BankSpecFile)
+	spec := contract.Optional(t, contract.BankSpecFile)
 	s, err := Start(Options{WorkflowDelay: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +258,7 @@ func plaidCall(t *testing.T, s *Sim, name string, body map[string]any) map[strin
 // unverified; the same account again → duplicate; connection expiry →
 // refresh_required and an update-mode workflow for the real item.
 func TestLinkThroughRealPlaidSim(t *testing.T) {
-	spec := contract.Load(t, contract.BankSpecFile)
+	spec := contract.Optional(t, contract.BankSpecFile)
 	s, err := Start(Options{WorkflowDelay: -1, AccountDelay: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,13 @@ package timeline_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"linkdesk/app/internal/testneeds"
 	"linkdesk/app/timeline"
 )
 
@@ -61,9 +61,7 @@ func TestDefaultExportDir(t *testing.T) {
 	}
 
 	// A configured XDG download folder wins (read by the real xdg-user-dir).
-	if _, err := exec.LookPath("xdg-user-dir"); err != nil {
-		t.Skip("xdg-user-dir is not installed (xdg-user-dirs); the rest needs it")
-	}
+	testneeds.Tool(t, testneeds.Tools, "xdg-user-dir", "xdg-user-dirs")
 	os.MkdirAll(filepath.Join(home, ".config"), 0o755)
 	os.Mkdir(filepath.Join(home, "Téléchargements"), 0o755)
 	os.WriteFile(filepath.Join(home, ".config", "user-dirs.dirs"), []byte(`XDG_DOWNLOAD_DIR="$HOME/Téléchargements"`+"\n"), 0o644)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"linkdesk/app/internal/testneeds"
 	"linkdesk/app/ui"
 )
 
@@ -56,10 +57,7 @@ func Start(f func()) <-chan struct{} {
 func NeedDisplay(t testing.TB) {
 	t.Helper()
 	if err := ui.CheckDisplay(); err != nil {
-		if os.Getenv("LINKDESK_REQUIRE_DISPLAY") == "1" {
-			t.Fatalf("LINKDESK_REQUIRE_DISPLAY=1 but: %v", err)
-		}
-		t.Skipf("no display (run under Xvfb, e.g. `go tool task test`): %v", err)
+		testneeds.Missing(t, testneeds.Display, "no display (run under Xvfb, e.g. `go tool task test`): %v", err)
 	}
 }
 

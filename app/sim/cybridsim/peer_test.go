@@ -34,6 +34,7 @@ func specExample(t *testing.T, spec *contract.Spec, method, path string, status 
 // TestErrorsAnswerAsTheSpecExamplesShow: the same kind of bad request gets
 // the status and message_code of the spec's own examples, on every endpoint.
 func TestErrorsAnswerAsTheSpecExamplesShow(t *testing.T) {
+	contract.Load(t, contract.BankSpecFile) // the spec's examples are the point
 	h := newHarness(t)
 	cust := h.verifiedCustomer(0)
 
@@ -201,7 +202,12 @@ func TestCustomerTokens(t *testing.T) {
 	st, obj, _ = h.post("/api/customer_tokens", map[string]any{"customer_guid": bob, "scopes": []string{"customers:read"}}, h.token("customers:read"))
 	wantError(t, st, obj, 403, "invalid_scopes", "customers:write")
 	st, obj, _ = h.post("/api/customer_tokens", map[string]any{"customer_guid": "0123456789abcdef0123456789abcdef", "scopes": []string{"customers:read"}}, h.tok)
-	wantError(t, st, obj, 422, str(specExample(t, h.idSpec, "POST", "/api/customer_tokens", 422, "no_customer")["message_code"]), "Unknown customer")
+	if h.idSpec != nil {
+		if ex := str(specExample(t, h.idSpec, "POST", "/api/customer_tokens", 422, "no_customer")["message_code"]); ex != "no_customer" {
+			t.Errorf("the identity spec's example code is %q, this test expects no_customer", ex)
+		}
+	}
+	wantError(t, st, obj, 422, "no_customer", "Unknown customer")
 	for _, c := range []struct {
 		body        map[string]any
 		code, field string

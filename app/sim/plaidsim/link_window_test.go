@@ -30,6 +30,8 @@ import (
 	"time"
 
 	webview "github.com/webview/webview_go"
+
+	"linkdesk/app/internal/testneeds"
 )
 
 func init() { runtime.LockOSThread() }
@@ -61,10 +63,7 @@ func onMain(f func()) {
 func needDisplay(t *testing.T) {
 	t.Helper()
 	if os.Getenv("DISPLAY") == "" {
-		if os.Getenv("LINKDESK_REQUIRE_DISPLAY") == "1" {
-			t.Fatal("LINKDESK_REQUIRE_DISPLAY=1 but DISPLAY is not set (run under Xvfb)")
-		}
-		t.Skip("no DISPLAY: run under Xvfb, e.g. `Xvfb :91 -screen 0 1280x800x24 & DISPLAY=:91 go test ./app/sim/plaidsim/ -run Window`")
+		testneeds.Missing(t, testneeds.Display, "no DISPLAY: run under Xvfb, e.g. `build/scripts/with-desktop.sh go test ./app/sim/plaidsim/ -run Window`")
 	}
 }
 

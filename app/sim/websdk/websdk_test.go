@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,12 +16,9 @@ import (
 	"time"
 
 	"linkdesk/app/internal/contract"
+	"linkdesk/app/internal/testneeds"
 	"linkdesk/app/sim"
 )
-
-// RequireVar makes a missing browser, node or npm fail the test instead of
-// skipping it (CI and `go tool task test` set it).
-const RequireVar = "LINKDESK_REQUIRE_BROWSER"
 
 // driverTimeout bounds the node driver; the run takes about 20 s.
 const driverTimeout = 150 * time.Second
@@ -30,11 +26,7 @@ const driverTimeout = 150 * time.Second
 // unavailable skips the test, or fails it under LINKDESK_REQUIRE_BROWSER=1.
 func unavailable(t *testing.T, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(RequireVar) == "1" {
-		t.Fatalf("%s=1 but %s", RequireVar, msg)
-	}
-	t.Skipf("%s; skipping the web SDK test (set %s=1 to make this a failure)", msg, RequireVar)
+	testneeds.Missing(t, testneeds.Browser, "the web SDK test cannot run: "+format, args...)
 }
 
 type tools struct{ node, npm, chromium string }
@@ -159,10 +151,8 @@ func TestCybridWebSDKAgainstTheSimulator(t *testing.T) {
 	arts := artifactsDir(t)
 
 	var tr *contract.Transport
-	if contract.Dir() != "" {
-		tr = &contract.Transport{Spec: contract.Load(t, contract.BankSpecFile)}
-	} else {
-		t.Log("Cybrid's OpenAPI specs not found: the browser's API calls are not checked against them")
+	if spec := contract.Optional(t, contract.BankSpecFile); spec != nil {
+		tr = &contract.Transport{Spec: spec}
 	}
 	st, err := startStack(sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 200 * time.Millisecond},
 		contractCheck{tr}, hostHTML, sdkDir)
