@@ -136,7 +136,7 @@ func floodOne(t *testing.T, tg floodTarget) {
 				}
 				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 				if err != nil {
-					refused.Add(1) // closed at once: no connection was idle
+					refused.Add(1) // closed: no room came in time
 					continue
 				}
 				io.Copy(io.Discard, resp.Body)
@@ -160,7 +160,7 @@ func floodOne(t *testing.T, tg floodTarget) {
 	}()
 	held := heldSockets(t, port)
 	st := stats()
-	t.Logf("%s: %d connections with one request each in %v: %d answered, %d closed at once; the server held at most %d (MaxConns %d; %d idle ones closed to make room), %d sockets at the end",
+	t.Logf("%s: %d connections with one request each in %v: %d answered, %d closed for want of room; the server held at most %d (MaxConns %d; %d idle ones closed to make room), %d sockets at the end",
 		tg.name, conns, flooded.Round(time.Millisecond), answered.Load(), refused.Load(), st.Peak, limit, st.Evicted, held)
 	if st.Peak > limit || held > limit {
 		t.Errorf("the server held up to %d connections during the flood and %d sockets after it, want at most MaxConns = %d", st.Peak, held, limit)

@@ -12,8 +12,10 @@
 //     listeners together. When a new connection comes and MaxConns are
 //     open, the connection idle the longest is closed to make room (a
 //     kept-alive connection costs its client nothing to dial again); when
-//     none is idle the new connection is closed at once, and the client may
-//     try again when one of the others ends, which the deadlines guarantee.
+//     none is idle the new connection waits, at most ReadHeaderTimeout, for
+//     one to become idle or end (the deadlines guarantee that one does),
+//     and is closed if none does. Meanwhile further connections wait in the
+//     kernel's backlog.
 //
 // It depends on nothing of linkdesk's (package sim uses it too).
 package httplimit
@@ -63,7 +65,7 @@ func (l Limits) New(h http.Handler, errorLog *log.Logger) *Server {
 	if l.ReadHeaderTimeout <= 0 || l.ReadTimeout <= 0 || l.WriteTimeout <= 0 || l.IdleTimeout <= 0 || l.MaxConns <= 0 {
 		panic("httplimit: every timeout and MaxConns must be set")
 	}
-	g := &guard{max: l.MaxConns, conns: map[net.Conn]*connState{}}
+	g := &guard{max: l.MaxConns, wait: l.ReadHeaderTimeout, conns: map[net.Conn]*connState{}, changed: make(chan struct{})}
 	return &Server{
 		Server: &http.Server{
 			Handler:           h,
@@ -91,7 +93,8 @@ type Stats struct {
 	// Open is the connections open now; Peak the most ever open at once.
 	Open, Peak int
 	// Evicted counts idle connections closed to make room for a new one;
-	// Refused new connections closed at once because none was idle.
+	// Refused new connections closed because none became idle or ended in
+	// time.
 	Evicted, Refused int
 }
 
@@ -105,10 +108,12 @@ func (s *Server) Stats() Stats {
 // guard counts a server's connections (keyed by the net.Conn its listener
 // handed to http.Server, which reports their states to connState).
 type guard struct {
-	max int
+	max  int
+	wait time.Duration // how long a new connection waits for room
 
 	mu      sync.Mutex
 	conns   map[net.Conn]*connState
+	changed chan struct{} // closed (and replaced) when a connection goes idle or ends
 	peak    int
 	evicted int
 	refused int
@@ -119,36 +124,53 @@ type connState struct {
 	since time.Time // of the current state
 }
 
-// admit takes c in, closing the longest-idle connection first when the
-// server is full; it reports false when it is full and none is idle.
+// admit takes c in. When the server is full it closes the longest-idle
+// connection to make room, or waits (at most g.wait) for one to go idle or
+// end; it reports false when none did.
 func (g *guard) admit(c net.Conn) bool {
-	g.mu.Lock()
-	var victim net.Conn
-	if len(g.conns) >= g.max {
-		var oldest time.Time
-		for vc, st := range g.conns {
-			if st.state == http.StateIdle && (victim == nil || st.since.Before(oldest)) {
-				victim, oldest = vc, st.since
+	deadline := time.Now().Add(g.wait)
+	for {
+		g.mu.Lock()
+		var victim net.Conn
+		if len(g.conns) >= g.max {
+			var oldest time.Time
+			for vc, st := range g.conns {
+				if st.state == http.StateIdle && (victim == nil || st.since.Before(oldest)) {
+					victim, oldest = vc, st.since
+				}
 			}
+			if victim == nil {
+				changed := g.changed
+				g.mu.Unlock()
+				left := time.Until(deadline)
+				if left <= 0 {
+					g.mu.Lock()
+					g.refused++
+					g.mu.Unlock()
+					return false
+				}
+				t := time.NewTimer(left)
+				select {
+				case <-changed:
+				case <-t.C:
+				}
+				t.Stop()
+				continue
+			}
+			delete(g.conns, victim)
+			g.evicted++
 		}
-		if victim == nil {
-			g.refused++
-			g.mu.Unlock()
-			return false
+		g.conns[c] = &connState{state: http.StateNew, since: time.Now()}
+		if n := len(g.conns); n > g.peak {
+			g.peak = n
 		}
-		delete(g.conns, victim)
-		g.evicted++
+		g.mu.Unlock()
+		if victim != nil {
+			// http.Server's goroutine for it sees the read fail and ends it.
+			victim.Close()
+		}
+		return true
 	}
-	g.conns[c] = &connState{state: http.StateNew, since: time.Now()}
-	if n := len(g.conns); n > g.peak {
-		g.peak = n
-	}
-	g.mu.Unlock()
-	if victim != nil {
-		// http.Server's goroutine for it sees the read fail and ends it.
-		victim.Close()
-	}
-	return true
 }
 
 func (g *guard) connState(c net.Conn, s http.ConnState) {
@@ -160,9 +182,13 @@ func (g *guard) connState(c net.Conn, s http.ConnState) {
 	}
 	if s == http.StateClosed || s == http.StateHijacked {
 		delete(g.conns, c)
-		return
+	} else {
+		st.state, st.since = s, time.Now()
 	}
-	st.state, st.since = s, time.Now()
+	if s != http.StateActive && s != http.StateNew {
+		close(g.changed) // room for a connection waiting in admit
+		g.changed = make(chan struct{})
+	}
 }
 
 // listener admits each accepted connection through its guard.

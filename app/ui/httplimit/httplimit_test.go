@@ -49,8 +49,8 @@ func get(t *testing.T, addr, path string) (net.Conn, int, error) {
 var ok = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 
 // Silent connections (a slow-loris client) fill the server only until
-// ReadHeaderTimeout: meanwhile a newcomer is closed at once (there is no
-// idle connection to close instead), then it is answered.
+// ReadHeaderTimeout: a newcomer waits for them to be closed, then is
+// answered.
 func TestSilentConnectionsHoldTheServerOnlyUntilReadHeaderTimeout(t *testing.T) {
 	l := httplimit.Limits{ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second,
 		IdleTimeout: time.Second, MaxConns: 4}
@@ -63,15 +63,42 @@ func TestSilentConnectionsHoldTheServerOnlyUntilReadHeaderTimeout(t *testing.T) 
 		defer c.Close()
 	}
 	waitFor(t, func() bool { return s.Stats().Open == l.MaxConns })
-	if _, _, err := get(t, addr, "/"); err == nil {
-		t.Fatalf("a request was answered while %d silent connections filled the server", l.MaxConns)
-	}
-	if st := s.Stats(); st.Refused == 0 || st.Peak > l.MaxConns {
-		t.Errorf("stats %+v: want a refusal and a peak of at most %d", st, l.MaxConns)
-	}
-	time.Sleep(l.ReadHeaderTimeout + 200*time.Millisecond)
+	began := time.Now()
 	if _, code, err := get(t, addr, "/"); err != nil || code != 200 {
-		t.Fatalf("after ReadHeaderTimeout: %d, %v; want 200", code, err)
+		t.Fatalf("a newcomer while silent connections fill the server: %d, %v; want 200 once they time out", code, err)
+	}
+	if d := time.Since(began); d < l.ReadHeaderTimeout/2 {
+		t.Errorf("answered after %v: the silent connections did not hold the server", d)
+	}
+	if st := s.Stats(); st.Peak > l.MaxConns {
+		t.Errorf("stats %+v: peak above %d", st, l.MaxConns)
+	}
+}
+
+// A newcomer to a server full of busy connections waits at most
+// ReadHeaderTimeout, then is closed.
+func TestANewcomerToABusyServerIsClosedAfterWaiting(t *testing.T) {
+	l := httplimit.Limits{ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second,
+		IdleTimeout: time.Second, MaxConns: 1}
+	release := make(chan struct{})
+	s, addr := serve(t, l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer close(release)
+	busy, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	io.WriteString(busy, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, func() bool { return s.Stats().Open == 1 })
+	began := time.Now()
+	if _, code, err := get(t, addr, "/"); err == nil {
+		t.Fatalf("a newcomer was answered (%d) while the only connection was busy", code)
+	}
+	if d := time.Since(began); d < l.ReadHeaderTimeout/2 || d > 3*time.Second {
+		t.Errorf("the newcomer was closed after %v, want after about %v", d, l.ReadHeaderTimeout)
+	}
+	if st := s.Stats(); st.Refused != 1 || st.Peak != 1 {
+		t.Errorf("stats %+v: want 1 refused, peak 1", st)
 	}
 }
 
