@@ -125,6 +125,31 @@ func TestFullDiskIsShownAtOnceAndWhatIsHeldIsWrittenWhenSpaceReturns(t *testing.
 	}
 }
 
+// A start on a disk that is already full says so before any attempt, and
+// keeps every record the file held: when space returns, nothing is missing
+// and the warning goes.
+func TestAStartOnAFullDiskSaysSoAtOnce(t *testing.T) {
+	dir := mountTmpfs(t, 64<<10)
+	j, err := journal.Open(journal.Options{Dir: dir, Env: "sandbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	walk(j, "00000000000000d1", linkflow.CreatingWorkflow, linkflow.WaitingForToken)
+	j.Close()
+	filler := fillDisk(t, dir)
+	j, err = journal.Open(journal.Options{Dir: dir, Env: "sandbox"})
+	if err != nil {
+		t.Fatalf("Open on a full disk: %v", err)
+	}
+	defer j.Close()
+	st := j.Status()
+	if !strings.Contains(st.Failing, "Crash recovery is off") || len(st.Attempts) != 1 || st.Attempts[0].Step != linkflow.WaitingForToken {
+		t.Fatalf("right after a start on a full disk: failing %q, attempts %+v", st.Failing, st.Attempts)
+	}
+	os.Remove(filler)
+	eventually(t, "writing again", func() bool { return j.Status().Failing == "" })
+}
+
 // When the disk fills in the middle of a record (tmpfs takes what fits in
 // the file's last page, then refuses), the part that reached the file is
 // cut back out: the file holds whole lines only, and the record is

@@ -222,8 +222,9 @@ func Off(reason string) *Journal {
 // compacts it and reads the attempts left unfinished, which Reconcile then
 // checks. It reads the file in bounded memory and time whatever its size
 // (MaxHeld; see load). Damage is tolerated and reported by Notes; a disk
-// too full to compact the file leaves it as it is. It fails when the
-// directory cannot be made private or written, or with ErrBusy.
+// too full to compact the file leaves it as it is, and one that cannot
+// take a record at all is reported at once (Status.Failing). It fails when
+// the directory cannot be made private or written, or with ErrBusy.
 func Open(o Options) (*Journal, error) {
 	name, err := FileName(o.Env, o.BankURL)
 	if err != nil {
@@ -279,6 +280,11 @@ func Open(o Options) (*Journal, error) {
 		return nil, fmt.Errorf("journal: cannot read %s: %w", j.path, err)
 	}
 	j.f = f
+	// A disk that cannot take a record is reported from the start, not at
+	// the first attempt.
+	j.mu.Lock()
+	j.settleLocked(j.probeLocked())
+	j.mu.Unlock()
 	return j, nil
 }
 
@@ -312,7 +318,9 @@ func (j *Journal) Path() string { return j.path }
 func (j *Journal) Env() string { return j.env }
 
 // Notes are what Open found worth telling the operator (damage dropped,
-// lines of another version) and write failures since.
+// lines of another version, attempts left in the file only), one note per
+// kind, and write failures that are over (a failure going on is
+// Status.Failing).
 func (j *Journal) Notes() []string {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -324,7 +332,9 @@ func (j *Journal) note(s string) {
 	j.log.Warn("journal: " + s)
 }
 
-// Entries returns a copy of every entry, in the order attempts started.
+// Entries returns a copy of every entry held in memory (all of them, unless
+// Open left some in the file only: see MaxHeld), in the order attempts
+// started.
 func (j *Journal) Entries() []Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
