@@ -67,8 +67,8 @@ type Config struct {
 	Asset                 string        // LINKDESK_ASSET, default USD (the only asset allowed for now)
 	BankAPIURL            string        // LINKDESK_BANK_API_URL, override of the bank API base URL
 	IdentityAPIURL        string        // LINKDESK_IDENTITY_API_URL, override of the identity (OAuth) base URL
-	PollInitial           time.Duration // LINKDESK_POLL_INITIAL, default 100ms: first poll delay of a workflow / account
-	PollMax               time.Duration // LINKDESK_POLL_MAX, default 1s: longest gap between polls
+	PollInitial           time.Duration // LINKDESK_POLL_INITIAL, default 100ms, at least MinPoll: first poll delay of a workflow / account
+	PollMax               time.Duration // LINKDESK_POLL_MAX, default 1s, at least MinPoll: longest gap between polls
 	WorkflowTimeout       time.Duration // LINKDESK_WORKFLOW_TIMEOUT, default 60s: deadline for a link token
 	AccountTimeout        time.Duration // LINKDESK_ACCOUNT_TIMEOUT, default 120s: deadline for an account to leave storing
 	LogLevel              string        // LINKDESK_LOG_LEVEL, default info; debug info warn error
@@ -89,8 +89,8 @@ type spec struct {
 	Asset                 string        `split_words:"true" default:"USD" desc:"asset of the external bank accounts (only USD for now)"`
 	BankApiUrl            string        `split_words:"true" desc:"override of the bank API base URL (default per environment; set at run time for sim)"`
 	IdentityApiUrl        string        `split_words:"true" desc:"override of the identity (OAuth) base URL (default per environment; set at run time for sim)"`
-	PollInitial           time.Duration `split_words:"true" default:"100ms" desc:"first poll delay of a workflow or account"`
-	PollMax               time.Duration `split_words:"true" default:"1s" desc:"longest gap between polls"`
+	PollInitial           time.Duration `split_words:"true" default:"100ms" desc:"first poll delay of a workflow or account (at least 50ms)"`
+	PollMax               time.Duration `split_words:"true" default:"1s" desc:"longest gap between polls (at least 50ms)"`
 	WorkflowTimeout       time.Duration `split_words:"true" default:"60s" desc:"deadline for a workflow to yield a Plaid link token (at least 1s)"`
 	AccountTimeout        time.Duration `split_words:"true" default:"120s" desc:"deadline for an external bank account to leave storing (at least 1s)"`
 	LogLevel              string        `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
@@ -131,6 +131,13 @@ const (
 	MaxRedirectURILen           = 128
 	MaxLinkCustomizationNameLen = 128
 	MinTimeout                  = time.Second
+	// MinPoll is the shortest poll delay LINKDESK_POLL_INITIAL and
+	// LINKDESK_POLL_MAX accept: every running attempt polls Cybrid (its
+	// workflow, then its account) at most once per MinPoll, so that no
+	// setting can flood Cybrid's API (1ns made one link token cost 4,549
+	// requests in 3.3 s; 50ms bounds it to 20 a second). linkflow.Poller
+	// applies the same floor to whatever it is given.
+	MinPoll = 50 * time.Millisecond
 )
 
 var (
@@ -371,8 +378,13 @@ func (v *validator) checkDurations(c *Config) {
 		name string
 		val  time.Duration
 	}{{VarPollInitial, c.PollInitial}, {VarPollMax, c.PollMax}} {
-		if ok(d.name) && d.val <= 0 {
-			v.add(d.name, v.raw[d.name], "is not allowed: use a positive duration such as 100ms or 1s")
+		switch {
+		case !ok(d.name):
+		case d.val <= 0:
+			v.add(d.name, v.raw[d.name], "is not allowed: use a positive duration of at least "+MinPoll.String()+", such as 100ms or 1s")
+			pollOK = false
+		case d.val < MinPoll:
+			v.add(d.name, v.raw[d.name], fmt.Sprintf("is too short: polls closer than %s would flood Cybrid's API (every running attempt polls its workflow and its account); use at least %s, such as 100ms (the default for %s) or 1s", MinPoll, MinPoll, VarPollInitial))
 			pollOK = false
 		}
 	}

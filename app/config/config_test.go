@@ -213,6 +213,8 @@ func TestBadEnvironments(t *testing.T) {
 			[]string{VarPollInitial, `"0s"`, "positive"}},
 		{"negative poll max", map[string]string{VarPollMax: "-1s"},
 			[]string{VarPollMax, `"-1s"`, "positive"}},
+		{"poll just under the floor", map[string]string{VarPollInitial: "49ms"},
+			[]string{VarPollInitial, `"49ms"`, "too short", "at least 50ms"}},
 		{"initial poll above max", map[string]string{VarPollInitial: "2s"},
 			[]string{VarPollInitial, `"2s"`, "LINKDESK_POLL_MAX (1s, the default)"}},
 		{"max poll below default initial", map[string]string{VarPollMax: "50ms"},
@@ -449,5 +451,30 @@ func TestVarErrorIsInspectable(t *testing.T) {
 	var ve *VarError
 	if !errors.As(err, &ve) || ve.Name != VarAsset || ve.Value != "EUR" {
 		t.Errorf("errors.As: %#v", ve)
+	}
+}
+
+// Issue 14: LINKDESK_POLL_INITIAL=1ns LINKDESK_POLL_MAX=1ns made one link
+// token cost 4,549 GET /api/workflows/{guid} in 3.3 s. Both are refused,
+// each with the reason and the floor; the floor itself is accepted.
+func TestPollsBelowTheFloorAreRefusedWithTheReason(t *testing.T) {
+	_, err := LoadFrom(env(map[string]string{VarPollInitial: "1ns", VarPollMax: "1ns"}))
+	if err == nil {
+		t.Fatal("1ns polls were accepted")
+	}
+	errs := varErrors(t, err)
+	if len(errs) != 2 || errs[0].Name != VarPollInitial || errs[1].Name != VarPollMax {
+		t.Fatalf("errors %v, want one for %s and one for %s", err, VarPollInitial, VarPollMax)
+	}
+	for _, e := range errs {
+		for _, w := range []string{`"1ns"`, "would flood Cybrid's API", "at least 50ms"} {
+			if !strings.Contains(e.Error(), w) {
+				t.Errorf("%q does not say %q", e.Error(), w)
+			}
+		}
+	}
+	c, err := LoadFrom(env(map[string]string{VarPollInitial: MinPoll.String(), VarPollMax: MinPoll.String()}))
+	if err != nil || c.PollInitial != MinPoll || c.PollMax != MinPoll {
+		t.Fatalf("the floor itself (%s) was refused: %v", MinPoll, err)
 	}
 }

@@ -245,7 +245,7 @@ func checkAccepted(t *testing.T, c *config.Config, set map[string]string) {
 	if c.Asset != "USD" || !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		t.Errorf("accepted asset %q / log level %q", c.Asset, c.LogLevel)
 	}
-	if c.PollInitial <= 0 || c.PollMax < c.PollInitial || c.WorkflowTimeout < config.MinTimeout || c.AccountTimeout < config.MinTimeout {
+	if c.PollInitial < config.MinPoll || c.PollMax < c.PollInitial || c.WorkflowTimeout < config.MinTimeout || c.AccountTimeout < config.MinTimeout {
 		t.Errorf("accepted durations %v %v %v %v", c.PollInitial, c.PollMax, c.WorkflowTimeout, c.AccountTimeout)
 	}
 	if r := c.RedirectURI; r != "" {

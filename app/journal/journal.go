@@ -13,7 +13,26 @@
 // written, and the file fsynced, whenever something worth keeping changes
 // (state, workflow, account, institution, the account chosen in Link) —
 // not for polls. At Open the file is compacted: rewritten with one line per
-// attempt, dropping finished attempts older than Options.Retain.
+// attempt, dropping finished attempts older than Options.Retain; the
+// compacted file is made of lines of the file as found, so it never grows.
+//
+// # Bounds
+//
+// Whatever the file holds, Open reads it in two streaming passes and keeps
+// in memory at most MaxHeld interrupted attempts and MaxHeld others (the
+// newest); older ones stay in the file and still claim their accounts.
+// Status lists at most MaxListed attempts and counts the rest by outcome;
+// a reconciliation asks Cybrid at most MaxReconcileCalls times, from at
+// most ReconcileWorkers goroutines.
+//
+// # When the disk refuses a write
+//
+// A write that fails (a full disk, an I/O error) is cut back out of the
+// file, so no partial line stays; the record is kept in memory, and the
+// journal tries again every RetryEvery and at every change, writing every
+// record held meanwhile as soon as the disk takes it. While it fails,
+// Status.Failing says that crash recovery is off and why (OnChange is
+// called at once) and CanRecord refuses new attempts.
 //
 // A journal holds no secret: never a link token, a Plaid public token, an
 // access token or a client secret — only GUIDs, states, times, the bank's
@@ -36,14 +55,12 @@
 package journal
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -180,14 +197,16 @@ type Journal struct {
 	now      func() time.Time
 	onChange func()
 
-	mu       sync.Mutex
-	f        *os.File
-	unlock   func() error
-	entries  map[string]*Entry
-	order    []string // ids in first-seen order
-	pending  []string // unfinished at Open: to reconcile
-	notes    []string
-	writeErr error // the last write failure, reported once
+	mu      sync.Mutex
+	f       *os.File
+	unlock  func() error
+	entries map[string]*Entry // the attempts held in memory (see MaxHeld)
+	order   []string          // their ids in file order
+	pending []string          // unfinished at Open: to reconcile
+	notes   []string
+	archive archive // the attempts left in the file only
+
+	w writer // the state of writing (write.go)
 
 	rec recon // reconciliation state (reconcile.go)
 }
@@ -201,8 +220,11 @@ func Off(reason string) *Journal {
 
 // Open opens (creating it if needed) the journal for o.Env in o.Dir,
 // compacts it and reads the attempts left unfinished, which Reconcile then
-// checks. Damage is tolerated and reported by Notes. It fails when the
-// directory cannot be made private or written, or with ErrBusy.
+// checks. It reads the file in bounded memory and time whatever its size
+// (MaxHeld; see load). Damage is tolerated and reported by Notes; a disk
+// too full to compact the file leaves it as it is, and one that cannot
+// take a record at all is reported at once (Status.Failing). It fails when
+// the directory cannot be made private or written, or with ErrBusy.
 func Open(o Options) (*Journal, error) {
 	name, err := FileName(o.Env, o.BankURL)
 	if err != nil {
@@ -247,102 +269,23 @@ func Open(o Options) (*Journal, error) {
 		unlock()
 		return nil, err
 	}
-	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("journal: cannot open %s for writing: %w", j.path, err)
 	}
+	if err := j.w.start(f); err != nil {
+		f.Close()
+		unlock()
+		return nil, fmt.Errorf("journal: cannot read %s: %w", j.path, err)
+	}
 	j.f = f
+	// A disk that cannot take a record is reported from the start, not at
+	// the first attempt.
+	j.mu.Lock()
+	j.settleLocked(j.probeLocked())
+	j.mu.Unlock()
 	return j, nil
-}
-
-// load reads the file, keeps the last record of each attempt, reports
-// damage, and rewrites the file compacted.
-func (j *Journal) load() error {
-	raw, err := os.ReadFile(j.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("journal: cannot read %s: %w", j.path, err)
-	}
-	var keepRaw [][]byte // lines of another format version, kept as they are
-	damagedInside := false
-	r := bufio.NewReader(bytes.NewReader(raw))
-	for n := 1; ; n++ {
-		b, err := r.ReadBytes('\n')
-		if len(b) == 0 && err == io.EOF {
-			break
-		}
-		last := err == io.EOF
-		b = bytes.TrimRight(b, "\r\n")
-		if len(bytes.TrimSpace(b)) == 0 {
-			continue
-		}
-		var l line
-		perr := json.Unmarshal(b, &l)
-		switch {
-		case perr == nil && l.V != Version && l.V != 0:
-			keepRaw = append(keepRaw, append([]byte(nil), b...))
-			j.note(fmt.Sprintf("Line %d of the journal %s was written by another version of linkdesk (format %d); it is kept but not used.", n, j.path, l.V))
-			continue
-		case perr == nil && l.ID == "":
-			perr = errors.New("no attempt id")
-		case perr == nil && len(b) > maxLine:
-			perr = errors.New("line too long")
-		}
-		if perr != nil {
-			if last {
-				j.note(fmt.Sprintf("The last line of the journal %s was cut short (%d bytes; linkdesk probably stopped while writing it) and was dropped; every earlier record was read.", j.path, len(b)))
-			} else {
-				damagedInside = true
-				j.note(fmt.Sprintf("Line %d of the journal %s is damaged (%v) and was skipped; the file as found is kept as %s.", n, j.path, shortErr(perr), filepath.Base(j.damagedName())))
-			}
-			continue
-		}
-		e := l.Entry
-		if _, seen := j.entries[e.ID]; !seen {
-			j.order = append(j.order, e.ID)
-		}
-		j.entries[e.ID] = &e
-	}
-	if damagedInside {
-		if err := os.WriteFile(j.damagedName(), raw, 0o600); err != nil {
-			return fmt.Errorf("journal: cannot keep a copy of the damaged journal: %w", err)
-		}
-	}
-	// Compact: one line per attempt, old finished attempts dropped.
-	cutoff := j.now().Add(-j.retain)
-	var kept []string
-	for _, id := range j.order {
-		e := j.entries[id]
-		if e.Finished() && lastTouched(e).Before(cutoff) {
-			delete(j.entries, id)
-			continue
-		}
-		kept = append(kept, id)
-		if !e.Finished() {
-			j.pending = append(j.pending, id)
-		}
-	}
-	j.order = kept
-	var buf bytes.Buffer
-	for _, b := range keepRaw {
-		buf.Write(b)
-		buf.WriteByte('\n')
-	}
-	for _, id := range j.order {
-		b, err := json.Marshal(line{V: Version, Entry: *j.entries[id]})
-		if err != nil {
-			return fmt.Errorf("journal: %w", err)
-		}
-		buf.Write(b)
-		buf.WriteByte('\n')
-	}
-	if bytes.Equal(buf.Bytes(), raw) {
-		return nil
-	}
-	return writeAtomic(j.path, buf.Bytes())
 }
 
 func (j *Journal) damagedName() string {
@@ -368,36 +311,6 @@ func lastTouched(e *Entry) time.Time {
 	return t
 }
 
-// writeAtomic replaces path with data: a private temporary file, fsync,
-// rename, fsync of the directory.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("journal: cannot compact %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("journal: cannot compact %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("journal: cannot compact %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("journal: cannot compact %s: %w", path, err)
-	}
-	syncDir(filepath.Dir(path))
-	return nil
-}
-
 // Path is the journal file ("" when the journal is off).
 func (j *Journal) Path() string { return j.path }
 
@@ -405,7 +318,9 @@ func (j *Journal) Path() string { return j.path }
 func (j *Journal) Env() string { return j.env }
 
 // Notes are what Open found worth telling the operator (damage dropped,
-// lines of another version) and write failures since.
+// lines of another version, attempts left in the file only), one note per
+// kind, and write failures that are over (a failure going on is
+// Status.Failing).
 func (j *Journal) Notes() []string {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -417,7 +332,9 @@ func (j *Journal) note(s string) {
 	j.log.Warn("journal: " + s)
 }
 
-// Entries returns a copy of every entry, in the order attempts started.
+// Entries returns a copy of every entry held in memory (all of them, unless
+// Open left some in the file only: see MaxHeld), in the order attempts
+// started.
 func (j *Journal) Entries() []Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -445,15 +362,17 @@ func applySelection(e *Entry, s linkflow.Selection) {
 // record is written (and fsynced) only when something the journal keeps has
 // changed. The account chosen in Link comes with the onSuccess event
 // (Event.Selection), which the flow reports before it asks Cybrid for the
-// account: it is on disk before the request is sent. A write failure is
-// logged and reported by Notes; the flow goes on.
+// account: it is on disk before the request is sent. When the write fails
+// the flow goes on: the record is kept in memory and written as soon as the
+// disk takes it, and Status.Failing says so at once (Options.OnChange is
+// called); see CanRecord.
 func (j *Journal) Observe(a linkflow.Attempt, ev linkflow.Event) {
 	if j == nil {
 		return
 	}
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.off != "" {
+		j.mu.Unlock()
 		return
 	}
 	var next Entry
@@ -484,9 +403,14 @@ func (j *Journal) Observe(a linkflow.Attempt, ev linkflow.Event) {
 	if prev, ok := j.entries[a.ID]; ok && sameRecord(prev, &next) {
 		// Only times or counters moved: keep the record as it is in memory,
 		// without a write.
+		j.mu.Unlock()
 		return
 	}
-	j.putLocked(&next)
+	changed := j.putLocked(&next)
+	j.mu.Unlock()
+	if changed {
+		j.onChange()
+	}
 }
 
 // sameRecord reports whether a and b differ only in UpdatedAt.
@@ -498,43 +422,41 @@ func sameRecord(a, b *Entry) bool {
 	return bytes.Equal(ax, by)
 }
 
-// putLocked stores e and appends its line. The caller holds mu.
-func (j *Journal) putLocked(e *Entry) {
+// putLocked stores e and writes its line (write.go). It reports whether
+// the journal's write status changed (writing failed, or works again): the
+// caller then calls onChange, once it has released mu.
+func (j *Journal) putLocked(e *Entry) (changed bool) {
 	if _, ok := j.entries[e.ID]; !ok {
 		j.order = append(j.order, e.ID)
 	}
 	j.entries[e.ID] = e
 	if j.f == nil {
-		return
+		return false
 	}
-	b, err := json.Marshal(line{V: Version, Entry: *e})
-	if err == nil {
-		b = append(b, '\n')
-		if _, err = j.f.Write(b); err == nil {
-			err = j.f.Sync()
-		}
-	}
-	if err != nil {
-		if j.writeErr == nil {
-			j.note(fmt.Sprintf("Writing the journal %s failed (%v): attempts from now on may not be recoverable after a crash. Check the disk.", j.path, err))
-		}
-		j.writeErr = err
-		return
-	}
-	j.writeErr = nil
+	j.w.mark(e.ID)
+	return j.flushLocked()
 }
 
-// Close stops reconciliation, closes the file and releases the lock. A
-// closed journal records nothing more; closing again does nothing.
+// Close stops reconciliation and the retries of a failed write, makes a
+// last attempt to write what is held in memory only, closes the file and
+// releases the lock. A closed journal records nothing more; closing again
+// does nothing.
 func (j *Journal) Close() error {
 	if j == nil {
 		return nil
 	}
 	j.stopReconcile()
+	j.stopRetry()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	var err error
 	if j.f != nil {
+		if j.w.failing != nil {
+			j.flushLocked()
+			if n := len(j.w.unsaved); n > 0 {
+				j.log.Warn("journal: closing with records the disk did not take", "attempts", n, "error", j.w.failing)
+			}
+		}
 		err = j.f.Close()
 		j.f = nil
 	}

@@ -101,8 +101,110 @@ type recon struct {
 	serial  sync.Mutex // one Reconcile at a time
 	api     API
 	running bool
+	ran     bool // a Reconcile has finished: pending attempts left are unchecked
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+}
+
+// Bounds of one reconciliation (issue 14: 2,000 interrupted attempts were
+// reconciled with 1,202 API calls at once).
+const (
+	// ReconcileWorkers is how many attempts are checked at once (the
+	// attempts of one customer one after the other).
+	ReconcileWorkers = 4
+	// MaxReconcileCalls bounds the calls to Cybrid of one reconciliation
+	// (each start, each Check again). Attempts not reached are shown as not
+	// checked yet, the newest being checked first.
+	MaxReconcileCalls = 200
+)
+
+// errBudget is what a call beyond MaxReconcileCalls gets.
+var errBudget = fmt.Errorf("linkdesk asks Cybrid at most %d times per check of interrupted attempts", MaxReconcileCalls)
+
+// budget is an API that answers at most n calls, then errBudget.
+type budget struct {
+	api API
+	mu  sync.Mutex
+	n   int
+}
+
+func (b *budget) take() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n <= 0 {
+		return errBudget
+	}
+	b.n--
+	return nil
+}
+
+func (b *budget) left() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n
+}
+
+func (b *budget) GetWorkflow(ctx context.Context, guid string) (cybrid.Workflow, error) {
+	if err := b.take(); err != nil {
+		return cybrid.Workflow{}, err
+	}
+	return b.api.GetWorkflow(ctx, guid)
+}
+
+func (b *budget) ListWorkflows(ctx context.Context, p cybrid.ListWorkflowsParams) (cybrid.WorkflowList, error) {
+	if err := b.take(); err != nil {
+		return cybrid.WorkflowList{}, err
+	}
+	return b.api.ListWorkflows(ctx, p)
+}
+
+func (b *budget) GetExternalBankAccount(ctx context.Context, guid string) (cybrid.ExternalBankAccount, error) {
+	if err := b.take(); err != nil {
+		return cybrid.ExternalBankAccount{}, err
+	}
+	return b.api.GetExternalBankAccount(ctx, guid)
+}
+
+func (b *budget) ListExternalBankAccounts(ctx context.Context, p cybrid.ListExternalBankAccountsParams) (cybrid.ExternalBankAccountList, error) {
+	if err := b.take(); err != nil {
+		return cybrid.ExternalBankAccountList{}, err
+	}
+	return b.api.ListExternalBankAccounts(ctx, p)
+}
+
+// claims are the accounts and workflows the journal's attempts own, for
+// one reconciliation: those of the held attempts (GUID → attempt id),
+// those found meanwhile, and those of the attempts left in the file.
+type claims struct {
+	mu                  sync.Mutex
+	accounts, workflows map[string]string
+	archive             *archive
+}
+
+// account reports whether an attempt other than self owns account guid.
+func (c *claims) account(guid, self string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id, ok := c.accounts[guid]; ok {
+		return id != self
+	}
+	return c.archive.accounts.has(guid)
+}
+
+// workflow reports whether an attempt other than self owns workflow guid.
+func (c *claims) workflow(guid, self string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id, ok := c.workflows[guid]; ok {
+		return id != self
+	}
+	return c.archive.workflows.has(guid)
+}
+
+func (c *claims) claimAccount(guid, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.accounts[guid] = id
 }
 
 // StartReconcile runs Reconcile in the background, bounded by timeout, and
@@ -162,50 +264,98 @@ func (j *Journal) stopReconcile() {
 	j.rec.wg.Wait()
 }
 
-// Reconcile compares every attempt found unfinished at Open with Cybrid,
-// records the outcome (which finishes the entry, unless Cybrid could not be
-// asked) and returns the outcomes. It only reads from Cybrid.
+// Reconcile compares the attempts found unfinished at Open with Cybrid,
+// newest first, records each outcome (which finishes the entry, unless
+// Cybrid could not be asked) and returns the outcomes. It only reads from
+// Cybrid, at most MaxReconcileCalls times, checking at most
+// ReconcileWorkers attempts at once (one customer's attempts one after the
+// other, so that two never take the same new account). Attempts it did not
+// reach stay pending: Recovered shows them as not checked yet, and the
+// next Reconcile (Recheck, or the next start) takes them.
 func (j *Journal) Reconcile(ctx context.Context, api API) []Recovered {
 	j.rec.serial.Lock()
 	defer j.rec.serial.Unlock()
 	j.mu.Lock()
-	var todo []Entry
-	claimedAccounts, claimedWorkflows := map[string]string{}, map[string]string{}
+	cl := &claims{accounts: map[string]string{}, workflows: map[string]string{}, archive: &j.archive}
 	for _, id := range j.order {
 		e := j.entries[id]
 		if e.AccountGUID != "" {
-			claimedAccounts[e.AccountGUID] = id
+			cl.accounts[e.AccountGUID] = id
 		}
 		if e.Recovered != nil && e.Recovered.AccountGUID != "" {
-			claimedAccounts[e.Recovered.AccountGUID] = id
+			cl.accounts[e.Recovered.AccountGUID] = id
 		}
 		if e.WorkflowGUID != "" {
-			claimedWorkflows[e.WorkflowGUID] = id
+			cl.workflows[e.WorkflowGUID] = id
 		}
 	}
+	// One queue per customer, the customer with the newest attempt first.
+	var todo []Entry
 	for _, id := range j.pending {
 		if e := j.entries[id]; e != nil && !e.Finished() {
 			todo = append(todo, *e)
 		}
 	}
 	j.mu.Unlock()
-
-	var out []Recovered
+	sort.SliceStable(todo, func(a, b int) bool { return todo[a].StartedAt.After(todo[b].StartedAt) })
+	var queues [][]Entry
+	byCustomer := map[string]int{}
 	for _, e := range todo {
-		r := check(ctx, api, e, claimedAccounts, claimedWorkflows)
-		r.CheckedAt = j.now()
-		if r.AccountGUID != "" {
-			claimedAccounts[r.AccountGUID] = e.ID
+		i, ok := byCustomer[e.CustomerGUID]
+		if !ok {
+			i = len(queues)
+			byCustomer[e.CustomerGUID] = i
+			queues = append(queues, nil)
 		}
-		j.mu.Lock()
-		if cur := j.entries[e.ID]; cur != nil && !cur.Finished() {
-			next := *cur
-			next.Recovered = &r
-			j.putLocked(&next)
-		}
-		j.mu.Unlock()
-		out = append(out, r)
+		queues[i] = append(queues[i], e)
 	}
+
+	b := &budget{api: api, n: MaxReconcileCalls}
+	work := make(chan []Entry)
+	var mu sync.Mutex
+	var out []Recovered
+	var wg sync.WaitGroup
+	for w := 0; w < ReconcileWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for q := range work {
+				for _, e := range q {
+					if b.left() <= 0 || ctx.Err() != nil {
+						break
+					}
+					r := check(ctx, b, e, cl)
+					r.CheckedAt = j.now()
+					if r.AccountGUID != "" {
+						cl.claimAccount(r.AccountGUID, e.ID)
+					}
+					j.mu.Lock()
+					changed := false
+					if cur := j.entries[e.ID]; cur != nil && !cur.Finished() {
+						next := *cur
+						next.Recovered = &r
+						changed = j.putLocked(&next)
+					}
+					j.mu.Unlock()
+					if changed {
+						j.onChange()
+					}
+					mu.Lock()
+					out = append(out, r)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, q := range queues {
+		if b.left() <= 0 || ctx.Err() != nil {
+			break
+		}
+		work <- q
+	}
+	close(work)
+	wg.Wait()
+
 	j.mu.Lock()
 	var still []string
 	for _, id := range j.pending {
@@ -214,16 +364,24 @@ func (j *Journal) Reconcile(ctx context.Context, api API) []Recovered {
 		}
 	}
 	j.pending = still
+	j.rec.ran = true
 	j.mu.Unlock()
+	sort.SliceStable(out, func(a, b int) bool { return out[a].StartedAt.After(out[b].StartedAt) })
 	return out
 }
 
-// Recovered returns the interrupted attempts not yet dismissed, newest
-// first: reconciled ones with their outcome, and those still being checked
-// as OutcomeChecking.
+// Recovered returns the interrupted attempts held in memory that are not
+// dismissed, newest first: reconciled ones with their outcome, those being
+// checked as OutcomeChecking, and those a finished reconciliation did not
+// reach as OutcomeUnchecked (Check again takes them). Status lists the
+// newest MaxListed of them and counts the rest.
 func (j *Journal) Recovered() []Recovered {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.recoveredLocked()
+}
+
+func (j *Journal) recoveredLocked() []Recovered {
 	out := []Recovered{}
 	pending := map[string]bool{}
 	for _, id := range j.pending {
@@ -235,6 +393,11 @@ func (j *Journal) Recovered() []Recovered {
 		case e.DismissedAt != nil:
 		case e.Recovered != nil:
 			out = append(out, *e.Recovered)
+		case pending[id] && j.rec.ran && !j.rec.running:
+			r := base(*e)
+			r.Outcome, r.Action = OutcomeUnchecked, ActionRecheck
+			r.Message = "linkdesk stopped " + stepText(e.Kind, e.State) + fmt.Sprintf(". Not checked with Cybrid yet: linkdesk asks Cybrid at most %d times per check, newest attempts first. Check again to continue.", MaxReconcileCalls)
+			out = append(out, r)
 		case pending[id]:
 			r := base(*e)
 			r.Outcome = OutcomeChecking
@@ -267,7 +430,7 @@ func (j *Journal) Dismiss(attemptID string) error {
 	next.DismissedAt = &now
 	j.putLocked(&next)
 	j.mu.Unlock()
-	j.onChange()
+	j.onChange() // the list changed, and maybe the write status
 	return nil
 }
 
@@ -302,11 +465,15 @@ func stepText(k linkflow.Kind, s linkflow.State) string {
 }
 
 // check finds out what became of one interrupted attempt.
-func check(ctx context.Context, api API, e Entry, claimedAccounts, claimedWorkflows map[string]string) Recovered {
+func check(ctx context.Context, api API, e Entry, cl *claims) Recovered {
 	r := base(e)
 	lead := "linkdesk stopped " + stepText(e.Kind, e.State) + ". "
 	unchecked := func(what string, err error) Recovered {
 		r.Outcome, r.Action = OutcomeUnchecked, ActionRecheck
+		if errors.Is(err, errBudget) {
+			r.Message = lead + "Cybrid was not asked " + what + " (" + errText(err) + "). linkdesk checks again at the next start, or Check again."
+			return r
+		}
 		r.Message = lead + "Cybrid could not be asked " + what + " (" + errText(err) + "). linkdesk checks again at the next start; check the connection, then Check again."
 		return r
 	}
@@ -349,7 +516,7 @@ func check(ctx context.Context, api API, e Entry, claimedAccounts, claimedWorkfl
 		r.Outcome, r.Action = OutcomeNothingLinked, ActionStartLink
 		r.Message = lead + "Plaid Link never opened, so nothing was linked."
 		// Best effort: name the workflow Cybrid made for it, if any.
-		if wf := newWorkflow(ctx, api, e, claimedWorkflows); wf != "" {
+		if wf := newWorkflow(ctx, api, e, cl); wf != "" {
 			r.WorkflowGUID = wf
 			r.Message += " Cybrid's link-token workflow " + wf + " is left unused."
 		}
@@ -383,10 +550,7 @@ func check(ctx context.Context, api API, e Entry, claimedAccounts, claimedWorkfl
 		if err != nil {
 			return unchecked("about the customer's accounts", err)
 		}
-		m := linkflow.MatchCreated(e.AccountRequest(), accts, func(guid string) bool {
-			id, ok := claimedAccounts[guid]
-			return ok && id != e.ID
-		})
+		m := linkflow.MatchCreated(e.AccountRequest(), accts, func(guid string) bool { return cl.account(guid, e.ID) })
 		switch len(m) {
 		case 0:
 			r.Outcome, r.Action = OutcomeNotCreated, ActionStartLink
@@ -498,7 +662,8 @@ func (e Entry) AccountRequest() linkflow.AccountRequest {
 // (Recovered.AccountGUID). Dismissed attempts still own theirs. It is meant
 // as linkflow.Settings.Claimed of the Flow the journal observes, so that an
 // unanswered POST is never matched to an account of an attempt from before
-// a restart. A journal that is off (or nil) claims nothing.
+// a restart. Attempts left in the file only (beyond MaxHeld) claim theirs
+// too. A journal that is off (or nil) claims nothing.
 func (j *Journal) Claims(accountGUID string) bool {
 	if j == nil || accountGUID == "" {
 		return false
@@ -510,7 +675,7 @@ func (j *Journal) Claims(accountGUID string) bool {
 			return true
 		}
 	}
-	return false
+	return j.archive.accounts.has(accountGUID)
 }
 
 // accountsSince lists the customer's accounts created at or after since
@@ -539,7 +704,7 @@ func accountsSince(ctx context.Context, api API, customerGUID string, since time
 
 // newWorkflow returns the GUID of the customer's first workflow created
 // since the attempt started that no other attempt claims, or "".
-func newWorkflow(ctx context.Context, api API, e Entry, claimed map[string]string) string {
+func newWorkflow(ctx context.Context, api API, e Entry, cl *claims) string {
 	l, err := api.ListWorkflows(ctx, cybrid.ListWorkflowsParams{PerPage: 100, CustomerGUID: e.CustomerGUID})
 	if err != nil {
 		return ""
@@ -547,7 +712,7 @@ func newWorkflow(ctx context.Context, api API, e Entry, claimed map[string]strin
 	since := e.StartedAt.Add(-linkflow.ClockSkew)
 	found := ""
 	for _, w := range l.Objects { // newest first: keep the oldest match
-		if id, ok := claimed[w.GUID]; (!ok || id == e.ID) && !w.CreatedAt.Before(since) {
+		if !cl.workflow(w.GUID, e.ID) && !w.CreatedAt.Before(since) {
 			found = w.GUID
 		}
 	}

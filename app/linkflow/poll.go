@@ -23,16 +23,31 @@ import (
 //     completion times, polls every Initial around it, and falls back to the
 //     growing schedule if the resource is late.
 //
+// Whatever it is given, a Poller protects Cybrid: no gap is shorter than
+// MinGap (a smaller Initial or Max counts as MinGap), and all the Waits of
+// one Poller together make at most MaxPollsPerSecond checks a second —
+// however many attempts poll at once, a check waits for its turn.
+//
 // A Poller is safe for concurrent use; keep one per kind of resource.
 type Poller struct {
-	// Initial is the first and the densest gap between polls.
+	// Initial is the first and the densest gap between polls (100 ms when
+	// 0; at least MinGap).
 	Initial time.Duration
-	// Max is the longest gap between polls.
+	// Max is the longest gap between polls (at least Initial).
 	Max time.Duration
 
-	mu      sync.Mutex
-	history []time.Duration // most recent last, at most historySize
+	mu       sync.Mutex
+	history  []time.Duration // most recent last, at most historySize
+	nextSlot time.Time       // no check of any Wait starts before it
 }
+
+// MaxPollsPerSecond bounds the checks of one Poller, all its Waits
+// together; MinGap is the shortest gap between two of them, and between two
+// polls of one Wait. config.MinPoll refuses shorter poll settings.
+const (
+	MaxPollsPerSecond = 20
+	MinGap            = time.Second / MaxPollsPerSecond
+)
 
 const historySize = 8
 
@@ -63,6 +78,12 @@ func (p *Poller) Wait(ctx context.Context, check Check) (polls int, err error) {
 			return polls, ctx.Err()
 		case <-timer.C:
 		}
+		if err := p.turn(ctx); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return polls, ErrPollDeadline
+			}
+			return polls, err
+		}
 		polls++
 		ready, took, err := check(ctx)
 		if err != nil {
@@ -88,6 +109,9 @@ func (p *Poller) next(elapsed, prev, expected time.Duration) time.Duration {
 	initial, max := p.Initial, p.Max
 	if initial <= 0 {
 		initial = 100 * time.Millisecond
+	}
+	if initial < MinGap {
+		initial = MinGap
 	}
 	if max < initial {
 		max = initial
@@ -122,6 +146,32 @@ func (p *Poller) next(elapsed, prev, expected time.Duration) time.Duration {
 		g = max
 	}
 	return g
+}
+
+// turn waits until the Poller may make its next check (MinGap after the
+// previous one of any Wait) and books that slot; it returns ctx's error if
+// ctx ends first.
+func (p *Poller) turn(ctx context.Context) error {
+	p.mu.Lock()
+	now := time.Now()
+	slot := p.nextSlot
+	if slot.Before(now) {
+		slot = now
+	}
+	p.nextSlot = slot.Add(MinGap)
+	p.mu.Unlock()
+	d := slot.Sub(now)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func (p *Poller) learn(took time.Duration) {

@@ -122,3 +122,54 @@ func TestWaitReturnsReadyErrorsAndDeadline(t *testing.T) {
 		t.Errorf("Wait past the deadline = %d polls, %v; want some polls and ErrPollDeadline", polls, err)
 	}
 }
+
+// Issue 14: whatever a Poller is given (1ns, as LINKDESK_POLL_INITIAL=1ns
+// once was), one Wait checks at most MaxPollsPerSecond times a second.
+func TestNanosecondScheduleIsBoundedPerWait(t *testing.T) {
+	p := &Poller{Initial: time.Nanosecond, Max: time.Nanosecond}
+	const run = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), run)
+	defer cancel()
+	start := time.Now()
+	polls, err := p.Wait(ctx, func(context.Context) (bool, time.Duration, error) { return false, 0, nil })
+	took := time.Since(start)
+	if !errors.Is(err, ErrPollDeadline) {
+		t.Fatalf("Wait = %v, want ErrPollDeadline", err)
+	}
+	rate := float64(polls) / took.Seconds()
+	t.Logf("Initial=Max=1ns: %d polls in %v (%.1f/s)", polls, took.Round(time.Millisecond), rate)
+	if limit := int(run/MinGap) + 1; polls > limit {
+		t.Errorf("%d polls in %v, want at most %d (%d a second)", polls, run, limit, MaxPollsPerSecond)
+	}
+	if polls < MaxPollsPerSecond/2 {
+		t.Errorf("only %d polls in %v: the floor should not slow a dense schedule below %d a second", polls, run, MaxPollsPerSecond/2)
+	}
+}
+
+// However many attempts poll at once, one Poller's checks together stay
+// within MaxPollsPerSecond, and every Wait still gets its turns.
+func TestConcurrentWaitsShareTheBound(t *testing.T) {
+	p := &Poller{Initial: time.Nanosecond, Max: time.Nanosecond}
+	const run, waiters = time.Second, 8
+	ctx, cancel := context.WithTimeout(context.Background(), run)
+	defer cancel()
+	counts := make(chan int, waiters)
+	for i := 0; i < waiters; i++ {
+		go func() {
+			n, _ := p.Wait(ctx, func(context.Context) (bool, time.Duration, error) { return false, 0, nil })
+			counts <- n
+		}()
+	}
+	total := 0
+	for i := 0; i < waiters; i++ {
+		n := <-counts
+		if n == 0 {
+			t.Errorf("a Wait never got a turn")
+		}
+		total += n
+	}
+	t.Logf("%d concurrent Waits at 1ns: %d polls in %v together", waiters, total, run)
+	if limit := int(run/MinGap) + 1; total > limit {
+		t.Errorf("%d polls together in %v, want at most %d", total, run, limit)
+	}
+}

@@ -252,23 +252,26 @@ func init() {
 			return row, nil
 		}),
 
-		// Attempts: each acts on its own customer and account only.
+		// Attempts: each acts on its own customer and account only. A new
+		// attempt starts only while the crash journal can record it
+		// (journal.CanRecord): one a crash could leave unaccounted for is
+		// refused, with what to do.
 		define("startLink", func(ctx context.Context, a *API, p CustomerParams) (linkflow.Attempt, error) {
-			e, err := a.b.Env()
+			e, err := a.recording()
 			if err != nil {
 				return linkflow.Attempt{}, err
 			}
 			return e.Flow.StartLink(p.CustomerGUID)
 		}),
 		define("startRefresh", func(ctx context.Context, a *API, p AccountParams) (linkflow.Attempt, error) {
-			e, err := a.b.Env()
+			e, err := a.recording()
 			if err != nil {
 				return linkflow.Attempt{}, err
 			}
 			return e.Flow.StartRefresh(p.CustomerGUID, p.AccountGUID)
 		}),
 		define("verifyAccount", func(ctx context.Context, a *API, p AccountParams) (linkflow.Attempt, error) {
-			e, err := a.b.Env()
+			e, err := a.recording()
 			if err != nil {
 				return linkflow.Attempt{}, err
 			}
@@ -456,6 +459,20 @@ func init() {
 		}
 		callTable[c.name] = c
 	}
+}
+
+// recording returns the current environment when its journal can record a
+// new attempt (journal.Journal.CanRecord; a journal that is off records
+// nothing and refuses nothing).
+func (a *API) recording() (*environment.Env, error) {
+	e, err := a.b.Env()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Journal.CanRecord(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // attempt returns the current environment after checking an attempt id.

@@ -33,7 +33,7 @@ func sandboxOn(t *testing.T, other *sim.Sim) *config.Config {
 	t.Helper()
 	env := map[string]string{
 		config.VarEnvironment: "sandbox", config.VarBankAPIURL: other.BankURL, config.VarIdentityAPIURL: other.IdentityURL,
-		config.VarPollInitial: "20ms", config.VarPollMax: "100ms",
+		config.VarPollInitial: "50ms", config.VarPollMax: "100ms",
 	}
 	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 
 	"linkdesk/app/sim/cybridsim"
 	"linkdesk/app/sim/plaidsim"
+	"linkdesk/app/ui/httplimit"
 )
 
 // The simulator's well-known credentials, used when Options leave them
@@ -91,11 +92,25 @@ type Sim struct {
 	CORSOrigins []string
 
 	scen      scenarioState // the QA scenario catalogue's state (scenarios.go)
-	srv       *http.Server
+	srv       *httplimit.Server
 	listeners []net.Listener
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// Limits bound the simulator's connections, on both its listeners together
+// (see package httplimit). Its clients are linkdesk's Cybrid client, the
+// web views that load the simulated Link and bank pages, and QA tools: 15 s
+// idle, 256 at once. WriteTimeout leaves room for a slow fault's held answer
+// (cybridsim.DefaultFaultDelay is 15 s).
+var Limits = httplimit.Limits{
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       30 * time.Second,
+	WriteTimeout:      2 * time.Minute,
+	IdleTimeout:       15 * time.Second,
+	MaxHeaderBytes:    64 << 10,
+	MaxConns:          256,
 }
 
 // ErrAddr reports an unusable Options.Addr (wrapped with the details).
@@ -189,11 +204,8 @@ func Start(o Options) (*Sim, error) {
 		PlaidURL:    "http://localhost:" + strconv.Itoa(port),
 		ClientID:    o.ClientID, ClientSecret: o.ClientSecret,
 		CORSOrigins: cors.extra,
-		srv: &http.Server{
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		},
-		listeners: ls,
+		srv:         Limits.New(Handler(cyb, plaid), slog.NewLogLogger(log.Handler(), slog.LevelWarn)),
+		listeners:   ls,
 	}
 	s.initScenarios()
 	// The Cybrid side (with /sim/scenarios) answers CORS; Plaid's does not.
@@ -219,6 +231,10 @@ func (s *Sim) Addrs() []string {
 	}
 	return out
 }
+
+// ConnStats counts the simulator's connections, on both listeners (see
+// Limits).
+func (s *Sim) ConnStats() httplimit.Stats { return s.srv.Stats() }
 
 // Close stops the listeners and closes open connections; it waits for the
 // serving goroutines to end. Calling it again returns the first result.

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"linkdesk/app/ui/httplimit"
 )
 
 // ErrNotWaiting is the usual reason for a redirect callback to decline the
@@ -33,26 +35,29 @@ type RedirectServer struct {
 	// URI is the redirect URI served, with the real port.
 	URI string
 
-	srv      *http.Server
+	srv      *httplimit.Server
 	lns      []net.Listener
 	once     sync.Once
 	refusals *limitedLog
 }
 
-// Limits of the redirect server. Its one page is small and answered at once;
+// RedirectLimits bound the redirect server's connections (see package
+// httplimit). Its one page is small and answered at once, and a browser
+// visits it once per bank sign-in: 15 s idle, 16 connections at once.
 // MaxHeaderBytes still leaves room for the cookies a browser sends to
 // localhost (every local development server's cookies go to every port).
-const (
-	redirectReadHeaderTimeout = 5 * time.Second
-	redirectReadTimeout       = 10 * time.Second
-	redirectWriteTimeout      = 15 * time.Second
-	redirectIdleTimeout       = 30 * time.Second
-	redirectMaxHeaderBytes    = 32 << 10
+var RedirectLimits = httplimit.Limits{
+	ReadHeaderTimeout: 5 * time.Second,
+	ReadTimeout:       10 * time.Second,
+	WriteTimeout:      15 * time.Second,
+	IdleTimeout:       15 * time.Second,
+	MaxHeaderBytes:    32 << 10,
+	MaxConns:          16,
+}
 
-	// At most refusalLines refused requests are logged one by one in a
-	// minute; the rest are counted in one summary line (limitedLog).
-	refusalLines = 5
-)
+// At most refusalLines refused requests are logged one by one in a minute;
+// the rest are counted in one summary line (limitedLog).
+const refusalLines = 5
 
 // ServeRedirect listens for rawURI, which must be an http URI on localhost,
 // 127.0.0.1 or [::1] with a path; port 0 picks a free port (URI reports it).
@@ -190,15 +195,7 @@ func ServeRedirect(rawURI string, onRedirect func(rawURL string) error, log *slo
 		redirectPage(w, http.StatusOK, "Back to linkdesk",
 			"linkdesk received your bank's answer. You can close this tab and return to linkdesk, where Plaid Link continues.")
 	})
-	rs.srv = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: redirectReadHeaderTimeout,
-		ReadTimeout:       redirectReadTimeout,
-		WriteTimeout:      redirectWriteTimeout,
-		IdleTimeout:       redirectIdleTimeout,
-		MaxHeaderBytes:    redirectMaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	rs.srv = RedirectLimits.New(handler, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	for _, l := range rs.lns {
 		go rs.srv.Serve(l)
 	}
@@ -283,6 +280,10 @@ func clip(s string) string {
 	}
 	return s + "…"
 }
+
+// ConnStats counts the server's connections, on all its listeners (see
+// RedirectLimits).
+func (rs *RedirectServer) ConnStats() httplimit.Stats { return rs.srv.Stats() }
 
 // Close stops the server, and logs how many refused requests were not yet
 // counted in the log.

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"linkdesk/app/ui/httplimit"
 )
 
 // PageConfig is what the app page needs to know at load time. It holds no
@@ -87,7 +89,7 @@ type Server struct {
 	pageMu   sync.Mutex
 	page     PageConfig
 	index    *template.Template
-	srv      *http.Server
+	srv      *httplimit.Server
 	ln       net.Listener
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -98,6 +100,24 @@ type Server struct {
 }
 
 const cookieName = "linkdesk_session"
+
+// AppLimits bound the app server's connections (see package httplimit).
+// Its one client is the window's web view, which keeps a few connections
+// alive (at most 6 per host in WebKit) and dials again at no cost: 15 s
+// idle, 64 at once. A page call may run longer than WriteTimeout: it moves
+// its own write deadline to Calls.Timeout plus callWriteSlack.
+var AppLimits = httplimit.Limits{
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       30 * time.Second,
+	WriteTimeout:      30 * time.Second,
+	IdleTimeout:       15 * time.Second,
+	MaxHeaderBytes:    64 << 10,
+	MaxConns:          64,
+}
+
+// callWriteSlack is how long after its Calls.Timeout a page call's answer
+// may still be written.
+const callWriteSlack = 10 * time.Second
 
 // NewServer listens on 127.0.0.1 with a random port and serves files (the
 // assets/app tree, which must hold index.html).
@@ -136,14 +156,7 @@ func NewServer(files fs.FS, page PageConfig, log *slog.Logger) (*Server, error) 
 	s.mux.HandleFunc("POST "+callPath+"{method}", s.handleCall)
 	s.mux.HandleFunc("GET /{$}", s.handleIndex)
 	s.mux.HandleFunc("GET /", s.handleFile)
-	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	s.srv = AppLimits.New(s, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	go s.srv.Serve(ln)
 	return s, nil
 }
@@ -166,6 +179,9 @@ func (s *Server) LaunchURL() string {
 	defer s.launchMu.Unlock()
 	return s.URL + "/launch/" + s.launch
 }
+
+// ConnStats counts the server's connections (see AppLimits).
+func (s *Server) ConnStats() httplimit.Stats { return s.srv.Stats() }
 
 // Close stops the server.
 func (s *Server) Close() error {
@@ -195,6 +211,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Cache-Control", "no-store")
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, callPath) {
+		// A page call's answer may come later than AppLimits.WriteTimeout,
+		// never later than its own timeout allows.
+		s.callsMu.Lock()
+		d := s.calls.Timeout + callWriteSlack
+		s.callsMu.Unlock()
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -1,12 +1,14 @@
 package ui
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 func testFiles() fstest.MapFS {
@@ -97,5 +99,35 @@ func TestServerRefusesOtherHostsAndOrigins(t *testing.T) {
 	}
 	if code, _ := get(t, c, s.URL+"/app.js", http.Header{"Origin": {s.URL}}); code != 200 {
 		t.Errorf("same-origin request: %d, want 200", code)
+	}
+}
+
+// A page call may take longer than AppLimits.WriteTimeout (the server's
+// bound for everything else): its answer is written as long as the call's
+// own timeout allows. Any other slow answer is cut at WriteTimeout.
+func TestPageCallOutlivesTheServersWriteTimeout(t *testing.T) {
+	saved := AppLimits
+	AppLimits.WriteTimeout = 200 * time.Millisecond
+	s := newTestServer(t)
+	AppLimits = saved
+	s.SetCalls(Calls{Timeout: 2 * time.Second, Serve: func(ctx context.Context, method string, params []byte) (any, error) {
+		time.Sleep(500 * time.Millisecond)
+		return "late but in time", nil
+	}})
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	get(t, c, s.LaunchURL(), nil)
+	req, _ := http.NewRequest("POST", s.URL+callPath+"slow", strings.NewReader(`{}`))
+	req.Header.Set("Origin", s.URL)
+	req.Header.Set(CallHeader, s.Secret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("a page call of 500ms on a server with a 200ms WriteTimeout: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "late but in time") {
+		t.Errorf("answer %d %s", resp.StatusCode, body)
 	}
 }

@@ -794,6 +794,7 @@ async function openCustomerByGUID(guid) {
 }
 
 function renderRecovered(st) {
+  renderJournalWarning(st);
   const box = tid("recovered");
   const list = (st && st.attempts) || [];
   if (!st || !st.on || (!list.length && !(st.notes || []).length)) { box.hidden = true; return; }
@@ -803,16 +804,32 @@ function renderRecovered(st) {
     if (r.action === "start_link") acts.append(el("button", { class: "small", "data-testid": "recovered-link", text: "Link again", onclick: () => go(() => startLink(r.customer_guid)) }));
     if (r.action === "start_refresh") acts.append(el("button", { class: "small", "data-testid": "recovered-refresh", text: "Refresh connection", onclick: () => go(() => startRefresh(r.customer_guid, r.account_guid)) }));
     if (r.action === "open_accounts") acts.append(el("button", { class: "small", "data-testid": "recovered-open", text: "Open customer", onclick: () => openCustomerByGUID(r.customer_guid) }));
-    if (r.action === "recheck") acts.append(el("button", { class: "small", "data-testid": "recovered-recheck", text: "Check again", onclick: () => call("recovered.recheck", {}).then(renderRecovered, (e) => addActivity(e.message, true)) }));
+    if (r.action === "recheck") acts.append(el("button", { class: "small", "data-testid": "recovered-recheck", text: "Check again", onclick: () => call("recovered.recheck", {}).then(loadRecovered, (e) => addActivity(e.message, true)) }));
     acts.append(el("button", { class: "small", "data-testid": "recovered-dismiss", text: "Dismiss", onclick: () => call("recovered.dismiss", { attempt_id: r.attempt_id }).then(loadRecovered, (e) => addActivity(e.message, true)) }));
     return el("li", { "data-testid": "recovered-attempt", "data-outcome": r.outcome },
       el("span", { class: "chip " + (r.outcome === "linked" ? "completed" : r.outcome === "checking" ? "storing" : "failed") }, r.outcome === "checking" ? el("span", { class: "spinner" }) : null, String(r.outcome).replaceAll("_", " ")),
       el("div", {}, el("div", { text: r.message }), el("div", { class: "sub", text: `${r.kind} · customer ${r.customer_guid} · stopped at ${r.step}` })),
       acts);
   });
+  // Go lists the newest few and counts the rest by outcome.
+  const more = Math.max(0, (st.total || 0) - list.length);
+  const groups = (st.older || []).map((g) => `${g.count} ${String(g.outcome).replaceAll("_", " ")}`).join(", ");
+  const older = more ? el("div", { class: "muted small", "data-testid": "recovered-older",
+    text: `…and ${more} older interrupted attempt${more === 1 ? "" : "s"} not listed${groups ? ` (${groups})` : ""}. Dismiss the ones above to list older ones.` }) : null;
   box.replaceChildren(el("h2", { text: "Interrupted attempts — linkdesk stopped before they finished" }),
-    ...(st.notes || []).map((n) => el("div", { class: "muted small", text: n })), el("ul", {}, items));
+    ...(st.notes || []).map((n) => el("div", { class: "muted small", text: n })), el("ul", {}, items), older);
   box.hidden = false;
+}
+
+// renderJournalWarning shows, for as long as it lasts, that the crash
+// journal cannot write: crash recovery is off, why, that new attempts are
+// refused and what to do (Go words it, in st.failing). It clears itself
+// when Go reports the journal writes again.
+function renderJournalWarning(st) {
+  const w = tid("journal-warning");
+  const text = (st && st.on && st.failing) || "";
+  w.textContent = text;
+  w.hidden = !text;
 }
 
 // ---- keyboard -----------------------------------------------------------

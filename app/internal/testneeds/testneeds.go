@@ -22,6 +22,7 @@ const (
 	Browser = "LINKDESK_REQUIRE_BROWSER" // Chromium and node for the web SDK test
 	A11y    = "LINKDESK_REQUIRE_A11Y"    // axe-core for the accessibility test
 	Tools   = "LINKDESK_REQUIRE_TOOLS"   // the other tools of the test packages
+	Tmpfs   = "LINKDESK_REQUIRE_TMPFS"   // mounting a tmpfs (root), for full-disk tests
 )
 
 // Required reports whether the input named by variable is promised here.
