@@ -53,7 +53,6 @@ func TestNewAttemptsAreRefusedWhileTheJournalCannotWrite(t *testing.T) {
 	e, err := environment.Start(tg, environment.Hooks{Version: "test", Log: slog.New(slog.DiscardHandler), StateDir: stateDir,
 		OnRecovered: func() { pushes.Add(1) }})
 	if err != nil {
-		tg.Close()
 		t.Fatal(err)
 	}
 	defer e.Close()

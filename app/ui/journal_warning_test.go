@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"linkdesk/app/audit"
 	"linkdesk/app/config"
 	"linkdesk/app/environment"
 	"linkdesk/app/internal/testneeds"
@@ -36,7 +37,8 @@ func (b pageBackend) SwitchEnvironment(config.Environment) (pageapi.SessionInfo,
 func (b pageBackend) StoreCredentials(config.Environment, keychain.Credentials) (pageapi.SessionInfo, error) {
 	return b.Info(), nil
 }
-func (pageBackend) PageReady() {}
+func (pageBackend) PageReady()           {}
+func (pageBackend) AuditLog() *audit.Log { return nil }
 
 // Issue 14, cases 1 and 4, in the window: linkdesk's own page (assets/app) in a
 // real WebKit window, over a real sandbox environment whose Cybrid is the
@@ -91,7 +93,6 @@ func TestTheWindowShowsAtOnceThatCrashRecoveryIsOff(t *testing.T) {
 	}
 	e, err := environment.Start(tg, environment.Hooks{Version: "test", Log: quiet, StateDir: stateDir, OnRecovered: push})
 	if err != nil {
-		tg.Close()
 		t.Fatal(err)
 	}
 	defer e.Close()
