@@ -149,15 +149,20 @@ func (e *TimeoutError) Error() string {
 		e.Timeout, unlockHint())
 }
 
+// Advice says how to unlock the keychain, for people.
+func (e *TimeoutError) Advice() string { return unlockAdvice() }
+
 func unlockHint() string {
 	switch runtime.GOOS {
 	case "darwin":
-		return "e.g. open Keychain Access and unlock the login keychain"
+		return "open Keychain Access and unlock the login keychain"
 	case "windows":
-		return "e.g. sign in to the Windows session again"
+		return "sign in to the Windows session again"
 	}
-	return "e.g. open Passwords and Keys (Seahorse) and unlock the Login keyring, or log out and in again; without a desktop, run `gnome-keyring-daemon --replace --unlock`, type the keyring's password, then press Ctrl-D"
+	return "open Passwords and Keys (Seahorse) and unlock the Login keyring, or log out and in again; without a desktop, run `gnome-keyring-daemon --replace --unlock`, type the keyring's password, then press Ctrl-D"
 }
+
+func unlockAdvice() string { return "To unlock it, " + unlockHint() + "." }
 
 // UnavailableError means no OS keychain could be reached (Linux: no D-Bus
 // session bus or no Secret Service on it, or its collection cannot be
@@ -184,6 +189,15 @@ func (e *UnavailableError) Error() string {
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Cause }
+
+// Advice says how to make a keychain available (or, NoKeyring, how to
+// create a keyring), for people.
+func (e *UnavailableError) Advice() string {
+	if e.NoKeyring {
+		return noKeyringHint()
+	}
+	return availabilityHint()
+}
 
 func availabilityHint() string {
 	switch runtime.GOOS {
@@ -228,6 +242,9 @@ func (e *LockedError) Error() string {
 
 func (e *LockedError) Unwrap() error { return e.Cause }
 
+// Advice says how to unlock the keyring, for people.
+func (e *LockedError) Advice() string { return unlockAdvice() }
+
 // DeniedError means the OS keychain is there but linkdesk may not use it: on
 // Linux, the D-Bus daemon (or a sandbox's proxy) answered
 // org.freedesktop.DBus.Error.AccessDenied to a call to the Secret Service,
@@ -246,6 +263,9 @@ func (e *DeniedError) Error() string {
 }
 
 func (e *DeniedError) Unwrap() error { return e.Cause }
+
+// Advice says how to give linkdesk access to the keychain, for people.
+func (e *DeniedError) Advice() string { return deniedHint() }
 
 // deniedHint: only the Secret Service (Linux and the BSDs) reports access
 // denied this way.
