@@ -146,6 +146,10 @@ func init() {
 			}
 			return a.b.SwitchEnvironment(env)
 		}),
+		// Start the environment the session waits for again (after the
+		// keychain was unlocked, say): the session then, running or still
+		// waiting with its problem.
+		define("retryEnvironment", func(ctx context.Context, a *API, _ NoParams) (SessionInfo, error) { return a.b.RetryEnvironment() }),
 		define("storeCredentials", func(ctx context.Context, a *API, p CredentialsParams) (SessionInfo, error) {
 			env := config.Environment(p.Environment)
 			if env != config.Sandbox && env != config.Production {
@@ -197,10 +201,15 @@ func init() {
 			return row, nil
 		}),
 
-		// Attempts: each acts on its own customer and account only.
+		// Attempts: each acts on its own customer and account only. Link
+		// and Refresh are refused, before anything is created, for a
+		// customer Cybrid would not link (not verified).
 		define("startLink", func(ctx context.Context, a *API, p CustomerParams) (linkflow.Attempt, error) {
 			e, err := a.b.Env()
 			if err != nil {
+				return linkflow.Attempt{}, err
+			}
+			if err := e.Flow.CheckCustomer(ctx, p.CustomerGUID); err != nil {
 				return linkflow.Attempt{}, err
 			}
 			return e.Flow.StartLink(p.CustomerGUID)
@@ -208,6 +217,12 @@ func init() {
 		define("startRefresh", func(ctx context.Context, a *API, p AccountParams) (linkflow.Attempt, error) {
 			e, err := a.b.Env()
 			if err != nil {
+				return linkflow.Attempt{}, err
+			}
+			if err := guid.Check("account GUID", p.AccountGUID); err != nil {
+				return linkflow.Attempt{}, err
+			}
+			if err := e.Flow.CheckCustomer(ctx, p.CustomerGUID); err != nil {
 				return linkflow.Attempt{}, err
 			}
 			return e.Flow.StartRefresh(p.CustomerGUID, p.AccountGUID)

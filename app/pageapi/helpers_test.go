@@ -9,6 +9,7 @@ import (
 	"linkdesk/app/environment"
 	"linkdesk/app/keychain"
 	"linkdesk/app/pageapi"
+	"linkdesk/app/problem"
 	"linkdesk/app/sim"
 	"linkdesk/app/target"
 )
@@ -53,7 +54,7 @@ func (b envBackend) Env() (*environment.Env, error) {
 
 func (b envBackend) Info() pageapi.SessionInfo {
 	if b.env == nil {
-		return pageapi.InfoWaiting(config.Sandbox, "test")
+		return pageapi.InfoWaiting(config.Sandbox, "test", problem.NoCredentials("sandbox"))
 	}
 	return pageapi.InfoOf(b.env, "test")
 }
@@ -65,6 +66,10 @@ func (envBackend) SwitchEnvironment(config.Environment) (pageapi.SessionInfo, er
 }
 
 func (envBackend) StoreCredentials(config.Environment, keychain.Credentials) (pageapi.SessionInfo, error) {
+	return pageapi.SessionInfo{}, errSessionOnly
+}
+
+func (envBackend) RetryEnvironment() (pageapi.SessionInfo, error) {
 	return pageapi.SessionInfo{}, errSessionOnly
 }
 
