@@ -155,6 +155,17 @@ func TestTokenErrorsSayWhatToDo(t *testing.T) {
 	if !errors.As(err, &te) || te.StatusCode != 0 || !strings.Contains(err.Error(), "check the network connection and the identity URL") {
 		t.Fatalf("unreachable token endpoint: %v", err)
 	}
+	if !IsNetwork(err) {
+		t.Errorf("IsNetwork(%v) = false for an unreachable token endpoint", err)
+	}
+	if _, err := c.ListCustomers(context.Background(), ListCustomersParams{PerPage: 1}); !IsNetwork(err) {
+		t.Errorf("IsNetwork(%v) = false for an API call that got no token", err)
+	}
+	for _, err := range []error{&APIError{StatusCode: 503}, &TokenError{StatusCode: 401}, context.Canceled, errors.New("x")} {
+		if IsNetwork(err) {
+			t.Errorf("IsNetwork(%v) = true: an answer (or the caller's cancellation) is not a network failure", err)
+		}
+	}
 }
 
 // TestSecretsNeverLeak: a server that echoes every secret it was sent back

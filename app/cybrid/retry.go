@@ -146,6 +146,28 @@ func IsTemporary(err error) bool {
 	return errors.Is(err, ErrMalformedResponse) || errors.Is(err, ErrRequestTimeout)
 }
 
+// IsNetwork reports whether err is a failure to get any answer from Cybrid
+// — the bank API or the identity service: the connection could not be made
+// or broke (name resolution, refused, reset, TLS), or no complete answer came
+// within the per-request timeout. An answer, even an error status or a body
+// cut short, is not; nor is the caller's own cancellation or deadline. A
+// network error is temporary (IsTemporary); for a POST, check ErrAmbiguous
+// too.
+func IsNetwork(err error) bool {
+	if err == nil {
+		return false
+	}
+	var tr *transportError
+	if errors.As(err, &tr) {
+		return !tr.callerDone
+	}
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.StatusCode == 0 && !te.cut && !errors.Is(te.Err, context.Canceled) && !errors.Is(te.Err, context.DeadlineExceeded)
+	}
+	return errors.Is(err, ErrRequestTimeout)
+}
+
 func temporaryStatus(code int) bool {
 	switch code {
 	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,

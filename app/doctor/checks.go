@@ -2,20 +2,18 @@ package doctor
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"linkdesk/app/config"
 	"linkdesk/app/cybrid"
 	"linkdesk/app/keychain"
+	"linkdesk/app/problem"
 	"linkdesk/app/target"
 )
 
@@ -219,18 +217,23 @@ func (d *doctor) checkKeychain() {
 		d.noCreds = "needs the keychain"
 		return
 	}
-	onTimeout := []string{"the OS keychain may be locked and waiting for an unlock prompt nobody sees: unlock it (log in to the desktop session, or run `gnome-keyring-daemon --unlock`) and run `linkdesk doctor` again"}
+	onTimeout := []string{"the OS keychain may be locked and waiting for an unlock prompt nobody sees: unlock it (" + (&keychain.TimeoutError{}).Advice() + ") and run `linkdesk doctor` again"}
 	r, out := timed(d, CheckKeychain, "the OS keychain", onTimeout, func(ctx context.Context) (Result, keychainOutcome) {
 		start := time.Now()
 		c, err := d.o.Store.Get(env)
 		out := keychainOutcome{c, err, true}
 		var te *keychain.TimeoutError
+		var le *keychain.LockedError
 		var ue *keychain.UnavailableError
 		switch {
 		case err == nil, errors.Is(err, keychain.ErrNotFound), errors.As(err, new(*keychain.CorruptError)):
 			return Result{Status: OK, Summary: "the OS keychain answered in " + ms(time.Since(start))}, out
 		case errors.As(err, &te):
 			return Result{Status: Failed, Summary: "the OS keychain did not answer within " + te.Timeout.String(), Advice: []string{err.Error()}}, out
+		case errors.As(err, &le):
+			return Result{Status: Failed, Summary: "the OS keychain's keyring is locked", Advice: []string{err.Error()}}, out
+		case errors.As(err, &ue) && ue.NoKeyring:
+			return Result{Status: Failed, Summary: "the OS keychain has no keyring", Advice: []string{err.Error()}}, out
 		case errors.As(err, &ue):
 			return Result{Status: Failed, Summary: "no OS keychain is reachable", Advice: []string{err.Error()}}, out
 		}
@@ -388,28 +391,10 @@ func (d *doctor) checkScopes() {
 	d.apiClient = out.apiClient
 }
 
-// scopeFeatures says, for each scope linkdesk asks for, what stops working
-// without it.
-var scopeFeatures = map[string]string{
-	"customers:read":                 "the customer list, search and every customer screen fail",
-	"customers:pii:read":             "the customer list and search fail (linkdesk reads customers with their names, include_pii)",
-	"workflows:execute":              "Link new account and Refresh connection fail: no Plaid link token can be requested",
-	"workflows:read":                 "Link new account and Refresh connection fail: the Plaid link token cannot be read from its workflow",
-	"external_bank_accounts:read":    "the customer's accounts cannot be listed, nor a new account followed until it is completed",
-	"external_bank_accounts:write":   "Refresh connection (update mode) cannot set the account back to completed",
-	"external_bank_accounts:execute": "the account cannot be created after Plaid Link (linking fails at the end), and Unlink fails",
-	"identity_verifications:read":    "a bank-account ownership verification cannot be followed to its result",
-	"identity_verifications:execute": "the bank-account ownership verification cannot be started",
-}
-
 func (d *doctor) scopeAdvice(missing []string) []string {
 	var adv []string
 	for _, s := range missing {
-		f, ok := scopeFeatures[s]
-		if !ok {
-			f = "a feature of linkdesk needs it"
-		}
-		adv = append(adv, "without "+s+": "+f)
+		adv = append(adv, "without "+s+": "+problem.ScopeEffect(s))
 	}
 	if d.env == config.Sim {
 		return append(adv, "the simulator was started with restricted scopes: start it without them")
@@ -467,39 +452,16 @@ func (d *doctor) reachAdvice(varName, base string) []string {
 	return []string{fmt.Sprintf("check the network connection, proxy (HTTPS_PROXY) and firewall: %s must be reachable from this machine", base)}
 }
 
-// netCause words a transport error for a person.
-func netCause(err error, timeout time.Duration) string {
-	var dns *net.DNSError
-	var unknownCA x509.UnknownAuthorityError
-	var hostname x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return "no answer within " + timeout.String()
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused (nothing is listening at that address)"
-	case errors.As(err, &dns):
-		return "the host name " + dns.Name + " cannot be resolved"
-	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid):
-		return "its TLS certificate is not trusted (" + safeText(err) + ")"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "the connection was closed without an answer"
-	}
-	return safeText(err)
-}
+// netCause words a transport error for a person (package problem's
+// wording, shared with the window).
+func netCause(err error, timeout time.Duration) string { return problem.NetCause(err, timeout) }
 
 // safeText is an error's text without the "cybrid: " prefix. Errors reaching
 // it come from package cybrid (scrubbed of secrets) or from net/http about a
 // base URL (which holds no secret).
 func safeText(err error) string { return strings.TrimPrefix(err.Error(), "cybrid: ") }
 
-func isTimeout(err error) bool {
-	if errors.Is(err, cybrid.ErrRequestTimeout) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
+func isTimeout(err error) bool { return problem.IsTimeout(err) }
 
 // ---- 7. the redirect URI ----
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -45,4 +46,63 @@ func sessionBusReachable() error {
 		}
 	}
 	return errors.New("no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is unset and " + run + "/bus does not exist")
+}
+
+// The Secret Service's names (freedesktop Secret Service API).
+const (
+	secretsName      = "org.freedesktop.secrets"
+	secretsPath      = "/org/freedesktop/secrets"
+	defaultAliasPath = "/org/freedesktop/secrets/aliases/default"
+	collectionLocked = "org.freedesktop.Secret.Collection.Locked"
+	collectionLabel  = "org.freedesktop.Secret.Collection.Label"
+	serviceReadAlias = "org.freedesktop.Secret.Service.ReadAlias"
+)
+
+// inspectUnlockFailure asks the Secret Service about the collection go-keyring
+// failed to unlock (named in err: the "login" collection, or the "default"
+// alias when there is no login collection): locked when it exists and its
+// Locked property is true, absent when the alias points at no collection.
+// It reports nothing (the zero keyringState) when it cannot tell; the error
+// then stays an UnavailableError.
+func inspectUnlockFailure(err error) keyringState {
+	msg := err.Error()
+	i := strings.Index(msg, "'")
+	j := strings.LastIndex(msg, "'")
+	if i < 0 || j <= i {
+		return keyringState{}
+	}
+	path := dbus.ObjectPath(msg[i+1 : j])
+	if !path.IsValid() {
+		return keyringState{}
+	}
+	conn, cerr := dbus.SessionBus()
+	if cerr != nil {
+		return keyringState{}
+	}
+	if path == defaultAliasPath {
+		var target dbus.ObjectPath
+		if conn.Object(secretsName, secretsPath).Call(serviceReadAlias, 0, "default").Store(&target) != nil {
+			return keyringState{}
+		}
+		if target == "/" {
+			return keyringState{absent: true}
+		}
+		path = target
+	}
+	obj := conn.Object(secretsName, path)
+	v, perr := obj.GetProperty(collectionLocked)
+	if perr != nil {
+		return keyringState{}
+	}
+	locked, ok := v.Value().(bool)
+	if !ok || !locked {
+		return keyringState{}
+	}
+	st := keyringState{locked: true}
+	if l, err := obj.GetProperty(collectionLabel); err == nil {
+		if s, ok := l.Value().(string); ok {
+			st.label = s
+		}
+	}
+	return st
 }

@@ -114,8 +114,9 @@ exec "$@"`
 // TestDismissedUnlockPrompt: the login keyring is locked and a display is
 // there, so gnome-keyring shows its unlock prompt (gcr-prompter, on Xvfb);
 // the user presses Escape. go-keyring then reports "failed to unlock correct
-// collection", which must come back quickly as an UnavailableError saying
-// how to unlock, for each operation, with nothing stored elsewhere.
+// collection", which must come back quickly as a LockedError (the keyring is
+// there and locked: not "no keychain") saying how to unlock, for each
+// operation, with nothing stored elsewhere.
 func TestDismissedUnlockPrompt(t *testing.T) {
 	requireLinux(t)
 	requireTools(t, "dbus-run-session", "dbus-send", "dbus-update-activation-environment", "gnome-keyring-daemon", "/usr/libexec/gcr-prompter")
@@ -150,11 +151,11 @@ func TestDismissedUnlockPrompt(t *testing.T) {
 		t.Errorf("%s answered after %dms, before anyone dismissed a prompt: no prompt was shown (%q)", results[0].Op, results[0].Millis, results[0].Err)
 	}
 	for _, r := range results {
-		if !r.Unavailable || r.Timeout {
-			t.Errorf("%s: %q, want an UnavailableError (not a timeout)", r.Op, r.Err)
+		if !r.Locked || r.Unavailable || r.Timeout {
+			t.Errorf("%s: %q, want a LockedError (not unavailable, not a timeout)", r.Op, r.Err)
 			continue
 		}
-		for _, w := range []string{"failed to unlock", "gnome-keyring-daemon --unlock"} {
+		for _, w := range []string{"the keyring \"Login\" of the OS keychain is locked", "failed to unlock", "gnome-keyring-daemon --replace --unlock"} {
 			if !strings.Contains(r.Err, w) {
 				t.Errorf("%s: %q lacks %q", r.Op, r.Err, w)
 			}
@@ -166,6 +167,43 @@ func TestDismissedUnlockPrompt(t *testing.T) {
 		t.Logf("%s: after %dms: %s", r.Op, r.Millis, r.Err)
 	}
 	t.Logf("%d Escape presses on %s", escapes, display)
+}
+
+// TestLockedKeyringWithoutDisplay: the login keyring exists but is locked,
+// and there is no display for its unlock prompt (linkdesk started from a
+// remote shell, or the keyring locked itself): gnome-keyring's prompter
+// cannot start and go-keyring fails at once. That must be a LockedError
+// naming the keyring and how to unlock it — the case the operator saw as
+// "no OS keychain is reachable … install gnome-keyring".
+func TestLockedKeyringWithoutDisplay(t *testing.T) {
+	requireLinux(t)
+	requireTools(t, "dbus-run-session", "dbus-send", "gnome-keyring-daemon")
+	lock := "dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets " +
+		"org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null && exec \"$@\""
+	results := runHelper(t, "store", nil, []string{"DISPLAY", "WAYLAND_DISPLAY"},
+		"testdata/with-secret-service.sh", "sh", "-c", lock, "sh")
+	if len(results) != 3 {
+		t.Fatalf("results: %+v", results)
+	}
+	for _, r := range results {
+		if !r.Locked || r.Unavailable || r.Timeout {
+			t.Errorf("%s: %q (locked %v, unavailable %v, timeout %v), want a LockedError", r.Op, r.Err, r.Locked, r.Unavailable, r.Timeout)
+			continue
+		}
+		for _, w := range []string{"the keyring \"Login\" of the OS keychain is locked", "Unlock it", "gnome-keyring-daemon --replace --unlock"} {
+			if !strings.Contains(r.Err, w) {
+				t.Errorf("%s: %q lacks %q", r.Op, r.Err, w)
+			}
+		}
+		if strings.Contains(r.Err, "install") || strings.Contains(r.Err, "no OS keychain is reachable") {
+			t.Errorf("%s: a locked keyring is reported as a missing keychain: %q", r.Op, r.Err)
+		}
+		checkNoFallback(t, r)
+		if r.Millis > 2000 {
+			t.Errorf("%s: took %dms, want a quick answer", r.Op, r.Millis)
+		}
+		t.Logf("%s: after %dms: %s", r.Op, r.Millis, r.Err)
+	}
 }
 
 // pressEscapeUntil presses and releases Escape on the X display every

@@ -149,31 +149,55 @@ func (e *TimeoutError) Error() string {
 		e.Timeout, unlockHint())
 }
 
+// Advice says how to unlock the keychain, for people.
+func (e *TimeoutError) Advice() string { return unlockAdvice() }
+
 func unlockHint() string {
 	switch runtime.GOOS {
 	case "darwin":
-		return "e.g. open Keychain Access and unlock the login keychain"
+		return "open Keychain Access and unlock the login keychain"
 	case "windows":
-		return "e.g. sign in to the Windows session again"
+		return "sign in to the Windows session again"
 	}
-	return "e.g. log in to the desktop session or run `gnome-keyring-daemon --unlock`"
+	return "open Passwords and Keys (Seahorse) and unlock the Login keyring, or log out and in again; without a desktop, run `gnome-keyring-daemon --replace --unlock`, type the keyring's password, then press Ctrl-D"
 }
+
+func unlockAdvice() string { return "To unlock it, " + unlockHint() + "." }
 
 // UnavailableError means no OS keychain could be reached (Linux: no D-Bus
 // session bus or no Secret Service on it, or its collection cannot be
 // unlocked). Cause is the underlying error, with any secret removed.
+//
+// NoKeyring is set when the keychain itself answered but holds no keyring
+// (Secret Service collection) to keep items in — no "login" collection and
+// no "default" alias, as on an account that never logged in to a desktop
+// session: the fix is to create one, not to install anything.
 type UnavailableError struct {
-	Op    string // "get", "set" or "delete"
-	Env   string
-	Cause error
+	Op        string // "get", "set" or "delete"
+	Env       string
+	Cause     error
+	NoKeyring bool
 }
 
 func (e *UnavailableError) Error() string {
+	if e.NoKeyring {
+		return fmt.Sprintf("the OS keychain has no keyring to keep credentials in (%v): linkdesk keeps API credentials only in the OS keychain. %s",
+			e.Cause, noKeyringHint())
+	}
 	return fmt.Sprintf("no OS keychain is reachable (%v): linkdesk keeps API credentials only in the OS keychain. %s",
 		e.Cause, availabilityHint())
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Cause }
+
+// Advice says how to make a keychain available (or, NoKeyring, how to
+// create a keyring), for people.
+func (e *UnavailableError) Advice() string {
+	if e.NoKeyring {
+		return noKeyringHint()
+	}
+	return availabilityHint()
+}
 
 func availabilityHint() string {
 	switch runtime.GOOS {
@@ -185,6 +209,41 @@ func availabilityHint() string {
 	return "On Linux it needs a Secret Service in your D-Bus session: install and start gnome-keyring (or enable KeePassXC's Secret Service integration) in a desktop session; " +
 		"without a desktop, run linkdesk inside `dbus-run-session` after `gnome-keyring-daemon --unlock --components=secrets`. Then try again."
 }
+
+func noKeyringHint() string {
+	return "Create one: log in to a desktop session once (it creates the login keyring), or create a keyring named Login in Passwords and Keys (Seahorse); " +
+		"without a desktop, `gnome-keyring-daemon --replace --unlock` creates and unlocks it (type a password for it, then press Ctrl-D). Then try again."
+}
+
+// LockedError means the OS keychain is there and holds the keyring
+// linkdesk's items live in, but the keyring is locked and was not unlocked:
+// its unlock prompt was dismissed, or could not be shown (no display). On
+// Linux that is a Secret Service collection (usually "Login") whose Locked
+// property is true after go-keyring's unlock failed. Keyring is the
+// collection's label ("" when it has none); Cause is the underlying error.
+//
+// A locked keyring whose prompt is shown but not answered in time is a
+// *TimeoutError instead: the call cannot tell which prompt is pending.
+type LockedError struct {
+	Op      string // "get", "set" or "delete"
+	Env     string
+	Keyring string
+	Cause   error
+}
+
+func (e *LockedError) Error() string {
+	name := "the keyring"
+	if e.Keyring != "" {
+		name = fmt.Sprintf("the keyring %q", e.Keyring)
+	}
+	return fmt.Sprintf("%s of the OS keychain is locked (%v): linkdesk keeps API credentials only in the OS keychain. Unlock it (%s), then try again.",
+		name, e.Cause, unlockHint())
+}
+
+func (e *LockedError) Unwrap() error { return e.Cause }
+
+// Advice says how to unlock the keyring, for people.
+func (e *LockedError) Advice() string { return unlockAdvice() }
 
 // DeniedError means the OS keychain is there but linkdesk may not use it: on
 // Linux, the D-Bus daemon (or a sandbox's proxy) answered
@@ -204,6 +263,9 @@ func (e *DeniedError) Error() string {
 }
 
 func (e *DeniedError) Unwrap() error { return e.Cause }
+
+// Advice says how to give linkdesk access to the keychain, for people.
+func (e *DeniedError) Advice() string { return deniedHint() }
 
 // deniedHint: only the Secret Service (Linux and the BSDs) reports access
 // denied this way.

@@ -31,6 +31,18 @@ type osStore struct {
 	// reachable reports why the keychain cannot be reached without asking it
 	// (nil when it may be). See sessionBusReachable.
 	reachable func() error
+	// inspect looks into a keyring that could not be unlocked (see
+	// inspectUnlockFailure); nil: no inspection.
+	inspect func(err error) keyringState
+}
+
+// keyringState is what inspecting a failed unlock found out.
+type keyringState struct {
+	// locked: the keyring exists and is locked; label is its name.
+	locked bool
+	label  string
+	// absent: there is no keyring (collection) to unlock at all.
+	absent bool
 }
 
 // New returns the Store backed by the OS keychain. Each call gives up after
@@ -39,9 +51,12 @@ type osStore struct {
 // does, because go-keyring offers no way to cancel it.
 //
 // Errors: an error wrapping ErrNotFound when nothing is stored; *CorruptError
-// when the stored value is unreadable; *TimeoutError; *UnavailableError when no
-// keychain can be reached; *DeniedError when the keychain refuses linkdesk
-// (D-Bus AccessDenied). None of them contains the secret.
+// when the stored value is unreadable; *TimeoutError; *LockedError when the
+// keyring is locked and was not unlocked (its prompt dismissed or impossible
+// without a display); *UnavailableError when no keychain can be reached, or
+// (NoKeyring) when it has no keyring to keep items in; *DeniedError when the
+// keychain refuses linkdesk (D-Bus AccessDenied). None of them contains the
+// secret.
 //
 // On Linux and the BSDs, godbus (under go-keyring) runs `dbus-launch` to start a
 // new session bus when DBUS_SESSION_BUS_ADDRESS is unset and it finds no bus
@@ -55,7 +70,7 @@ func New(timeout time.Duration) Store {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &osStore{timeout: timeout, kr: goKeyring{}, reachable: sessionBusReachable}
+	return &osStore{timeout: timeout, kr: goKeyring{}, reachable: sessionBusReachable, inspect: inspectUnlockFailure}
 }
 
 func (s *osStore) Get(env string) (Credentials, error) {
@@ -104,11 +119,18 @@ func (s *osStore) call(op, env string, secrets []string, f func() (string, error
 	type result struct {
 		v   string
 		err error
+		st  keyringState
 	}
 	ch := make(chan result, 1) // buffered: an abandoned call can still send and exit
 	go func() {
 		v, err := f()
-		ch <- result{v, err}
+		var st keyringState
+		if err != nil && s.inspect != nil && unlockFailed(err) {
+			// Inside the goroutine: the inspection's D-Bus calls are
+			// bounded by the same timeout.
+			st = s.inspect(err)
+		}
+		ch <- result{v, err, st}
 	}()
 	timer := time.NewTimer(s.timeout)
 	defer timer.Stop()
@@ -123,12 +145,25 @@ func (s *osStore) call(op, env string, secrets []string, f func() (string, error
 			return "", errors.New("the OS keychain refused the credentials as too large: check that the client id and secret are the ones Cybrid issued")
 		case accessDenied(r.err):
 			return "", &DeniedError{Op: op, Env: env, Cause: scrub(r.err, secrets)}
+		case r.st.locked:
+			return "", &LockedError{Op: op, Env: env, Keyring: r.st.label, Cause: scrub(r.err, secrets)}
+		case r.st.absent:
+			return "", &UnavailableError{Op: op, Env: env, Cause: scrub(r.err, secrets), NoKeyring: true}
 		default:
 			return "", &UnavailableError{Op: op, Env: env, Cause: scrub(r.err, secrets)}
 		}
 	case <-timer.C:
 		return "", &TimeoutError{Op: op, Env: env, Timeout: s.timeout}
 	}
+}
+
+// unlockFailed reports whether err is go-keyring's answer when the Secret
+// Service did not unlock the collection it asked for ("failed to unlock
+// correct collection '<path>'"): a locked keyring whose prompt was dismissed
+// or could not be shown, or no keyring at all. go-keyring has no error value
+// for it, so its text is matched.
+func unlockFailed(err error) bool {
+	return strings.Contains(err.Error(), "failed to unlock correct collection")
 }
 
 // scrub returns err, or a copy of its text with every secret replaced when the

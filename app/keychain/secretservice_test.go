@@ -211,6 +211,8 @@ type helperResult struct {
 	Op          string
 	Err         string
 	Unavailable bool
+	NoKeyring   bool // an UnavailableError with NoKeyring
+	Locked      bool
 	Timeout     bool
 	Millis      int64
 }
@@ -231,7 +233,10 @@ func TestHelperProcess(t *testing.T) {
 			r.Err = err.Error()
 			var ue *keychain.UnavailableError
 			var te *keychain.TimeoutError
+			var le *keychain.LockedError
 			r.Unavailable = errors.As(err, &ue)
+			r.NoKeyring = r.Unavailable && ue.NoKeyring
+			r.Locked = errors.As(err, &le)
 			r.Timeout = errors.As(err, &te)
 		}
 		results = append(results, r)
@@ -380,7 +385,9 @@ func TestGoKeyringAutolaunchesWithoutBus(t *testing.T) {
 
 // TestUnavailableWithoutUnlockedKeyring: a session bus where gnome-keyring is
 // D-Bus-activated but has no login keyring and no display to ask for one (a
-// fresh headless machine). The Secret Service answers, but cannot unlock.
+// fresh headless machine). The Secret Service answers, but has no keyring:
+// an UnavailableError with NoKeyring that says how to create one — not
+// "locked", and not "install gnome-keyring".
 func TestUnavailableWithoutUnlockedKeyring(t *testing.T) {
 	requireLinux(t)
 	for _, tool := range []string{"dbus-run-session", "gnome-keyring-daemon"} {
@@ -390,7 +397,26 @@ func TestUnavailableWithoutUnlockedKeyring(t *testing.T) {
 	results := runHelper(t, "store", []string{"HOME=" + home},
 		[]string{"DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"},
 		"dbus-run-session", "--")
-	checkUnavailable(t, results, "failed to unlock")
+	if len(results) != 3 {
+		t.Fatalf("results: %+v", results)
+	}
+	for _, r := range results {
+		if !r.NoKeyring || r.Locked || r.Timeout {
+			t.Errorf("%s: %q (no keyring %v, locked %v, timeout %v), want an UnavailableError with NoKeyring", r.Op, r.Err, r.NoKeyring, r.Locked, r.Timeout)
+		}
+		if r.Millis > 1000 {
+			t.Errorf("%s: took %dms, want an immediate answer", r.Op, r.Millis)
+		}
+		for _, w := range []string{"has no keyring to keep credentials in", "failed to unlock", "log in to a desktop session once", "gnome-keyring-daemon --replace --unlock", "only in the OS keychain", "try again"} {
+			if !strings.Contains(r.Err, w) {
+				t.Errorf("%s: %q lacks %q", r.Op, r.Err, w)
+			}
+		}
+		if strings.Contains(r.Err, "install") || strings.Contains(r.Err, canary) {
+			t.Errorf("%s: advises installing a keychain that is there, or leaks the secret: %q", r.Op, r.Err)
+		}
+		t.Logf("%s: after %dms: %s", r.Op, r.Millis, r.Err)
+	}
 }
 
 // startXvfb starts a virtual X display and returns its name (":N"). The
@@ -445,7 +471,7 @@ func TestTimeoutWhenUnlockPromptWaitsOnAScreen(t *testing.T) {
 	if r.Millis < 1000 || r.Millis > 2500 {
 		t.Errorf("TimeoutError after %dms, want about 1000ms", r.Millis)
 	}
-	if !strings.Contains(r.Err, "did not answer within 1s") || !strings.Contains(r.Err, "gnome-keyring-daemon --unlock") {
+	if !strings.Contains(r.Err, "did not answer within 1s") || !strings.Contains(r.Err, "gnome-keyring-daemon --replace --unlock") {
 		t.Errorf("message: %q", r.Err)
 	}
 	t.Logf("locked keyring with a prompt on %s: TimeoutError after %dms", display, r.Millis)

@@ -2,6 +2,8 @@ package linkflow
 
 import (
 	"time"
+
+	"linkdesk/app/problem"
 )
 
 // Kind is what an attempt does.
@@ -81,6 +83,12 @@ type Attempt struct {
 	// Code is a machine-readable reason: a Cybrid failure_code, a Plaid
 	// error_code, or one of this package's codes (e.g. "timeout").
 	Code string `json:"code,omitempty"`
+	// Problem is what went wrong, classified and worded for the operator
+	// (package problem: kind, headline, fix, detail, action), whenever the
+	// attempt failed — or waits in account_retry — because of an error or
+	// a refusal; nil otherwise (running, done, exited by the customer,
+	// cancelled). Error stays the one-paragraph summary.
+	Problem *problem.Problem `json:"problem,omitempty"`
 }
 
 // Account summarises the Cybrid external bank account an attempt produced or

@@ -10,6 +10,7 @@ import (
 	"linkdesk/app/cybrid"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
+	"linkdesk/app/problem"
 	"linkdesk/app/sim"
 	"linkdesk/app/sim/cybridsim"
 )
@@ -190,6 +191,10 @@ func TestAccountRetryByOperator(t *testing.T) {
 		!strings.Contains(wait.Error, "without sending the customer through Link") {
 		t.Errorf("account_retry = %s: %s", wait.Code, wait.Error)
 	}
+	wantProblem(t, wait, problem.CybridFailure, "choose Retry account creation")
+	if wait.Problem.Action != problem.RetryAccount || !strings.Contains(wait.Problem.Fix, "503") {
+		t.Errorf("account_retry problem: %+v, want the retry_account action and the 503 as its cause", wait.Problem)
+	}
 	if r.posts() != 2 || len(r.sim.Cybrid.Accounts(cust)) != 0 {
 		t.Fatalf("posts %d, accounts %d: want the first POST and one automatic retry, nothing created", r.posts(), len(r.sim.Cybrid.Accounts(cust)))
 	}
@@ -221,6 +226,7 @@ func TestReconcileFailureWaitsForTheOperator(t *testing.T) {
 	if wait.Code != linkflow.CodeOutcomeUnknown || !strings.Contains(wait.Error, "Nothing is sent again") {
 		t.Errorf("account_retry = %s: %s", wait.Code, wait.Error)
 	}
+	wantProblem(t, wait, problem.CybridFailure, "choose Retry account creation")
 	if r.posts() != 1 {
 		t.Fatalf("%d POSTs while the outcome was unknown, want 1", r.posts())
 	}

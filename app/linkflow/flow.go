@@ -40,6 +40,7 @@ import (
 
 	"linkdesk/app/cybrid"
 	"linkdesk/app/guid"
+	"linkdesk/app/problem"
 )
 
 // API is the part of the Cybrid client the flow uses (*cybrid.Client).
@@ -50,6 +51,7 @@ type API interface {
 	GetExternalBankAccount(ctx context.Context, guid string) (cybrid.ExternalBankAccount, error)
 	ListExternalBankAccounts(ctx context.Context, p cybrid.ListExternalBankAccountsParams) (cybrid.ExternalBankAccountList, error)
 	PatchExternalBankAccount(ctx context.Context, guid string, p cybrid.PatchExternalBankAccount) (cybrid.ExternalBankAccount, error)
+	GetCustomer(ctx context.Context, guid string, includePII bool) (cybrid.Customer, error)
 }
 
 // Settings are the per-environment values every workflow and account carries.
@@ -194,6 +196,33 @@ func (f *Flow) StartRefresh(customerGUID, accountGUID string) (Attempt, error) {
 		return Attempt{}, err
 	}
 	return f.start(KindRefresh, customerGUID, accountGUID), nil
+}
+
+// CheckCustomer asks Cybrid for the customer (GET /api/customers/{guid},
+// without PII) and returns nil when its state lets it link a bank account:
+// Cybrid links bank accounts (new ones, and update mode) only for verified
+// customers (a customer without a state is let through: Cybrid then
+// decides). Otherwise it returns an error carrying a customer_state
+// problem that says why and what to do (problem.CustomerNotVerified) — or,
+// when Cybrid could not be asked, that GET's error. It creates nothing: call
+// it before StartLink or StartRefresh, so that an attempt that cannot
+// succeed is refused before any workflow exists.
+func (f *Flow) CheckCustomer(ctx context.Context, customerGUID string) error {
+	if err := guid.Check("customer GUID", customerGUID); err != nil {
+		return err
+	}
+	c, err := f.api.GetCustomer(ctx, customerGUID, false)
+	if err != nil {
+		return fmt.Errorf("reading the customer's state before starting failed: %w", err)
+	}
+	if c.State == cybrid.CustomerVerified || c.State == "" {
+		// "": Cybrid did not say; the workflow request lets it decide.
+		return nil
+	}
+	p := problem.CustomerNotVerified(string(c.State))
+	p.Detail = fmt.Sprintf("GET /api/customers/%s: state %s; only verified customers can link bank accounts", customerGUID, problem.Quote(string(c.State), 32))
+	f.log.Info("refused to start: the customer is not verified", "customer", customerGUID, "state", c.State)
+	return problem.New(p)
 }
 
 func (f *Flow) start(kind Kind, customerGUID, accountGUID string) Attempt {
@@ -351,6 +380,7 @@ func (f *Flow) Cancel(id string) error {
 		a.State = Exited
 		a.ExitStatus = "cancelled"
 		a.Error = "Cancelled by the operator."
+		a.Problem = nil
 		return Event{Type: "state", Message: "Cancelled by the operator"}, nil
 	})
 }
@@ -391,7 +421,7 @@ func (f *Flow) getLinkToken(ctx context.Context, id string) {
 		return // cancelled or closing: Cancel/Close already ended the attempt
 	}
 	if err != nil {
-		f.fail(id, "", fmt.Sprintf("Cybrid did not create the link-token workflow: %v. Check the connection and try again.", err))
+		f.failWith(id, "", "Cybrid did not create the link-token workflow.", err)
 		return
 	}
 	f.update(id, func(a *attempt) (Event, error) {
@@ -426,17 +456,21 @@ func (f *Flow) getLinkToken(ctx context.Context, id string) {
 	})
 	switch {
 	case errors.Is(err, ErrPollDeadline):
-		f.fail(id, "timeout", fmt.Sprintf("Cybrid did not produce a link token within %s (%d polls). Try again; if it keeps happening, Cybrid may be degraded.", f.settings.WorkflowTimeout, polls))
+		msg := fmt.Sprintf("Cybrid did not produce a link token within %s (%d polls). Try again; if it keeps happening, Cybrid may be degraded.", f.settings.WorkflowTimeout, polls)
+		f.fail(id, "timeout", msg, problem.Problem{Kind: problem.CybridFailure, Headline: msg, Action: problem.TryAgain,
+			Detail: fmt.Sprintf("workflow %s still had no plaid_link_token after %s", wf.GUID, f.settings.WorkflowTimeout)})
 		return
 	case errors.Is(err, context.Canceled):
 		return
 	case err != nil:
-		f.fail(id, "", fmt.Sprintf("Checking the link-token workflow failed: %v", err))
+		f.failWith(id, "", "Checking the link-token workflow failed.", err)
 		return
 	}
 	if final.State == cybrid.WorkflowFailed {
 		code := final.FailureCode
-		f.fail(id, code, fmt.Sprintf("Cybrid could not create a Plaid link token (failure code %s). Try again; if it fails again, report the workflow GUID %s and the failure code to Cybrid support.", orUnknown(code), wf.GUID))
+		msg := fmt.Sprintf("Cybrid could not create a Plaid link token (failure code %s). Try again; if it fails again, report the workflow GUID %s and the failure code to Cybrid support.", orUnknown(code), wf.GUID)
+		f.fail(id, code, msg, problem.Problem{Kind: problem.CybridFailure, Headline: msg, Action: problem.TryAgain,
+			Detail: fmt.Sprintf("workflow %s: state failed, failure_code %s", wf.GUID, problem.Quote(orUnknown(code), 64))})
 		return
 	}
 	f.update(id, func(a *attempt) (Event, error) {
@@ -485,6 +519,7 @@ func (f *Flow) success(id, publicToken string, meta SuccessMetadata, ev Event) e
 			a.State = Failed
 			a.Code = "account_count"
 			a.Error = fmt.Sprintf("Plaid returned %d accounts; Cybrid links exactly one account per Link session. Link again and select one account.", len(meta.Accounts))
+			a.Problem = &problem.Problem{Kind: problem.Plaid, Headline: a.Error, Action: problem.TryAgain}
 			a.publicToken = ""
 			return ev, nil
 		}
@@ -572,12 +607,14 @@ func (f *Flow) followAccount(ctx context.Context, id string, acct cybrid.Externa
 		})
 		switch {
 		case errors.Is(err, ErrPollDeadline):
-			f.fail(id, "timeout", fmt.Sprintf("The account %s was still being stored after %s (%d polls). It may still complete: check the customer's accounts before linking again.", acct.GUID, f.settings.AccountTimeout, polls))
+			msg := fmt.Sprintf("The account %s was still being stored after %s (%d polls). It may still complete: check the customer's accounts before linking again.", acct.GUID, f.settings.AccountTimeout, polls)
+			f.fail(id, "timeout", msg, problem.Problem{Kind: problem.CybridFailure, Headline: msg,
+				Detail: fmt.Sprintf("account %s still storing after %s", acct.GUID, f.settings.AccountTimeout)})
 			return
 		case errors.Is(err, context.Canceled):
 			return
 		case err != nil:
-			f.fail(id, "", fmt.Sprintf("Checking the new account failed: %v. Check the customer's accounts before linking again.", err))
+			f.failWith(id, "", "Checking the new account failed: check the customer's accounts before linking again.", err)
 			return
 		}
 	}
@@ -604,9 +641,12 @@ func (f *Flow) finishWithAccount(id string, acct cybrid.ExternalBankAccount) {
 			a.State = Done
 			return Event{Type: "state", Message: what + "; bank-account ownership verification is still needed", Data: data}, nil
 		case cybrid.AccountFailed:
+			p := problem.AccountFailure(acct.FailureCode)
+			p.Detail = fmt.Sprintf("account %s: state failed, failure_code %s", acct.GUID, problem.Quote(orUnknown(acct.FailureCode), 64))
 			a.State = Failed
 			a.Code = acct.FailureCode
-			a.Error = accountFailure(acct.FailureCode)
+			a.Error = p.Headline
+			a.Problem = &p
 			data["failure_code"] = acct.FailureCode
 			return Event{Type: "state", Message: "Cybrid could not create the account", Data: data}, nil
 		default:
@@ -614,26 +654,6 @@ func (f *Flow) finishWithAccount(id string, acct cybrid.ExternalBankAccount) {
 			return Event{Type: "state", Message: "Account is " + string(acct.State), Data: data}, nil
 		}
 	})
-}
-
-// accountFailure explains Cybrid's documented failure codes.
-func accountFailure(code string) string {
-	switch code {
-	case "duplicate":
-		return "This bank account is already linked to this customer (failure code duplicate). Use the existing account; unlink it first if it must be linked again."
-	case "plaid_multiple_accounts":
-		return "The Plaid session shared more than one account (failure code plaid_multiple_accounts). Link again and select exactly one account."
-	case "plaid_processor_token":
-		return "Plaid rejected the connection (failure code plaid_processor_token). Link again; if it repeats, report it to Cybrid support."
-	case "create_failed":
-		return "Cybrid could not create the account or its holder (failure code create_failed). Try linking again; if it repeats, report it to Cybrid support."
-	case "unverified_counterparty":
-		return "The counterparty is not verified (failure code unverified_counterparty). Verify the customer first, then link again."
-	case "":
-		return "Cybrid marked the account failed without a failure code. Report the account GUID to Cybrid support."
-	default:
-		return fmt.Sprintf("Cybrid could not create the account (failure code %s). Report the account GUID and failure code to Cybrid support.", code)
-	}
 }
 
 // markRefreshed ends update mode: Cybrid does not clear refresh_required by
@@ -646,7 +666,7 @@ func (f *Flow) markRefreshed(ctx context.Context, id string) {
 		return
 	}
 	if err != nil {
-		f.fail(id, "", fmt.Sprintf("The bank connection was renewed in Plaid, but marking the account completed at Cybrid failed: %v. Try Refresh connection again.", err))
+		f.failWith(id, "", "The bank connection was renewed in Plaid, but marking the account completed at Cybrid failed: try Refresh connection again.", err)
 		return
 	}
 	f.finishWithAccount(id, acct)
@@ -682,9 +702,11 @@ func (f *Flow) exit(id string, linkErr *LinkError, meta ExitMetadata, ev Event) 
 		}
 		a.ExitStatus = status
 		if linkErr != nil {
+			p := plaidFailure(linkErr, status)
 			a.State = Failed
 			a.Code = linkErr.ErrorCode
-			a.Error = plaidFailure(linkErr, status)
+			a.Error = p.Headline
+			a.Problem = &p
 		} else {
 			a.State = Exited
 			where := exitStatusText[status]
@@ -702,24 +724,13 @@ func (f *Flow) exit(id string, linkErr *LinkError, meta ExitMetadata, ev Event) 
 	})
 }
 
-func plaidFailure(e *LinkError, status string) string {
-	msg := e.ErrorMessage
-	if e.DisplayMessage != nil && *e.DisplayMessage != "" {
-		msg = *e.DisplayMessage
+// plaidFailure words a Plaid Link error (package problem's wording).
+func plaidFailure(e *LinkError, status string) problem.Problem {
+	pe := problem.PlaidError{Type: e.ErrorType, Code: e.ErrorCode, Message: e.ErrorMessage, ExitStatus: status}
+	if e.DisplayMessage != nil {
+		pe.DisplayMessage = *e.DisplayMessage
 	}
-	msg = strings.TrimRight(strings.TrimSpace(msg), ".")
-	if status == "requires_oauth" && e.ErrorCode != "INVALID_LINK_TOKEN" {
-		return fmt.Sprintf("The bank's own sign-in (OAuth) did not complete: the customer declined access, or the bank failed (%s: %s). Link again and approve access at the bank, or choose another bank.", e.ErrorCode, msg)
-	}
-	switch e.ErrorCode {
-	case "INVALID_LINK_TOKEN":
-		return "The link token expired or was already used (INVALID_LINK_TOKEN). Start again to get a new one."
-	case "INVALID_CREDENTIALS":
-		return "The bank rejected the sign-in details (INVALID_CREDENTIALS). Ask the customer to check them and link again."
-	case "INSTITUTION_DOWN", "INSTITUTION_NOT_RESPONDING":
-		return fmt.Sprintf("The bank is not available right now (%s). Try again later or choose another bank.", e.ErrorCode)
-	}
-	return fmt.Sprintf("Plaid Link ended with %s %s: %s. Link again; if it repeats, report the code and the Link session to support.", e.ErrorType, e.ErrorCode, msg)
+	return problem.PlaidLink(pe)
 }
 
 // LinkWindowEvent records something that happened around Plaid Link outside
@@ -860,7 +871,9 @@ func (f *Flow) countPoll(id string) {
 	})
 }
 
-func (f *Flow) fail(id, code, msg string) {
+// fail ends the attempt failed with code, the summary msg (Attempt.Error)
+// and the problem p (Attempt.Problem).
+func (f *Flow) fail(id, code, msg string, p problem.Problem) {
 	f.update(id, func(a *attempt) (Event, error) {
 		if a.State.Final() {
 			return Event{}, errors.New("already ended")
@@ -868,9 +881,26 @@ func (f *Flow) fail(id, code, msg string) {
 		a.State = Failed
 		a.Code = code
 		a.Error = msg
+		a.Problem = &p
 		a.publicToken = ""
-		return Event{Type: "state", Message: msg, Data: map[string]any{"code": code}}, nil
+		return Event{Type: "state", Message: msg, Data: map[string]any{"code": code, "problem": string(p.Kind)}}, nil
 	})
+}
+
+// failWith ends the attempt failed because of err, met while doing what
+// lead says (a sentence, e.g. "Cybrid did not create the link-token
+// workflow."): Error is lead followed by what to do about err; Problem is
+// err classified, its detail led by lead.
+func (f *Flow) failWith(id, code, lead string, err error) {
+	p := causeProblem(lead, err)
+	f.fail(id, code, lead+" "+p.Text(), p)
+}
+
+// causeProblem classifies err and puts lead in front of its detail.
+func causeProblem(lead string, err error) problem.Problem {
+	p := problem.Classify(err)
+	p.Detail = problem.Quote(lead+" "+p.Detail, problem.MaxDetail)
+	return p
 }
 
 // update applies change to the attempt under the lock, stamps times, and

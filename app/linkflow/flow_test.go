@@ -12,6 +12,7 @@ import (
 	"linkdesk/app/internal/contract"
 	"linkdesk/app/internal/simlink"
 	"linkdesk/app/linkflow"
+	"linkdesk/app/problem"
 	"linkdesk/app/sim"
 )
 
@@ -156,6 +157,7 @@ func TestMoreThanOneAccountIsRefusedBeforeAnyPost(t *testing.T) {
 	if failed.Code != "account_count" || !strings.Contains(failed.Error, "exactly one account") {
 		t.Errorf("refusal = %s: %s", failed.Code, failed.Error)
 	}
+	wantProblem(t, failed, problem.Plaid, "exactly one account")
 	if n := r.sim.Cybrid.Stats().ByRoute["POST /api/external_bank_accounts"]; n != 0 {
 		t.Errorf("%d accounts posted for a refused selection", n)
 	}
@@ -171,6 +173,7 @@ func TestFailedWorkflowEndsWithItsFailureCode(t *testing.T) {
 	if f.Code != "plaid_failure" || !strings.Contains(f.Error, "plaid_failure") || !strings.Contains(f.Error, f.WorkflowGUID) {
 		t.Errorf("failure = %s: %s", f.Code, f.Error)
 	}
+	wantProblem(t, f, problem.CybridFailure, "Try again")
 	r.checkContract()
 }
 
@@ -181,6 +184,7 @@ func TestWorkflowDeadline(t *testing.T) {
 	if f.Code != "timeout" || !strings.Contains(f.Error, "within 700ms") {
 		t.Errorf("failure = %s: %s", f.Code, f.Error)
 	}
+	wantProblem(t, f, problem.CybridFailure, "within 700ms")
 }
 
 func TestFailedAccountIsExplained(t *testing.T) {
@@ -199,6 +203,7 @@ func TestFailedAccountIsExplained(t *testing.T) {
 	if f.Code != "duplicate" || !strings.Contains(f.Error, "already linked") {
 		t.Errorf("failure = %s: %s", f.Code, f.Error)
 	}
+	wantProblem(t, f, problem.Refused, "already linked")
 }
 
 func TestExitSaysWhereTheCustomerLeft(t *testing.T) {
@@ -212,6 +217,9 @@ func TestExitSaysWhereTheCustomerLeft(t *testing.T) {
 	e := r.until(a.ID, linkflow.Exited)
 	if e.ExitStatus != status || !strings.Contains(e.Error, "bank sign-in") {
 		t.Errorf("exit = %s: %s", e.ExitStatus, e.Error)
+	}
+	if e.Problem != nil {
+		t.Errorf("a customer who left Link is not a problem: %+v", e.Problem)
 	}
 	if err := r.flow.Success(a.ID, "public-sandbox-x", linkflow.SuccessMetadata{}); err == nil {
 		t.Error("onSuccess after the attempt ended was accepted")
@@ -231,6 +239,7 @@ func TestExitSaysWhereTheCustomerLeft(t *testing.T) {
 	if f.Code != "INVALID_LINK_TOKEN" || !strings.Contains(f.Error, "Start again") {
 		t.Errorf("failure = %s: %s", f.Code, f.Error)
 	}
+	wantProblem(t, f, problem.Plaid, "Start again")
 }
 
 func TestRefreshPatchesTheAccountOutOfRefreshRequired(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/problem"
 )
 
 // AccountRetry is the state of a link attempt whose account Cybrid did not
@@ -54,7 +55,7 @@ func (f *Flow) RetryAccount(id string) error {
 			return Event{}, fmt.Errorf("the Plaid public token of attempt %s expired at %s: link again", id, a.tokenExpiry.Format(time.Kitchen))
 		}
 		a.State = CreatingAccount
-		a.Error, a.Code = "", ""
+		a.Error, a.Code, a.Problem = "", "", nil
 		return Event{Type: "state", Message: "Retrying account creation (operator)"}, nil
 	})
 	if err != nil {
@@ -92,6 +93,7 @@ func (f *Flow) RetryDeadline(id string) (time.Time, bool) {
 // the attempt waits in AccountRetry.
 func (f *Flow) createAccount(ctx context.Context, id string) {
 	posts := 0
+	var lastErr error // the last POST's error, for needRetry
 	for {
 		req, st := f.accountRequest(id)
 		if st.uncertain {
@@ -104,11 +106,16 @@ func (f *Flow) createAccount(ctx context.Context, id string) {
 				return
 			}
 			if err != nil {
-				f.needRetry(id, CodeOutcomeUnknown, fmt.Sprintf("Cybrid's answer to the account creation was lost, and listing the customer's accounts to check what it did failed too: %v. Nothing is sent again before that check succeeds.", err))
+				lead := "Cybrid's answer to the account creation was lost, and listing the customer's accounts to check what it did failed too. Nothing is sent again before that check succeeds."
+				cause := causeProblem(lead, err)
+				f.needRetry(id, CodeOutcomeUnknown, lead+" "+cause.Headline, cause)
 				return
 			}
 			if len(found) > 1 {
-				f.needRetry(id, CodeAmbiguousAccount, ambiguity(found))
+				why := ambiguity(found)
+				f.needRetry(id, CodeAmbiguousAccount, why, problem.Problem{Kind: problem.CybridFailure,
+					Headline: fmt.Sprintf("Several of the customer's new accounts (%d) could be the one Cybrid created: check the customer's accounts before you retry.", len(found)),
+					Fix:      why})
 				return
 			}
 			if len(found) == 1 {
@@ -125,11 +132,16 @@ func (f *Flow) createAccount(ctx context.Context, id string) {
 			})
 		}
 		if posts == maxPostsPerRun {
-			f.needRetry(id, CodeAccountNotCreated, "Cybrid did not create the external bank account.")
+			cause := problem.Problem{Kind: problem.CybridFailure, Headline: "Cybrid did not create the external bank account."}
+			if lastErr != nil {
+				cause = causeProblem("Creating the external bank account:", lastErr)
+			}
+			f.needRetry(id, CodeAccountNotCreated, "Cybrid did not create the external bank account.", cause)
 			return
 		}
 		if !time.Now().Before(st.tokenExpiry) {
-			f.fail(id, CodePublicTokenExpired, "The Plaid public token expired (30 minutes after Link) before Cybrid created the account. Link again for this customer.")
+			msg := "The Plaid public token expired (30 minutes after Link) before Cybrid created the account. Link again for this customer."
+			f.fail(id, CodePublicTokenExpired, msg, problem.Problem{Kind: problem.Plaid, Headline: msg, Action: problem.TryAgain})
 			return
 		}
 		f.markPosting(id)
@@ -138,6 +150,7 @@ func (f *Flow) createAccount(ctx context.Context, id string) {
 		if ctx.Err() != nil {
 			return
 		}
+		lastErr = err
 		switch {
 		case err == nil:
 			f.update(id, func(a *attempt) (Event, error) {
@@ -159,7 +172,7 @@ func (f *Flow) createAccount(ctx context.Context, id string) {
 				return
 			}
 		default:
-			f.fail(id, "", fmt.Sprintf("Cybrid refused to create the external bank account: %v. Fix the cause, then link again.", err))
+			f.failWith(id, "", "Cybrid refused to create the external bank account.", err)
 			return
 		}
 	}
@@ -206,8 +219,11 @@ func (f *Flow) markPosting(id string) {
 	})
 }
 
-// needRetry parks the attempt in AccountRetry until the public token expires.
-func (f *Flow) needRetry(id, code, why string) {
+// needRetry parks the attempt in AccountRetry until the public token
+// expires. why says what happened (Attempt.Error adds what to do); cause is
+// that worded as a problem, which the attempt's Problem keeps as its fix and
+// detail under a headline that offers Retry account creation.
+func (f *Flow) needRetry(id, code, why string, cause problem.Problem) {
 	var expiry time.Time
 	start := false
 	f.update(id, func(a *attempt) (Event, error) {
@@ -219,6 +235,13 @@ func (f *Flow) needRetry(id, code, why string) {
 		expiry = a.tokenExpiry
 		a.Error = fmt.Sprintf("%s Choose Retry account creation to try again without sending the customer through Link; the Plaid public token is kept until %s (%s from now). After that, link again.",
 			why, expiry.Format("15:04:05"), time.Until(expiry).Round(time.Second))
+		kind := cause.Kind
+		if kind == "" || kind == problem.Other {
+			kind = problem.CybridFailure
+		}
+		a.Problem = &problem.Problem{Kind: kind,
+			Headline: fmt.Sprintf("The account is not linked yet: choose Retry account creation before %s (the customer need not go through Link again); after that, link again.", expiry.Format("15:04:05")),
+			Fix:      cause.Text(), Detail: cause.Detail, Action: problem.RetryAccount}
 		if !a.watching {
 			a.watching, start = true, true
 		}
@@ -272,7 +295,7 @@ func (f *Flow) expireToken(ctx context.Context, id string, expiry time.Time) {
 			break
 		}
 	}
-	f.fail(id, CodePublicTokenExpired, msg)
+	f.fail(id, CodePublicTokenExpired, msg, problem.Problem{Kind: problem.Plaid, Headline: msg})
 }
 
 // ambiguity explains, for the attempt's Error, that several accounts could
@@ -305,12 +328,13 @@ func (f *Flow) adopt(ctx context.Context, id string, acct cybrid.ExternalBankAcc
 		a.uncertain = false
 		a.AccountGUID = acct.GUID
 		a.Account = summary(acct)
-		a.Error, a.Code = "", ""
+		a.Error, a.Code, a.Problem = "", "", nil
 		data := map[string]any{"found": true, "account_guid": acct.GUID, "account_state": acct.State}
 		if acct.State == cybrid.AccountDeleting || acct.State == cybrid.AccountDeleted {
 			a.State = Failed
 			a.Code = CodeAccountDeleted
 			a.Error = fmt.Sprintf("Cybrid created account %s for the request whose answer was lost, but it is %s, so nothing is linked. Link again for this customer.", acct.GUID, acct.State)
+			a.Problem = &problem.Problem{Kind: problem.CybridFailure, Headline: a.Error, Action: problem.TryAgain}
 			a.publicToken = ""
 			return Event{Type: "reconcile", Message: a.Error, Data: data}, nil
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/problem"
 )
 
 // KindVerify verifies the ownership of a linked account in state unverified,
@@ -57,7 +58,7 @@ func (f *Flow) verify(ctx context.Context, api VerifyAPI, id string, expected []
 		return
 	}
 	if err != nil {
-		f.fail(id, "", fmt.Sprintf("Cybrid did not start the ownership verification: %v. Try again.", err))
+		f.failWith(id, "", "Cybrid did not start the ownership verification.", err)
 		return
 	}
 	f.update(id, func(a *attempt) (Event, error) {
@@ -90,18 +91,20 @@ func (f *Flow) verify(ctx context.Context, api VerifyAPI, id string, expected []
 			} else {
 				msg += " Check the account later; if it stays unverified, report the verification GUID to Cybrid support."
 			}
-			f.fail(id, "timeout", msg)
+			f.fail(id, "timeout", msg, problem.Problem{Kind: problem.CybridFailure, Headline: msg})
 			return
 		case errors.Is(err, context.Canceled):
 			return
 		case err != nil:
-			f.fail(id, "", fmt.Sprintf("Checking the verification failed: %v", err))
+			f.failWith(id, "", "Checking the verification failed.", err)
 			return
 		}
 	}
 	if final.State == cybrid.VerificationExpired || final.Outcome == cybrid.VerificationFailed {
 		codes := fmt.Sprint(final.FailureCodes)
-		f.fail(id, "verification_failed", fmt.Sprintf("Cybrid could not verify that the customer owns this account (%s %s, failure codes %s). The account stays unverified and cannot be used; check the customer's details, or unlink it and link an account in the customer's own name.", final.State, final.Outcome, codes))
+		msg := fmt.Sprintf("Cybrid could not verify that the customer owns this account (%s %s, failure codes %s). The account stays unverified and cannot be used; check the customer's details, or unlink it and link an account in the customer's own name.", final.State, final.Outcome, codes)
+		f.fail(id, "verification_failed", msg, problem.Problem{Kind: problem.Refused, Headline: msg,
+			Detail: fmt.Sprintf("identity verification %s: %s %s, failure codes %s", iv.GUID, final.State, final.Outcome, codes)})
 		return
 	}
 	acct, err := f.api.GetExternalBankAccount(ctx, a.AccountGUID)
@@ -109,7 +112,7 @@ func (f *Flow) verify(ctx context.Context, api VerifyAPI, id string, expected []
 		return
 	}
 	if err != nil {
-		f.fail(id, "", fmt.Sprintf("The verification passed, but reading the account failed: %v. Reload the accounts.", err))
+		f.failWith(id, "", "The verification passed, but reading the account failed: reload the accounts.", err)
 		return
 	}
 	f.finishWithAccount(id, acct)

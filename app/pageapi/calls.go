@@ -181,6 +181,10 @@ func init() {
 			}
 			return a.b.SwitchEnvironment(env)
 		}),
+		// Start the environment the session waits for again (after the
+		// keychain was unlocked, say): the session then, running or still
+		// waiting with its problem.
+		define("retryEnvironment", func(ctx context.Context, a *API, _ NoParams) (SessionInfo, error) { return a.b.RetryEnvironment() }),
 		define("storeCredentials", func(ctx context.Context, a *API, p CredentialsParams) (SessionInfo, error) {
 			env := config.Environment(p.Environment)
 			if env != config.Sandbox && env != config.Production {
@@ -255,10 +259,15 @@ func init() {
 		// Attempts: each acts on its own customer and account only. A new
 		// attempt starts only while the crash journal can record it
 		// (journal.CanRecord): one a crash could leave unaccounted for is
-		// refused, with what to do.
+		// refused, with what to do. Link and Refresh are refused, before
+		// anything is created, for a customer Cybrid would not link (not
+		// verified).
 		define("startLink", func(ctx context.Context, a *API, p CustomerParams) (linkflow.Attempt, error) {
 			e, err := a.recording()
 			if err != nil {
+				return linkflow.Attempt{}, err
+			}
+			if err := e.Flow.CheckCustomer(ctx, p.CustomerGUID); err != nil {
 				return linkflow.Attempt{}, err
 			}
 			return e.Flow.StartLink(p.CustomerGUID)
@@ -266,6 +275,12 @@ func init() {
 		define("startRefresh", func(ctx context.Context, a *API, p AccountParams) (linkflow.Attempt, error) {
 			e, err := a.recording()
 			if err != nil {
+				return linkflow.Attempt{}, err
+			}
+			if err := guid.Check("account GUID", p.AccountGUID); err != nil {
+				return linkflow.Attempt{}, err
+			}
+			if err := e.Flow.CheckCustomer(ctx, p.CustomerGUID); err != nil {
 				return linkflow.Attempt{}, err
 			}
 			return e.Flow.StartRefresh(p.CustomerGUID, p.AccountGUID)

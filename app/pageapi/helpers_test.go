@@ -11,6 +11,7 @@ import (
 	"linkdesk/app/institutions"
 	"linkdesk/app/keychain"
 	"linkdesk/app/pageapi"
+	"linkdesk/app/problem"
 	"linkdesk/app/sim"
 	"linkdesk/app/target"
 )
@@ -78,7 +79,7 @@ func (b envBackend) Env() (*environment.Env, error) {
 
 func (b envBackend) Info() pageapi.SessionInfo {
 	if b.env == nil {
-		return pageapi.InfoWaiting(config.Sandbox, "test")
+		return pageapi.InfoWaiting(config.Sandbox, "test", problem.NoCredentials("sandbox"))
 	}
 	return pageapi.InfoOf(b.env, "test")
 }
@@ -90,6 +91,10 @@ func (envBackend) SwitchEnvironment(config.Environment) (pageapi.SessionInfo, er
 }
 
 func (envBackend) StoreCredentials(config.Environment, keychain.Credentials) (pageapi.SessionInfo, error) {
+	return pageapi.SessionInfo{}, errSessionOnly
+}
+
+func (envBackend) RetryEnvironment() (pageapi.SessionInfo, error) {
 	return pageapi.SessionInfo{}, errSessionOnly
 }
 

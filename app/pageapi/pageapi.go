@@ -32,6 +32,7 @@ import (
 	"linkdesk/app/config"
 	"linkdesk/app/environment"
 	"linkdesk/app/keychain"
+	"linkdesk/app/problem"
 )
 
 // MaxParams bounds what the page may send in one call, in bytes.
@@ -50,6 +51,10 @@ type Backend interface {
 	// StoreCredentials stores creds for env in the OS keychain, then
 	// makes env current.
 	StoreCredentials(env config.Environment, creds keychain.Credentials) (SessionInfo, error)
+	// RetryEnvironment starts the environment the session waits for
+	// again (after the operator unlocked the keychain, say) and describes
+	// the session then: running, or still waiting with its problem.
+	RetryEnvironment() (SessionInfo, error)
 	// PageReady is told that the page is interactive (its first list
 	// rendered).
 	PageReady()
@@ -70,10 +75,17 @@ type SessionInfo struct {
 	Version     string `json:"version"`
 	// RedirectURI is the OAuth redirect URI sent with workflows ("" none).
 	RedirectURI string `json:"redirect_uri,omitempty"`
-	// NeedsCredentials is set when the environment has no stored
-	// credentials: the page shows the first-run screen.
-	NeedsCredentials bool     `json:"needs_credentials"`
-	Environments     []string `json:"environments"`
+	// NeedsCredentials is set when the environment has no stored (or no
+	// readable) credentials: the page shows the first-run screen.
+	NeedsCredentials bool `json:"needs_credentials"`
+	// Problem says why the environment is not running (nil while it
+	// runs): its kind is missing_credentials (with NeedsCredentials),
+	// keychain_locked, keychain_denied, keychain_unavailable or
+	// keychain_timeout; its headline, fix and detail say what is wrong and
+	// how to fix it, and its action (retry_environment) that the call
+	// retryEnvironment tries again. The simulator works meanwhile.
+	Problem      *problem.Problem `json:"problem,omitempty"`
+	Environments []string         `json:"environments"`
 	// Simulator says where the built-in simulator listens (sim only).
 	Simulator *SimulatorInfo `json:"simulator,omitempty"`
 }
@@ -127,10 +139,16 @@ func InfoOf(e *environment.Env, version string) SessionInfo {
 	}
 }
 
-// InfoWaiting describes a session waiting for env's credentials.
-func InfoWaiting(env config.Environment, version string) SessionInfo {
-	return SessionInfo{Environment: string(env), Credentials: "none stored", Version: version,
-		NeedsCredentials: true, Environments: environments()}
+// InfoWaiting describes a session waiting for env because of p: no stored
+// credentials (kind missing_credentials: NeedsCredentials) or a keychain
+// problem.
+func InfoWaiting(env config.Environment, version string, p problem.Problem) SessionInfo {
+	creds := "none stored"
+	if p.Kind != problem.MissingCredentials {
+		creds = "OS keychain (not readable now)"
+	}
+	return SessionInfo{Environment: string(env), Credentials: creds, Version: version,
+		NeedsCredentials: p.Kind == problem.MissingCredentials, Problem: &p, Environments: environments()}
 }
 
 func environments() []string {
@@ -160,13 +178,20 @@ var ErrUnknownCall = errors.New("unknown call")
 
 // Serve answers the call named method with params (one JSON object, or
 // empty for none). Its shape is ui.CallFunc's. The error says what to fix;
-// it quotes at most 40 characters of anything the page sent.
+// it quotes at most 40 characters of anything the page sent. Every error
+// carries its problem (package problem, worded for the current
+// environment), which package ui sends along: a failed call — a customer
+// list that could not be read, say — is never mistaken for an empty answer.
 func (a *API) Serve(ctx context.Context, method string, params []byte) (any, error) {
 	c, ok := callTable[method]
 	if !ok {
 		return nil, fmt.Errorf("%w %s", ErrUnknownCall, quote(method))
 	}
-	return c.serve(ctx, a, params)
+	v, err := c.serve(ctx, a, params)
+	if err != nil {
+		return nil, problem.Wrap(err, problem.ClassifyFor(a.b.Info().Environment, err))
+	}
+	return v, nil
 }
 
 // call is one entry of the contract.

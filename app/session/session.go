@@ -24,6 +24,7 @@ import (
 	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/pageapi"
+	"linkdesk/app/problem"
 	"linkdesk/app/sim"
 	"linkdesk/app/target"
 	"linkdesk/app/timeline"
@@ -58,9 +59,9 @@ type Session struct {
 	api     *pageapi.API
 	started time.Time
 
-	env      atomic.Pointer[environment.Env] // nil while waiting for credentials
-	missing  atomic.Pointer[config.Environment]
-	switchMu sync.Mutex // one switch at a time
+	env      atomic.Pointer[environment.Env] // nil while waiting
+	waiting  atomic.Pointer[waitState]       // why, while env is nil
+	switchMu sync.Mutex                      // one switch at a time
 	// sims is the run's built-in simulator: started when first needed and
 	// kept, with its address and state, across environment switches.
 	sims *target.Simulator
@@ -76,6 +77,27 @@ type Session struct {
 	window *ui.Window // set once the window is open
 }
 
+// waitState is the environment a session waits for and why: no stored
+// credentials, or a keychain that cannot be used now.
+type waitState struct {
+	env config.Environment
+	err error
+}
+
+// waits reports whether a failure to resolve an environment makes the
+// session wait — showing the problem in the window, with a way to try again
+// — instead of failing: missing or unreadable credentials, and every
+// keychain problem (locked, denied, unavailable, not answering). The
+// classifier decides which errors those are.
+func waits(err error) bool {
+	switch problem.Classify(err).Kind {
+	case problem.MissingCredentials, problem.KeychainLocked, problem.KeychainDenied,
+		problem.KeychainUnavailable, problem.KeychainTimeout:
+		return true
+	}
+	return false
+}
+
 // keptTimeline is an environment's timeline and the client secret it was
 // made to keep out of its entries.
 type keptTimeline struct {
@@ -89,9 +111,13 @@ type NoCredentialsError = target.NoCredentialsError
 
 // Start builds a session for cfg. For sim it starts the simulator on
 // loopback; otherwise it reads the credentials from store. When none are
-// stored for sandbox or production, the session still starts: the page shows
-// the first-run screen that stores them (Env reports *NoCredentialsError
-// meanwhile).
+// stored for sandbox or production, or the OS keychain cannot be used
+// (locked, access denied, unavailable, not answering), the session still
+// starts, so that the window opens: Info carries the problem (the page shows
+// the first-run screen, or what is wrong with the keychain and how to fix
+// it, with the simulator as a way on), RetryEnvironment tries again, and Env
+// reports the error meanwhile. Other failures (the simulator or the
+// environment cannot start) fail Start.
 func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.Store, o Options) (*Session, error) {
 	if log == nil {
 		log = slog.Default()
@@ -115,13 +141,16 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 	s.Server = srv
 	srv.SetCalls(ui.Calls{Serve: s.api.Serve, MaxParams: pageapi.MaxParams})
 	s.Navigation = &ui.Navigation{OnRedirect: func(u string) { s.oauthReturn(u) }, OnPopup: s.popupEvent, Log: log}
+	// The page itself, whatever happens to the environment: a session that
+	// waits (no credentials, a locked keychain) must still load its page.
+	s.Navigation.Configure([]string{s.Server.URL}, "")
 	if err := s.switchTo(cfg.Environment); err != nil {
-		var nc *NoCredentialsError
-		if !errors.As(err, &nc) {
+		if !waits(err) {
 			s.Close()
 			return nil, err
 		}
-		log.Warn("no API credentials stored; the window asks for them", "environment", nc.Env)
+		p := problem.ClassifyFor(string(cfg.Environment), err)
+		log.Warn("the environment waits; the window says why", "environment", cfg.Environment, "problem", p.Kind, "headline", p.Headline, "err", err)
 	}
 	return s, nil
 }
@@ -143,24 +172,24 @@ func openState(dir string, log *slog.Logger) (*audit.Log, *institutions.Names) {
 	return al, names
 }
 
-// Env returns the current environment, or *NoCredentialsError while the
-// session waits for credentials. The Env never changes; a switch replaces
-// it.
+// Env returns the current environment, or, while the session waits, why:
+// *NoCredentialsError, or the keychain's error (a *keychain.LockedError, …).
+// The Env never changes; a switch replaces it.
 func (s *Session) Env() (*environment.Env, error) {
 	if e := s.env.Load(); e != nil {
 		return e, nil
 	}
-	env := s.base.Environment
-	if m := s.missing.Load(); m != nil {
-		env = *m
+	if w := s.waiting.Load(); w != nil {
+		return nil, w.err
 	}
-	return nil, &NoCredentialsError{Env: string(env)}
+	return nil, &NoCredentialsError{Env: string(s.base.Environment)}
 }
 
 // switchTo resolves and starts env and makes it current, then stops the
-// previous one. Without stored credentials the previous one is stopped too
-// and the session waits for them (*NoCredentialsError); on any other failure
-// the previous environment stays current.
+// previous one. Without stored credentials, or when the keychain cannot be
+// used (see waits), the previous one is stopped too and the session waits
+// for env, returning the error; on any other failure the previous
+// environment stays current.
 func (s *Session) switchTo(env config.Environment) error {
 	s.switchMu.Lock()
 	defer s.switchMu.Unlock()
@@ -176,10 +205,10 @@ func (s *Session) switchTo(env config.Environment) error {
 	}
 	tg, err := target.Resolve(&c, s.store, s.sims)
 	if err != nil {
-		var nc *NoCredentialsError
-		if errors.As(err, &nc) {
-			s.missing.Store(&env)
+		if waits(err) {
+			s.waiting.Store(&waitState{env: env, err: err})
 			s.env.Store(nil)
+			s.Navigation.Configure([]string{s.Server.URL}, "") // no Plaid, no redirect URI meanwhile
 			if old != nil {
 				old.Close()
 			}
@@ -215,7 +244,7 @@ func (s *Session) switchTo(env config.Environment) error {
 		Environment: string(env), PlaidScriptURL: tg.PlaidScriptURL, Version: s.version,
 		CSP: ui.PageCSP(tg.PlaidScriptURL),
 	})
-	s.missing.Store(nil)
+	s.waiting.Store(nil)
 	s.env.Store(e)
 	if old != nil {
 		old.Close()
@@ -229,15 +258,18 @@ func (s *Session) Info() pageapi.SessionInfo {
 	if e := s.env.Load(); e != nil {
 		return pageapi.InfoOf(e, s.version)
 	}
-	_, err := s.Env()
-	var nc *NoCredentialsError
-	errors.As(err, &nc)
-	return pageapi.InfoWaiting(config.Environment(nc.Env), s.version)
+	w := s.waiting.Load()
+	if w == nil {
+		w = &waitState{env: s.base.Environment, err: &NoCredentialsError{Env: string(s.base.Environment)}}
+	}
+	return pageapi.InfoWaiting(w.env, s.version, problem.ClassifyFor(string(w.env), w.err))
 }
 
 // SwitchEnvironment implements pageapi.Backend: attempts still running in
-// the old environment are cancelled (the page asks the operator first). The
-// switch is recorded in the audit log, under the environment switched to.
+// the old environment are cancelled (the page asks the operator first). An
+// environment that waits (see Start) is not an error: the answer's Problem
+// says why. The switch is recorded in the audit log, under the environment
+// switched to.
 func (s *Session) SwitchEnvironment(env config.Environment) (pageapi.SessionInfo, error) {
 	from := s.Info().Environment
 	rec := audit.Record{Environment: string(env), Action: audit.ActionSwitchEnvironment, Outcome: audit.OutcomeSuccess,
@@ -247,12 +279,34 @@ func (s *Session) SwitchEnvironment(env config.Environment) (pageapi.SessionInfo
 	switch {
 	case errors.As(err, &nc):
 		rec.Detail += "; no API credentials are stored for it, so the first-run screen asks for them"
+	case err != nil && waits(err):
+		rec.Detail += "; it waits: " + problem.Classify(err).Headline
 	case err != nil:
 		rec.Outcome, rec.Detail = audit.OutcomeFailure, fmt.Sprintf("Switching from %s to %s failed: %v", from, env, err)
 	}
 	s.audit.Append(rec)
-	if err != nil && nc == nil {
+	if err != nil && !waits(err) {
 		return pageapi.SessionInfo{}, err
+	}
+	return s.Info(), nil
+}
+
+// RetryEnvironment implements pageapi.Backend: while the session waits (no
+// credentials, a locked or unreachable keychain…), it resolves that
+// environment again — reading the keychain anew — and starts it if it can
+// now. While an environment runs it changes nothing. The answer is the
+// session then; it is an error only when the environment fails in a way
+// that does not make it wait.
+func (s *Session) RetryEnvironment() (pageapi.SessionInfo, error) {
+	w := s.waiting.Load()
+	if w == nil || s.env.Load() != nil {
+		return s.Info(), nil
+	}
+	if err := s.switchTo(w.env); err != nil {
+		if !waits(err) {
+			return pageapi.SessionInfo{}, err
+		}
+		s.Log.Info("the environment still waits", "environment", w.env, "problem", problem.Classify(err).Kind)
 	}
 	return s.Info(), nil
 }
@@ -271,7 +325,7 @@ func (s *Session) StoreCredentials(env config.Environment, creds keychain.Creden
 	}
 	s.audit.Append(rec, creds.ClientSecret)
 	s.Log.Info("API credentials stored in the OS keychain", "environment", env, "client_id", creds.ClientID)
-	if err := s.switchTo(env); err != nil {
+	if err := s.switchTo(env); err != nil && !waits(err) {
 		return pageapi.SessionInfo{}, err
 	}
 	return s.Info(), nil

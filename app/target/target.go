@@ -14,6 +14,7 @@ import (
 
 	"linkdesk/app/config"
 	"linkdesk/app/keychain"
+	"linkdesk/app/problem"
 	"linkdesk/app/sim"
 )
 
@@ -122,6 +123,9 @@ type NoCredentialsError struct{ Env string }
 func (e *NoCredentialsError) Error() string {
 	return fmt.Sprintf("no Cybrid API credentials are stored for %s: store them with `linkdesk credentials set --env %s` (or use LINKDESK_ENVIRONMENT=sim for the built-in simulator)", e.Env, e.Env)
 }
+
+// Problem words it for the page (problem.Carrier): the first-run screen.
+func (e *NoCredentialsError) Problem() problem.Problem { return problem.NoCredentials(e.Env) }
 
 // Resolve decides where cfg's environment points and with which
 // credentials. For sim it takes the simulator from simulator (starting it

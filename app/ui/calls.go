@@ -40,7 +40,8 @@ import (
 // read) and logged in a bounded way.
 //
 // The answer is the HTTP response: 200 with the result as JSON, or an error
-// status with {"error": "…"}. Nothing the page sent is ever put into a
+// status with {"error": "…"} — plus {"problem": {…}} when the call's error
+// carries one (PageProblem). Nothing the page sent is ever put into a
 // script. Go → page: Window.Push evaluates window.linkdesk.push(<JSON>) with
 // Dispatch + Eval, built from JSON-encoded values only.
 
@@ -50,6 +51,18 @@ import (
 // JSON; an error's text is shown to the operator. Return an error wrapping
 // ErrUnknownCall for a name that is not a call.
 type CallFunc func(ctx context.Context, method string, params []byte) (any, error)
+
+// PageProblem is implemented by a CallFunc's error (anywhere in its chain,
+// as errors.As finds it) that describes itself for the operator — kind,
+// headline, fix, technical detail (package problem's Problem). handleCall
+// answers such an error with {"error": err.Error(), "problem": PageProblem()},
+// so the page can tell, say, a failed customer list from an empty one and
+// say what to do. The value must marshal to a JSON object; ui never looks
+// inside it.
+type PageProblem interface {
+	error
+	PageProblem() any
+}
 
 // ErrUnknownCall is wrapped by a CallFunc's error for a method that does not
 // exist (answered 404).
@@ -135,7 +148,7 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusNotFound
 		}
 		s.log.Warn("page call failed", "method", method, "duration", time.Since(start).Round(time.Millisecond), "err", err)
-		writeJSON(w, status, map[string]string{"error": err.Error()})
+		writeJSON(w, status, errorBody(err))
 		return
 	}
 	s.log.Debug("page call done", "method", method, "duration", time.Since(start).Round(time.Millisecond))
@@ -150,6 +163,21 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
 }
 
 const whyTooLarge = "too large"
+
+// errorBody is a failed call's answer: {"error": text}, and the problem when
+// err carries one (PageProblem) whose value marshals.
+func errorBody(err error) map[string]any {
+	body := map[string]any{"error": err.Error()}
+	var pp PageProblem
+	if errors.As(err, &pp) {
+		if v := pp.PageProblem(); v != nil {
+			if b, merr := json.Marshal(v); merr == nil && len(b) > 0 && b[0] == '{' {
+				body["problem"] = json.RawMessage(b)
+			}
+		}
+	}
+	return body
+}
 
 // refuseCall says why a request is not the app page's own call ("" when it
 // is). The checks run before the body is read.

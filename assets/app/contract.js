@@ -27,6 +27,7 @@ export const CALLS = Object.freeze([
   "recovered.list",
   "recovered.recheck",
   "retryAccount",
+  "retryEnvironment",
   "runningAttempts",
   "scenarios",
   "searchCustomers",
@@ -50,7 +51,9 @@ export const PUSH = Object.freeze({
 const secret = document.querySelector('meta[name="linkdesk-session"]').content;
 
 // call asks Go for method with params and resolves with its result; it
-// rejects with Go's error message.
+// rejects with an Error whose message is Go's error message and, when Go
+// classified the failure, whose .problem is {kind, headline, fix, detail,
+// action} (see app/problem).
 export async function call(method, params = {}) {
   if (!CALLS.includes(method)) throw new Error(`linkdesk's page has no call named ${method}`);
   let r;
@@ -67,7 +70,11 @@ export async function call(method, params = {}) {
   }
   let body = null;
   try { body = await r.json(); } catch (e) { /* not JSON */ }
-  if (!r.ok) throw new Error((body && body.error) || `linkdesk answered ${r.status}`);
+  if (!r.ok) {
+    const err = new Error((body && body.error) || `linkdesk answered ${r.status}`);
+    if (body && body.problem && typeof body.problem === "object") err.problem = body.problem;
+    throw err;
+  }
   return body;
 }
 
