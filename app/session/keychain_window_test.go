@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"linkdesk/app/config"
+	"linkdesk/app/internal/testneeds"
 	"linkdesk/app/keychain"
 	"linkdesk/app/sim"
 )
@@ -38,25 +39,20 @@ type keychainWindowResult struct {
 	Fix, Action      string
 	NeedsCredentials bool
 	ListKind         string // the problem kind of a listCustomers refused meanwhile
-	Retried          bool   // locked: after unlocking, retryEnvironment started sandbox
-	RetriedTotal     int
+	Retried          bool   // locked: after unlocking, Try again started sandbox
+	RetriedTotal     int    // customers listed then
+	// What the window shows: the waiting screen's headline and fix, its
+	// buttons, and (not locked) what Try again says when nothing changed.
+	ScreenHeadline, ScreenFix string
+	ScreenAction, SimButton   string
+	StillWaiting              string
 }
 
 func TestKeychainProblemsOpenTheWindow(t *testing.T) {
 	for _, tool := range []string{"dbus-run-session", "dbus-send", "gnome-keyring-daemon"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("LINKDESK_REQUIRE_KEYRING") == "1" {
-				t.Fatalf("%s is not installed", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
+		testneeds.Tool(t, testneeds.Keyring, tool, "dbus gnome-keyring")
 	}
-	if _, err := exec.LookPath("Xvfb"); err != nil {
-		if os.Getenv("LINKDESK_REQUIRE_DISPLAY") == "1" {
-			t.Fatal("Xvfb is not installed")
-		}
-		t.Skip("Xvfb not installed")
-	}
+	testneeds.Tool(t, testneeds.Display, "Xvfb", "xvfb")
 	secretService, _ := filepath.Abs("../keychain/testdata/with-secret-service.sh")
 	waitForName := `i=0
 until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
@@ -119,8 +115,15 @@ done
 			if r.ListKind != tc.kind {
 				t.Errorf("listCustomers meanwhile was refused with %q, want %q", r.ListKind, tc.kind)
 			}
+			if r.ScreenHeadline != r.Headline || r.ScreenFix != r.Fix || r.ScreenAction != "Try again" || r.SimButton != "Use the simulator meanwhile" {
+				t.Errorf("the window shows headline %q, fix %q, buttons %q and %q; want the problem's headline and fix, Try again and the simulator",
+					r.ScreenHeadline, r.ScreenFix, r.ScreenAction, r.SimButton)
+			}
 			if tc.mode == "locked" && (!r.Retried || r.RetriedTotal == 0) {
-				t.Errorf("after unlocking, retryEnvironment did not start sandbox: %+v", r)
+				t.Errorf("after unlocking, Try again did not start sandbox: %+v", r)
+			}
+			if tc.mode != "locked" && !strings.Contains(r.StillWaiting, "still not possible") {
+				t.Errorf("Try again with nothing changed says %q, want that it is still not possible", r.StillWaiting)
 			}
 			t.Logf("%s: window ready %dms after start (helper run %s): %s | %s", tc.mode, r.OpenedMS, time.Since(start).Round(time.Millisecond), r.Headline, r.Fix)
 		})
@@ -206,17 +209,22 @@ func TestKeychainWindowHelper(t *testing.T) {
 	a.js(`import("/contract.js").then((m) => m.call("info", {}))`, &info)
 	r.Kind, r.Headline, r.Fix, r.Action, r.NeedsCredentials = info.Problem.Kind, info.Problem.Headline, info.Problem.Fix, info.Problem.Action, info.NeedsCredentials
 	a.js(`import("/contract.js").then((m) => m.call("listCustomers", {page: 0, per_page: 25})).then(() => "listed", (e) => e.problem ? e.problem.kind : "no problem: " + e.message)`, &r.ListKind)
+	a.waitJS(`document.querySelector('[data-testid="env-problem-headline"]')`, 10*time.Second)
+	r.ScreenHeadline, r.ScreenFix = a.text("env-problem-headline"), a.text("env-problem-fix")
+	r.ScreenAction, r.SimButton = a.text("env-problem-action"), a.text("env-problem-use-sim")
 	a.shot("keychain-" + mode)
 	if mode == "locked" {
 		run(t, "sh", "-c", "printf "+helperKeyringPass+" | gnome-keyring-daemon --replace --unlock --components=secrets >/dev/null && sleep 0.5")
-		var retried struct {
-			Problem *struct{ Kind string } `json:"problem"`
-		}
-		a.js(`import("/contract.js").then((m) => m.call("retryEnvironment", {}))`, &retried)
-		r.Retried = retried.Problem == nil
-		if r.Retried {
-			a.js(`import("/contract.js").then((m) => m.call("listCustomers", {page: 0, per_page: 25})).then((p) => p.total)`, &r.RetriedTotal)
-		}
+		a.click("env-problem-action")
+		// The page reloads on sandbox and lists its customers.
+		a.waitJS(`document.body.dataset.ready === "true" && document.querySelectorAll('[data-testid="customer-row"]').length > 0`, 20*time.Second)
+		r.Retried = true
+		a.js(`document.querySelectorAll('[data-testid="customer-row"]').length`, &r.RetriedTotal)
+		a.shot("keychain-unlocked")
+	} else {
+		a.click("env-problem-action")
+		a.waitJS(`document.querySelector('[data-testid="env-problem"] .lead')`, 10*time.Second)
+		r.StillWaiting = a.text("env-problem")
 	}
 	b, _ := json.Marshal(r)
 	if err := os.WriteFile(os.Getenv(keychainHelperOut), b, 0o600); err != nil {

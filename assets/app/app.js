@@ -4,23 +4,10 @@
 // shows the selected customer's own latest attempt, as Go reports it.
 
 import { call, onPush, PUSH } from "./contract.js";
+import { $, $$, el, tid } from "./dom.js";
 import { destroyPlaid, linkAttempt, loadPlaid, openPlaid as openLink, setHooks } from "./plaidlink.js";
+import { problemLine, problemOf, problemView } from "./problem.js";
 
-const $ = (sel, root = document) => root.querySelector(sel);
-const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
-const tid = (id) => $(`[data-testid="${id}"]`);
-const el = (tag, attrs = {}, ...kids) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") e.className = v;
-    else if (k === "text") e.textContent = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const kid of kids.flat()) if (kid !== null && kid !== undefined && kid !== false) e.append(kid);
-  return e;
-};
 
 
 // ---- state --------------------------------------------------------------
@@ -151,7 +138,7 @@ async function showAudit(page = 0, mine = !!state.customer) {
   try {
     r = await call("audit.list", { customer_guid: mine && state.customer ? state.customer.guid : "", page, per_page: per });
   } catch (e) {
-    inform("Audit log", e.message);
+    inform("Audit log", problemLine(problemOf(e)));
     return;
   }
   const rows = r.records.map((x) => el("tr", { "data-testid": "audit-record", "data-action": x.action, "data-outcome": x.outcome },
@@ -174,7 +161,7 @@ async function showAudit(page = 0, mine = !!state.customer) {
     try {
       const res = await call("audit.export", { format: "csv", customer_guid: mine && state.customer ? state.customer.guid : "" });
       exported.replaceChildren("Saved ", ...res.files.map((f) => el("code", { text: f.path })));
-    } catch (err) { exported.textContent = "Export failed: " + err.message; }
+    } catch (err) { exported.textContent = "Export failed: " + problemLine(problemOf(err)); }
   });
   const pager = el("div", { class: "row" },
     el("button", { class: "small", type: "button", disabled: page === 0, text: "‹ Newer", onclick: (e) => { e.preventDefault(); tid("dialog").close("cancel"); showAudit(page - 1, mine); } }),
@@ -204,8 +191,28 @@ function renderInfo() {
   tid("scenario-box").hidden = i.environment !== "sim";
   tid("sim-details").hidden = !i.simulator;
   const needs = !!i.needs_credentials;
+  const waiting = !!i.problem && !needs;
   tid("firstrun").hidden = !needs;
   tid("main").classList.toggle("needs-credentials", needs);
+  tid("env-waiting").hidden = !waiting;
+  tid("main").classList.toggle("env-waiting", waiting);
+  if (waiting) {
+    // The environment waits for the OS keychain (locked, refused, absent,
+    // not answering): say why, how to fix it, and retry without a restart.
+    tid("no-customer").hidden = true;
+    tid("customer").hidden = true;
+    tid("env-waiting-env").textContent = i.environment;
+    tid("env-waiting-box").replaceChildren(problemView(i.problem, {
+      testid: "env-problem",
+      lead: state.retriedAt ? `Tried again at ${state.retriedAt}: still not possible.` : "",
+      actions: {
+        retry_environment: { label: "Try again", run: retryEnvironment },
+        store_credentials: { label: "Enter credentials", run: () => switchEnv(i.environment) },
+        use_sim: { label: "Use the simulator meanwhile", run: () => switchEnv("sim") },
+      },
+      extra: i.environment === "sim" ? [] : ["use_sim"],
+    }));
+  }
   if (needs) {
     tid("no-customer").hidden = true;
     tid("customer").hidden = true;
@@ -228,6 +235,20 @@ function renderHint() {
   h.hidden = false;
 }
 
+// retryEnvironment asks Go to start the waiting environment again (after
+// the operator unlocked the keychain, say): the page reloads once it runs.
+async function retryEnvironment() {
+  try {
+    const info = await call("retryEnvironment", {});
+    if (!info.problem) { location.reload(); return; }
+    state.info = info;
+    state.retriedAt = new Date().toLocaleTimeString();
+    renderInfo();
+  } catch (e) {
+    showBanner("Trying again failed: " + problemLine(problemOf(e)));
+  }
+}
+
 async function switchEnv(env) {
   if (state.info && env === state.info.environment && !state.info.needs_credentials) return;
   const busy = await call("runningAttempts", {}).catch(() => []);
@@ -238,7 +259,7 @@ async function switchEnv(env) {
     // A new environment has its own Plaid origin and page policy: reload.
     location.reload();
   } catch (e) {
-    showBanner("Could not switch to " + env + ": " + e.message);
+    showBanner("Could not switch to " + env + ": " + problemLine(problemOf(e)));
   }
 }
 
@@ -262,10 +283,13 @@ function renderCustomers() {
     }, el("span", { class: "name", text: c.name || "(no name)" }), el("span", { class: "chip " + c.state, text: c.state }), el("span", { class: "g", text: c.guid })));
   });
   if (!state.searching && state.customersError) {
-    list.append(el("li", { class: "failed", "data-testid": "customers-failed", role: "alert" },
-      el("div", { class: "bad", text: "The customer list could not be loaded." }),
-      el("div", { class: "muted small", text: state.customersError }),
-      el("button", { class: "small", "data-testid": "customers-retry", text: "Try again", onclick: loadCustomers })));
+    // A failed list is not an empty one: say why, and offer to try again.
+    list.append(el("li", { class: "failed", "data-testid": "customers-failed" },
+      problemView(state.customersError, {
+        testid: "customers-problem", lead: "The customer list could not be loaded.",
+        actions: { try_again: { label: "Try again", run: loadCustomers }, reload: { label: "Try again", run: loadCustomers } },
+        extra: state.customersError.action === "try_again" ? [] : ["reload"],
+      })));
   } else if (!rows.length) list.append(el("li", { class: "muted", "data-testid": "customers-none", text: state.searching ? "No customer matches." : "No customers." }));
   const note = tid("search-note");
   if (state.searching) {
@@ -301,7 +325,7 @@ async function loadCustomers() {
     state.total = p.total;
     state.customersError = null;
   } catch (e) {
-    state.customersError = e.message;
+    state.customersError = problemOf(e);
   }
   renderCustomers();
 }
@@ -324,7 +348,7 @@ async function search(query, stateFilter = tid("customer-state-filter").value) {
     renderCustomers();
   } catch (e) {
     if (mySeq !== searchSeq) return;
-    tid("search-note").replaceChildren(el("span", { class: "bad", text: "The search failed: " + e.message }));
+    tid("search-note").replaceChildren(el("span", { class: "bad", text: "The search failed: " + problemLine(problemOf(e)) }));
   }
 }
 
@@ -385,7 +409,7 @@ async function loadAccounts() {
     state.accounts = list;
     renderAccounts();
   } catch (e) {
-    addActivity("Accounts could not be loaded: " + e.message, true);
+    addActivity("Accounts could not be loaded: " + problemLine(problemOf(e)), true);
   } finally {
     accountsLoading = false;
     tid("accounts-loading").hidden = true;
@@ -407,8 +431,8 @@ async function unlink(a) {
     addActivity(`Unlinking ${a.name} (${r.state})`);
     loadAccounts();
   } catch (e) {
-    addActivity("Unlink failed: " + e.message, true);
-    ask("Unlink failed", e.message, "OK");
+    addActivity("Unlink failed: " + problemLine(problemOf(e)), true);
+    ask("Unlink failed", problemLine(problemOf(e)), "OK");
   }
 }
 
@@ -437,8 +461,11 @@ let lastActive = null;
 function renderAttempt() {
   const box = tid("attempt");
   const a = state.attempt;
+  // A start Go refused for this customer shows above the last attempt.
+  const r = state.refusal && state.customer && state.refusal.customer === state.customer.guid ? state.refusal : null;
+  const refused = r ? problemView(r.problem, { testid: "start-refused", lead: `${r.what}: not started.` }) : null;
   if (!a) {
-    box.replaceChildren(el("div", { class: "muted", "data-testid": "attempt-empty", text: "No attempt for this customer yet. “Link bank account” starts one; “Refresh connection” re-links an expired one." }));
+    box.replaceChildren(...[refused, el("div", { class: "muted", "data-testid": "attempt-empty", text: "No attempt for this customer yet. “Link bank account” starts one; “Refresh connection” re-links an expired one." })].filter(Boolean));
     return;
   }
   const final = FINAL.includes(a.state);
@@ -466,17 +493,19 @@ function renderAttempt() {
     steps.append(el("li", { class: cls, "data-testid": "step-" + s.key, "data-status": cls || "pending" },
       el("span", { class: "mark" }, mark), el("div", {}, el("div", { class: "t", text: s.title }), el("div", { class: "d", text: desc })), el("span", { class: "el", "data-testid": active && !final ? "elapsed" : null, text: right })));
   }
-  const parts = [steps];
-  const cancel = el("button", { "data-testid": "cancel-attempt", text: "Cancel", onclick: () => call("cancel", { attempt_id: a.id }).catch((e) => addActivity(e.message, true)) });
+  const parts = refused ? [refused, steps] : [steps];
+  const cancel = el("button", { "data-testid": "cancel-attempt", text: "Cancel", onclick: () => call("cancel", { attempt_id: a.id }).catch((e) => addActivity(problemLine(problemOf(e)), true)) });
   if (final) parts.push(resultCard(a));
   else if (a.state === "account_retry") {
     // The account POST failed and Cybrid shows no account from it: the
     // customer need not go through Link again while the public token lives.
     parts.push(el("div", { class: "result bad", "data-testid": "retry-box", role: "status" },
       el("div", { class: "h", text: "The account was not created yet" }),
-      el("div", { "data-testid": "retry-text", text: a.error || "" }),
+      el("div", { "data-testid": "retry-text", text: a.problem ? a.problem.headline : a.error || "" }),
+      a.problem && a.problem.fix ? el("div", { "data-testid": "retry-fix", class: "fix", text: a.problem.fix }) : null,
+      a.problem && a.problem.detail ? el("details", { class: "detail" }, el("summary", { text: "Technical detail" }), el("pre", { text: a.problem.detail })) : null,
       el("div", { class: "actions" },
-        el("button", { class: "primary", "data-testid": "retry-account", text: "Retry account creation", onclick: () => call("retryAccount", { attempt_id: a.id }).then(onAttempt, (e) => addActivity("Retry failed: " + e.message, true)) }),
+        el("button", { class: "primary", "data-testid": "retry-account", text: "Retry account creation", onclick: () => call("retryAccount", { attempt_id: a.id }).then(onAttempt, (e) => addActivity("Retry failed: " + problemLine(problemOf(e)), true)) }),
         cancel)));
   } else parts.push(el("div", { class: "result-actions" }, cancel));
   box.replaceChildren(...parts);
@@ -501,6 +530,7 @@ function resultCard(a) {
   } else if (a.state === "failed") {
     cls = "bad";
     head = { refresh: "Refresh failed", verify: "Verification failed", link: "Linking failed" }[a.kind];
+    if (a.problem) body = a.problem.headline;
   } else if (a.state === "exited") {
     head = a.kind === "refresh" ? "Left Plaid Link — connection not renewed" : "Left Plaid Link — nothing linked";
   }
@@ -523,6 +553,8 @@ function resultCard(a) {
   return el("div", { class: "result " + cls, "data-testid": "result", "data-result": a.state, "data-customer": a.customer_guid, role: "status" },
     el("div", { class: "h", "data-testid": "result-title", text: head }),
     el("div", { "data-testid": "result-text", text: body }),
+    a.state === "failed" && a.problem && a.problem.fix ? el("div", { "data-testid": "result-fix", text: a.problem.fix }) : null,
+    a.state === "failed" && a.problem && a.problem.detail ? el("details", { class: "detail", "data-testid": "result-detail" }, el("summary", { text: "Technical detail" }), el("pre", { text: a.problem.detail })) : null,
     a.code ? el("div", { class: "sub", "data-testid": "result-code", text: "code: " + a.code }) : null,
     again ? el("div", { class: "actions" }, again) : null);
 }
@@ -584,6 +616,7 @@ async function selectCustomer(c) {
   if (linkAttempt() && (!state.attempt || state.attempt.id !== linkAttempt() || state.attempt.customer_guid !== c.guid)) destroyPlaid();
   state.accounts = [];
   state.attempt = null;
+  if (state.refusal && state.refusal.customer !== c.guid) state.refusal = null;
   lastActive = null;
   showActivityOf(c.guid);
   tid("link-account").disabled = false;
@@ -595,7 +628,7 @@ async function selectCustomer(c) {
     const a = await call("currentAttempt", { customer_guid: c.guid });
     if (a) onAttempt(a);
   } catch (e) {
-    addActivity("The customer's attempt could not be loaded: " + e.message, true);
+    addActivity("The customer's attempt could not be loaded: " + problemLine(problemOf(e)), true);
   }
   hideElsewhere(c.guid);
 }
@@ -605,11 +638,19 @@ async function selectCustomer(c) {
 async function start(method, customerGUID, params = {}) {
   if (!customerGUID) return;
   if (state.info && state.info.environment === "sim") loadScenarios();
+  state.refusal = null;
   try {
     const a = await call(method, { customer_guid: customerGUID, ...params });
     if (!onAttempt(a)) addActivity(`Started for ${nameOf(a.customer_guid)}.`, false, new Date(), a.customer_guid);
   } catch (e) {
-    addActivity("Could not start: " + e.message, true);
+    // Refused before anything started (a customer Cybrid would not link,
+    // a journal that cannot record, …): shown where the attempt would be.
+    const p = problemOf(e);
+    addActivity("Could not start: " + problemLine(p), true, new Date(), customerGUID);
+    if (state.customer && state.customer.guid === customerGUID) {
+      state.refusal = { customer: customerGUID, problem: p, what: { startLink: "Link bank account", startRefresh: "Refresh connection", verifyAccount: "Verify ownership" }[method] };
+      renderAttempt();
+    }
   }
 }
 const startLink = (customerGUID = state.customer && state.customer.guid) => start("startLink", customerGUID);
@@ -671,7 +712,7 @@ async function loadTimeline() {
   try {
     res = await call("timeline", { attempt_id: state.attempt ? state.attempt.id : "", since: 0 });
   } catch (e) {
-    ol.replaceChildren(el("li", { class: "bad", text: "The timeline could not be loaded: " + e.message }));
+    ol.replaceChildren(el("li", { class: "bad", text: "The timeline could not be loaded: " + problemLine(problemOf(e)) }));
     return;
   }
   const list = (res && res.entries) || [];
@@ -715,9 +756,9 @@ async function exportAs(method, params) {
     const r = await call(method, { format: "both", ...params });
     const paths = (r && (r.paths || [r.jsonl, r.html].filter(Boolean))) || [];
     note.replaceChildren("Saved ", ...paths.flatMap((p, i) => [i ? " and " : "", el("code", { "data-testid": "export-path", text: p })]), " ",
-      el("button", { class: "small", "data-testid": "open-export-folder", text: "Open folder", onclick: () => call("openExportFolder", {}).catch((e) => addActivity(e.message, true)) }));
+      el("button", { class: "small", "data-testid": "open-export-folder", text: "Open folder", onclick: () => call("openExportFolder", {}).catch((e) => addActivity(problemLine(problemOf(e)), true)) }));
   } catch (e) {
-    note.textContent = "Export failed: " + e.message;
+    note.textContent = "Export failed: " + problemLine(problemOf(e));
   }
 }
 
@@ -769,8 +810,8 @@ async function applyScenario(id) {
     sel.value = r.active;
     if (s) addActivity(`Scenario: ${s.title}${s.how_to ? " — " + s.how_to : ""}`, false, new Date(), "");
   } catch (e) {
-    addActivity("Scenario not applied: " + e.message, true, new Date(), "");
-    ask("Scenario not applied", e.message, "OK");
+    addActivity("Scenario not applied: " + problemLine(problemOf(e)), true, new Date(), "");
+    ask("Scenario not applied", problemLine(problemOf(e)), "OK");
     sel.value = sel.dataset.active || "normal";
   }
 }
@@ -789,7 +830,7 @@ async function openCustomerByGUID(guid) {
     const r = await call("searchCustomers", { query: guid });
     if (r.customers[0]) await selectCustomer(r.customers[0]);
   } catch (e) {
-    addActivity(e.message, true);
+    addActivity(problemLine(problemOf(e)), true);
   }
 }
 
@@ -804,8 +845,8 @@ function renderRecovered(st) {
     if (r.action === "start_link") acts.append(el("button", { class: "small", "data-testid": "recovered-link", text: "Link again", onclick: () => go(() => startLink(r.customer_guid)) }));
     if (r.action === "start_refresh") acts.append(el("button", { class: "small", "data-testid": "recovered-refresh", text: "Refresh connection", onclick: () => go(() => startRefresh(r.customer_guid, r.account_guid)) }));
     if (r.action === "open_accounts") acts.append(el("button", { class: "small", "data-testid": "recovered-open", text: "Open customer", onclick: () => openCustomerByGUID(r.customer_guid) }));
-    if (r.action === "recheck") acts.append(el("button", { class: "small", "data-testid": "recovered-recheck", text: "Check again", onclick: () => call("recovered.recheck", {}).then(loadRecovered, (e) => addActivity(e.message, true)) }));
-    acts.append(el("button", { class: "small", "data-testid": "recovered-dismiss", text: "Dismiss", onclick: () => call("recovered.dismiss", { attempt_id: r.attempt_id }).then(loadRecovered, (e) => addActivity(e.message, true)) }));
+    if (r.action === "recheck") acts.append(el("button", { class: "small", "data-testid": "recovered-recheck", text: "Check again", onclick: () => call("recovered.recheck", {}).then(loadRecovered, (e) => addActivity(problemLine(problemOf(e)), true)) }));
+    acts.append(el("button", { class: "small", "data-testid": "recovered-dismiss", text: "Dismiss", onclick: () => call("recovered.dismiss", { attempt_id: r.attempt_id }).then(loadRecovered, (e) => addActivity(problemLine(problemOf(e)), true)) }));
     return el("li", { "data-testid": "recovered-attempt", "data-outcome": r.outcome },
       el("span", { class: "chip " + (r.outcome === "linked" ? "completed" : r.outcome === "checking" ? "storing" : "failed") }, r.outcome === "checking" ? el("span", { class: "spinner" }) : null, String(r.outcome).replaceAll("_", " ")),
       el("div", {}, el("div", { text: r.message }), el("div", { class: "sub", text: `${r.kind} · customer ${r.customer_guid} · stopped at ${r.step}` })),
@@ -990,7 +1031,7 @@ tid("firstrun-form").addEventListener("submit", async (e) => {
     location.reload();
   } catch (x) {
     sec.value = ""; // never kept on screen; the operator types it again
-    err.textContent = x.message;
+    err.textContent = problemLine(problemOf(x));
     err.hidden = false;
   } finally {
     btn.disabled = false;
@@ -1008,10 +1049,10 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
     state.info = await call("info");
     renderInfo();
   } catch (e) {
-    showBanner("linkdesk could not start: " + e.message);
+    showBanner("linkdesk could not start: " + problemLine(problemOf(e)));
     return;
   }
-  if (!state.info.needs_credentials) {
+  if (!state.info.problem) {
     loadPlaid().catch((e) => showBanner(e.message));
     if (state.info.environment === "sim") loadScenarios();
     else loadRecovered();
@@ -1021,7 +1062,7 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
       state.total = p.total;
       state.customersError = null;
     } catch (e) {
-      state.customersError = e.message;
+      state.customersError = problemOf(e);
     }
     renderCustomers();
   }
