@@ -13,7 +13,15 @@
 // A test whose file is not named is skipped, saying so (`go test ./...`
 // builds no packages).
 //
-// The readers here are written against Microsoft's and Apple's formats with
-// only the standard library (debug/pe, encoding/xml), independent of the
-// tools that wrote the files (go-winres, build/darwin/icns).
+// The .exe's headers and imports are read with debug/pe. Its resources are
+// read with github.com/tc-hib/winres (a test-only dependency): the resource
+// directory (LoadFromEXE), icon groups (GetIcon), version information
+// (version.FromBytes) and the manifest (AppManifestFromXML). That is the
+// library go-winres writes them with, so a mistake both its writer and its
+// reader share would pass here; the parts checked on their own are the icon
+// images (decoded with image/png and held to their group's sizes), the
+// GRPICONDIR entries, and the head of VS_VERSIONINFO (root key and
+// VS_FIXEDFILEINFO signature), which version.FromBytes does not insist on.
+// The .app's readers use only the standard library (encoding/xml, image/png),
+// independent of build/darwin/icns.
 package pkgtest

@@ -2,15 +2,21 @@ package pkgtest
 
 import (
 	"bytes"
+	"cmp"
 	"debug/pe"
+	"encoding"
 	"encoding/binary"
-	"encoding/xml"
+	"encoding/json"
 	"fmt"
 	"image/png"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf16"
+
+	"github.com/tc-hib/winres"
+	"github.com/tc-hib/winres/version"
 )
 
 // packageFile returns the file named by the environment variable, or skips.
@@ -41,7 +47,7 @@ func wantVersion(t *testing.T) string {
 // Properties show, and the manifest (visual styles, per-monitor DPI).
 func TestWindowsExe(t *testing.T) {
 	path := packageFile(t, "LINKDESK_PACKAGE_EXE")
-	version := wantVersion(t)
+	wantVer := wantVersion(t)
 	f, err := pe.Open(path)
 	if err != nil {
 		t.Fatalf("%s is not a PE file: %v", path, err)
@@ -89,104 +95,122 @@ func TestWindowsExe(t *testing.T) {
 		t.Logf("imports: %v", libs)
 	})
 
-	res, err := ReadResources(f)
+	exe, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exe.Close()
+	rs, err := winres.LoadFromEXE(exe)
 	if err != nil {
 		t.Fatalf("resources: %v", err)
 	}
 
 	t.Run("icons", func(t *testing.T) {
-		groups := res[ID(rtGroupIcon)]
 		// "APP" sorts first, so Explorer shows it; 32512 (IDI_APPLICATION)
 		// is what webview's window loads for its title bar and taskbar.
-		for _, name := range []string{"APP", ID(32512)} {
-			langs := groups[name]
+		for _, name := range []winres.Identifier{winres.Name("APP"), winres.ID(32512)} {
+			langs := translations(rs, winres.RT_GROUP_ICON, name)
 			if len(langs) == 0 {
-				t.Errorf("no icon group %q (groups: %v)", name, keys(groups))
+				t.Errorf("no icon group %s (groups: %v)", resName(name), resNames(rs, winres.RT_GROUP_ICON))
 				continue
 			}
 			for lang, data := range langs {
-				imgs, err := ParseIconGroup(data)
+				// winres reads the group and finds every RT_ICON it names.
+				if _, err := rs.GetIconTranslation(name, lang); err != nil {
+					t.Errorf("icon group %s/%04x: %v", resName(name), lang, err)
+				}
+				entries, err := iconGroupEntries(data)
 				if err != nil {
-					t.Errorf("icon group %q/%d: %v", name, lang, err)
+					t.Errorf("icon group %s/%04x: %v", resName(name), lang, err)
 					continue
 				}
 				var sizes []int
-				for _, im := range imgs {
-					sizes = append(sizes, im.Width)
-					checkIconImage(t, name, im, res[ID(rtIcon)][ID(im.ID)])
+				for _, e := range entries {
+					sizes = append(sizes, e.width())
+					checkIconImage(t, resName(name), e, translations(rs, winres.RT_ICON, winres.ID(e.ID)))
 				}
 				for _, want := range []int{16, 32, 48, 256} {
 					if !slices.Contains(sizes, want) {
-						t.Errorf("icon group %q has sizes %v, lacks %dx%d", name, sizes, want, want)
+						t.Errorf("icon group %s has sizes %v, lacks %dx%d", resName(name), sizes, want, want)
 					}
 				}
-				t.Logf("icon group %q: sizes %v", name, sizes)
+				t.Logf("icon group %s: sizes %v", resName(name), sizes)
 			}
 		}
 	})
 
 	t.Run("version", func(t *testing.T) {
-		data := res[ID(rtVersion)][ID(1)]
-		if len(data) != 1 {
-			t.Fatalf("want one version resource #1, got %v", keys(res[ID(rtVersion)]))
+		langs := translations(rs, winres.RT_VERSION, winres.ID(1))
+		if len(langs) != 1 {
+			t.Fatalf("want one version resource #1, got %v", resNames(rs, winres.RT_VERSION))
 		}
-		for _, b := range data {
-			vi, err := ParseVersion(b)
+		for _, b := range langs {
+			var head versionHead
+			if err := binary.Read(bytes.NewReader(b), binary.LittleEndian, &head); err != nil {
+				t.Fatalf("version resource of %d bytes: %v", len(b), err)
+			}
+			if key := string(utf16.Decode(head.Key[:])); key != "VS_VERSION_INFO\x00" {
+				t.Errorf("root key %q, want VS_VERSION_INFO", strings.TrimRight(key, "\x00"))
+			}
+			if head.ValueLength < 52 || head.Signature != 0xFEEF04BD {
+				t.Fatalf("no VS_FIXEDFILEINFO (52 bytes, signature 0xFEEF04BD): %d bytes, signature %#x", head.ValueLength, head.Signature)
+			}
+			vi, err := version.FromBytes(b)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if vi.Key != "VS_VERSION_INFO" {
-				t.Errorf("root key %q, want VS_VERSION_INFO", vi.Key)
-			}
-			fixed, err := vi.Fixed()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fixed.FileType != 1 {
-				t.Errorf("file type %d, want 1 (VFT_APP)", fixed.FileType)
+			if vi.Type != version.App {
+				kind := "VFT_DLL (2)"
+				if vi.Type != version.DLL {
+					kind = "neither VFT_APP nor VFT_DLL"
+				}
+				t.Errorf("file type %s, want VFT_APP (1)", kind)
 			}
 			if want := os.Getenv("LINKDESK_PACKAGE_NUMERIC_VERSION"); want != "" {
-				got := fmt.Sprintf("%d.%d.%d.%d", fixed.FileVersion[0], fixed.FileVersion[1], fixed.FileVersion[2], fixed.FileVersion[3])
+				got := fmt.Sprintf("%d.%d.%d.%d", vi.FileVersion[0], vi.FileVersion[1], vi.FileVersion[2], vi.FileVersion[3])
 				if got != want {
 					t.Errorf("fixed file version %s, want %s", got, want)
 				}
 			}
-			tables := vi.Strings()
+			tables, err := stringTables(vi)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(tables) == 0 {
 				t.Fatal("no StringFileInfo string table: Explorer's Details tab would be empty")
 			}
-			for key, s := range tables {
+			for lang, s := range tables {
 				for name, want := range map[string]string{
-					"ProductName": "linkdesk", "FileDescription": "linkdesk", "OriginalFilename": "linkdesk.exe",
-					"ProductVersion": version, "FileVersion": version,
+					version.ProductName: "linkdesk", version.FileDescription: "linkdesk", version.OriginalFilename: "linkdesk.exe",
+					version.ProductVersion: wantVer, version.FileVersion: wantVer,
 				} {
 					if s[name] != want {
-						t.Errorf("string table %s: %s = %q, want %q", key, name, s[name], want)
+						t.Errorf("string table %s: %s = %q, want %q", lang, name, s[name], want)
 					}
 				}
-				t.Logf("string table %s: %v", key, s)
+				t.Logf("string table %s: %v", lang, s)
 			}
 		}
 	})
 
 	t.Run("manifest", func(t *testing.T) {
-		langs := res[ID(rtManifest)][ID(1)]
+		langs := translations(rs, winres.RT_MANIFEST, winres.ID(1))
 		if len(langs) == 0 {
-			t.Fatalf("no manifest #1 (manifests: %v)", keys(res[ID(rtManifest)]))
+			t.Fatalf("no manifest #1 (manifests: %v)", resNames(rs, winres.RT_MANIFEST))
 		}
 		for _, b := range langs {
-			m, err := parseManifest(b)
+			m, err := winres.AppManifestFromXML(b)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("manifest is not well-formed XML: %v\n%s", err, b)
 			}
-			if !m.commonControls6 {
-				t.Errorf("manifest has no dependency on Microsoft.Windows.Common-Controls 6.0.0.0 (visual styles):\n%s", b)
+			if !m.UseCommonControlsV6 {
+				t.Errorf("manifest has no dependency on Microsoft.Windows.Common-Controls 6 (visual styles):\n%s", b)
 			}
-			if !strings.Contains(strings.ToLower(m.dpiAwareness), "permonitorv2") {
-				t.Errorf("manifest dpiAwareness %q, want PerMonitorV2:\n%s", m.dpiAwareness, b)
+			if m.DPIAwareness != winres.DPIPerMonitorV2 {
+				t.Errorf("manifest's DPI awareness is %s, want PerMonitorV2:\n%s", text(m.DPIAwareness), b)
 			}
-			if !slices.Contains(m.supportedOS, "{8e0f7a12-bfb3-4fe8-b9a5-48fd50a15a9a}") {
-				t.Errorf("manifest does not declare Windows 10/11 support (supportedOS %v)", m.supportedOS)
+			if m.Compatibility != winres.Win10AndAbove {
+				t.Errorf("manifest's supportedOS say %s, want Windows 10 (and not older) as the minimum:\n%s", text(m.Compatibility), b)
 			}
 		}
 	})
@@ -195,94 +219,127 @@ func TestWindowsExe(t *testing.T) {
 // checkIconImage checks that an icon group's entry points at an RT_ICON
 // holding an image of the size it claims (a PNG, or a DIB of twice the height
 // for the colour and mask bitmaps).
-func checkIconImage(t *testing.T, group string, im IconImage, langs map[uint16][]byte) {
+func checkIconImage(t *testing.T, group string, e iconGroupEntry, langs map[uint16][]byte) {
 	t.Helper()
 	if len(langs) == 0 {
-		t.Errorf("icon group %q: image %d (%dx%d) names RT_ICON %d, which does not exist", group, im.ID, im.Width, im.Height, im.ID)
+		t.Errorf("icon group %s: an image (%dx%d) names RT_ICON %d, which does not exist", group, e.width(), e.height(), e.ID)
 		return
 	}
 	for _, data := range langs {
-		if len(data) != im.Size {
-			t.Errorf("icon group %q: RT_ICON %d has %d bytes, the group says %d", group, im.ID, len(data), im.Size)
+		if len(data) != int(e.BytesInRes) {
+			t.Errorf("icon group %s: RT_ICON %d has %d bytes, the group says %d", group, e.ID, len(data), e.BytesInRes)
 		}
 		var w, h int
 		switch {
 		case bytes.HasPrefix(data, []byte("\x89PNG")):
 			cfg, err := png.DecodeConfig(bytes.NewReader(data))
 			if err != nil {
-				t.Errorf("icon group %q: RT_ICON %d: bad PNG: %v", group, im.ID, err)
+				t.Errorf("icon group %s: RT_ICON %d: bad PNG: %v", group, e.ID, err)
 				return
 			}
 			w, h = cfg.Width, cfg.Height
 		case len(data) >= 40 && binary.LittleEndian.Uint32(data) == 40:
 			w, h = int(int32(binary.LittleEndian.Uint32(data[4:]))), int(int32(binary.LittleEndian.Uint32(data[8:])))/2
 		default:
-			t.Errorf("icon group %q: RT_ICON %d is neither a PNG nor a BITMAPINFOHEADER DIB", group, im.ID)
+			t.Errorf("icon group %s: RT_ICON %d is neither a PNG nor a BITMAPINFOHEADER DIB", group, e.ID)
 			return
 		}
-		if w != im.Width || h != im.Height {
-			t.Errorf("icon group %q: RT_ICON %d is %dx%d, the group says %dx%d", group, im.ID, w, h, im.Width, im.Height)
+		if w != e.width() || h != e.height() {
+			t.Errorf("icon group %s: RT_ICON %d is %dx%d, the group says %dx%d", group, e.ID, w, h, e.width(), e.height())
 		}
 	}
 }
 
-type manifest struct {
-	commonControls6 bool
-	dpiAwareness    string
-	supportedOS     []string
-}
-
-// parseManifest reads the parts of an application manifest that matter
-// here, by local element name (the manifest mixes several namespaces).
-func parseManifest(b []byte) (manifest, error) {
-	var m manifest
-	d := xml.NewDecoder(bytes.NewReader(b))
-	var stack []string
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			if err.Error() == "EOF" {
-				break
-			}
-			return m, fmt.Errorf("manifest is not well-formed XML: %w\n%s", err, b)
+// translations returns the data of resource name of type typ by language.
+func translations(rs *winres.ResourceSet, typ, name winres.Identifier) map[uint16][]byte {
+	out := map[uint16][]byte{}
+	rs.WalkType(typ, func(id winres.Identifier, lang uint16, data []byte) bool {
+		if id == name {
+			out[lang] = data
 		}
-		switch e := tok.(type) {
-		case xml.StartElement:
-			stack = append(stack, e.Name.Local)
-			attr := func(name string) string {
-				for _, a := range e.Attr {
-					if a.Name.Local == name {
-						return a.Value
-					}
-				}
-				return ""
-			}
-			switch e.Name.Local {
-			case "assemblyIdentity":
-				if slices.Contains(stack, "dependentAssembly") && attr("name") == "Microsoft.Windows.Common-Controls" && attr("version") == "6.0.0.0" {
-					m.commonControls6 = true
-				}
-			case "supportedOS":
-				m.supportedOS = append(m.supportedOS, strings.ToLower(attr("Id")))
-			}
-		case xml.CharData:
-			if len(stack) > 0 && stack[len(stack)-1] == "dpiAwareness" {
-				m.dpiAwareness += strings.TrimSpace(string(e))
-			}
-		case xml.EndElement:
-			stack = stack[:len(stack)-1]
-		}
-	}
-	if len(stack) != 0 {
-		return m, fmt.Errorf("manifest ends inside <%s>", stack[len(stack)-1])
-	}
-	return m, nil
-}
-
-func keys[M ~map[K]V, K comparable, V any](m M) []K {
-	var out []K
-	for k := range m {
-		out = append(out, k)
-	}
+		return true
+	})
 	return out
+}
+
+// resNames lists the resources of type typ as name/language, for messages.
+func resNames(rs *winres.ResourceSet, typ winres.Identifier) []string {
+	var out []string
+	rs.WalkType(typ, func(id winres.Identifier, lang uint16, _ []byte) bool {
+		out = append(out, fmt.Sprintf("%s/%04x", resName(id), lang))
+		return true
+	})
+	return out
+}
+
+// resName spells a resource name as resource scripts do: "#32512" for a
+// numeric ID, the string for a named resource ("APP").
+func resName(id winres.Identifier) string {
+	if n, ok := id.(winres.ID); ok {
+		return fmt.Sprintf("#%d", n)
+	}
+	return fmt.Sprint(id)
+}
+
+// iconGroupEntry is one image of an RT_GROUP_ICON resource (GRPICONDIRENTRY).
+// winres reads these (ResourceSet.GetIcon) but keeps them to itself, so
+// iconGroupEntries decodes them, after the 6-byte GRPICONDIR header.
+type iconGroupEntry struct {
+	Width, Height, ColorCount, Reserved uint8 // 0 is 256
+	Planes, BitCount                    uint16
+	BytesInRes                          uint32 // bytes of the RT_ICON resource
+	ID                                  uint16 // the RT_ICON resource holding the image
+}
+
+func (e iconGroupEntry) width() int  { return cmp.Or(int(e.Width), 256) }
+func (e iconGroupEntry) height() int { return cmp.Or(int(e.Height), 256) }
+
+func iconGroupEntries(b []byte) ([]iconGroupEntry, error) {
+	r := bytes.NewReader(b)
+	var dir struct{ Reserved, Type, Count uint16 }
+	if err := binary.Read(r, binary.LittleEndian, &dir); err != nil || dir.Type != 1 {
+		return nil, fmt.Errorf("not an icon group (GRPICONDIR type 1)")
+	}
+	entries := make([]iconGroupEntry, dir.Count)
+	if err := binary.Read(r, binary.LittleEndian, entries); err != nil {
+		return nil, fmt.Errorf("icon group of %d images truncated at %d bytes", dir.Count, len(b))
+	}
+	return entries, nil
+}
+
+// versionHead is how an RT_VERSION resource (VS_VERSIONINFO) begins: its
+// node header, its key "VS_VERSION_INFO" (UTF-16 with its NUL, padded to 32
+// bits) and the signature of the VS_FIXEDFILEINFO that is its value.
+// version.FromBytes reads the rest, but takes a resource with another root
+// key for an empty one, and one without a VS_FIXEDFILEINFO for version
+// 0.0.0.0 of an application, so these two are checked on their own.
+type versionHead struct {
+	Length, ValueLength, Type uint16
+	Key                       [16]uint16
+	_                         uint16
+	Signature                 uint32
+}
+
+// stringTables returns the StringFileInfo of vi: language (as "0409") →
+// name → value. version.Info keeps its strings to itself and shows them in
+// its JSON form, the one go-winres reads.
+func stringTables(vi *version.Info) (map[string]map[string]string, error) {
+	j, err := vi.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var v struct {
+		Info map[string]map[string]string `json:"info"`
+	}
+	err = json.Unmarshal(j, &v)
+	return v.Info, err
+}
+
+// text is the manifest value v stands for (as "per monitor v2").
+func text(v encoding.TextMarshaler) string {
+	b, err := v.MarshalText()
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
