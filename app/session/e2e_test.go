@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,33 @@ func TestFailedWorkflowIsExplained(t *testing.T) {
 	}
 	if n := a.sim().Cybrid.Stats().ByRoute["POST /api/external_bank_accounts"]; n != 0 {
 		t.Errorf("%d accounts were posted after a failed workflow", n)
+	}
+
+	// A frozen customer: Go refuses before creating anything, and the
+	// window says why where the attempt would be.
+	var frozen string
+	for _, c := range a.sim().Cybrid.Customers() {
+		if c.State == "frozen" {
+			frozen = c.GUID
+		}
+	}
+	if frozen == "" {
+		t.Fatal("the simulator has no frozen customer")
+	}
+	workflows := a.sim().Cybrid.Stats().ByRoute["POST /api/workflows"]
+	a.click("customer-search")
+	a.js(fmt.Sprintf(`(() => { const s = document.querySelector('[data-testid="customer-search"]'); s.value = %q; s.dispatchEvent(new Event("input")); return true; })()`, frozen), nil)
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-row"][data-guid=%q]')`, frozen), 10*time.Second)
+	a.js(fmt.Sprintf(`document.querySelector('[data-testid="customer-row"][data-guid=%q]').click()`, frozen), nil)
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').dataset.guid === %q`, frozen), 5*time.Second)
+	a.click("link-account")
+	a.waitJS(`document.querySelector('[data-testid="start-refused-headline"]')`, 10*time.Second)
+	a.shot("frozen-refused")
+	if h := a.text("start-refused-headline"); !strings.Contains(h, "frozen") {
+		t.Errorf("the refusal says %q, want that the customer is frozen", h)
+	}
+	if n := a.sim().Cybrid.Stats().ByRoute["POST /api/workflows"]; n != workflows {
+		t.Errorf("%d workflows were created for a frozen customer", n-workflows)
 	}
 }
 
