@@ -41,6 +41,35 @@ func TestCustomersArePagedWithNames(t *testing.T) {
 	}
 }
 
+// CustomerNames names the customers asked for (duplicates once), leaves
+// out one Cybrid does not know, and refuses a malformed GUID or too many.
+func TestCustomerNamesInOneRequest(t *testing.T) {
+	d, s := newDesk(t)
+	all := s.Cybrid.Customers()
+	unknown := strings.Repeat("ab", 16)
+	before := s.Cybrid.Stats().ByRoute["GET /api/customers"]
+	got, err := d.CustomerNames(context.Background(), []string{all[3].GUID, all[20].GUID, all[3].GUID, unknown})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[all[3].GUID] != all[3].Name || got[all[20].GUID] != all[20].Name {
+		t.Errorf("names = %v, want %s → %q and %s → %q only", got, all[3].GUID, all[3].Name, all[20].GUID, all[20].Name)
+	}
+	if n := s.Cybrid.Stats().ByRoute["GET /api/customers"] - before; n != 1 {
+		t.Errorf("%d requests to Cybrid, want 1", n)
+	}
+	if _, err := d.CustomerNames(context.Background(), []string{"not-a-guid"}); err == nil || !strings.Contains(err.Error(), "32 lowercase hexadecimal") {
+		t.Errorf("a malformed GUID: %v", err)
+	}
+	many := make([]string, desk.MaxNames+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("%032x", i)
+	}
+	if _, err := d.CustomerNames(context.Background(), many); err == nil || !strings.Contains(err.Error(), "at most 100") {
+		t.Errorf("%d GUIDs: %v", len(many), err)
+	}
+}
+
 // fakeAccounts answers the account calls from a list; the customer calls
 // are not used.
 type fakeAccounts struct {

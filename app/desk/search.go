@@ -27,6 +27,44 @@ const searchLimit = 2000
 // CustomerStates are the customer states Cybrid reports, for a filter.
 var CustomerStates = []string{"storing", "unverified", "verified", "rejected", "frozen"}
 
+// MaxNames bounds CustomerNames: one page of Cybrid's customer list.
+const MaxNames = 100
+
+// CustomerNames returns the names of the customers guids names (at most
+// MaxNames, duplicates allowed), read with one request through Cybrid's guid
+// filter. A customer Cybrid does not return (another bank's, deleted) is
+// missing from the map; a name Cybrid leaves empty is "".
+func (d *Desk) CustomerNames(ctx context.Context, guids []string) (map[string]string, error) {
+	var want []string
+	seen := map[string]bool{}
+	for _, g := range guids {
+		if !guid.Valid(g) {
+			return nil, fmt.Errorf("customer GUID %s is not 32 lowercase hexadecimal characters", guid.Quote(g))
+		}
+		if !seen[g] {
+			seen[g] = true
+			want = append(want, g)
+		}
+	}
+	if len(want) > MaxNames {
+		return nil, fmt.Errorf("%d customers asked for at once: at most %d", len(want), MaxNames)
+	}
+	out := make(map[string]string, len(want))
+	if len(want) == 0 {
+		return out, nil
+	}
+	l, err := d.api.ListCustomers(ctx, cybrid.ListCustomersParams{PerPage: len(want), GUIDs: want, BankGUID: d.bankGUID, IncludePII: true})
+	if err != nil {
+		return nil, fmt.Errorf("reading customers' names failed: %w", err)
+	}
+	for _, c := range l.Objects {
+		if seen[c.GUID] {
+			out[c.GUID] = customerRow(c).Name
+		}
+	}
+	return out, nil
+}
+
 // SearchCustomers finds customers by GUID (exact, through Cybrid's guid
 // filter), by name (case-insensitive substring) or by state, or by name and
 // state together — reading at most searchLimit customers, newest first,

@@ -375,7 +375,10 @@ func TestInterruptedAttemptIsShownAtStart(t *testing.T) {
 	}
 	defer other.Close()
 	dir := t.TempDir()
-	customer := other.Cybrid.Customers()[0].GUID
+	// The panel names the customer (from the list shown, or customerNames
+	// when the panel comes first).
+	c := other.Cybrid.Customers()[24]
+	customer := c.GUID
 	j, err := journal.Open(journal.Options{Dir: dir, Env: "sandbox", BankURL: other.BankURL})
 	if err != nil {
 		t.Fatal(err)
@@ -397,9 +400,12 @@ func TestInterruptedAttemptIsShownAtStart(t *testing.T) {
 	a := startAppState(t, cfg, sim.Options{}, store, dir)
 	a.waitJS(`document.querySelector('[data-testid="recovered-attempt"]') && document.querySelector('[data-testid="recovered-attempt"]').dataset.outcome !== "checking"`, 15*time.Second)
 	a.shot("interrupted")
+	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="recovered-customer"]').textContent === %q`, c.Name), 10*time.Second)
 	txt := a.text("recovered")
-	if !strings.Contains(txt, customer) || !strings.Contains(txt, "Link again") {
-		t.Errorf("the interrupted attempt is shown as %q; want the customer and a way forward", txt)
+	var title string
+	a.js(`document.querySelector('[data-testid="recovered-customer"]').title`, &title)
+	if !strings.Contains(txt, c.Name) || title != customer || !strings.Contains(txt, "Link again") || strings.Contains(txt, "null") {
+		t.Errorf("the interrupted attempt is shown as %q (customer title %q); want the customer's name, its GUID and a way forward", txt, title)
 	}
 	a.click("recovered-dismiss")
 	a.waitJS(`document.querySelector('[data-testid="recovered"]').hidden`, 5*time.Second)

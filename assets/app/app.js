@@ -29,6 +29,28 @@ const state = {
 const running = () => state.attempt && !FINAL.includes(state.attempt.state);
 const nameOf = (guid) => state.names.get(guid) || guid;
 
+// nameCell shows a customer's name where the page knows it, else the GUID
+// until nameCustomers learns the name.
+const nameCell = (tag, guid, attrs = {}) => el(tag, { ...attrs, "data-name-of": guid, title: guid, text: nameOf(guid) });
+
+// nameCustomers asks Go, once per GUID and page load, for the names of
+// customers shown by GUID only (interrupted attempts, the audit log), and
+// fills in every nameCell. Only the current environment's customers can be
+// named; the others keep their GUID.
+const askedNames = new Set();
+async function nameCustomers(guids) {
+  const want = [...new Set(guids)].filter((g) => g && !state.names.has(g) && !askedNames.has(g)).slice(0, 100);
+  if (!want.length) return;
+  want.forEach((g) => askedNames.add(g));
+  try {
+    const names = await call("customerNames", { customer_guids: want });
+    for (const [g, n] of Object.entries(names)) state.names.set(g, n || "(no name)");
+  } catch (e) {
+    return; // the GUIDs stay shown
+  }
+  for (const e of $$("[data-name-of]")) e.textContent = nameOf(e.dataset.nameOf);
+}
+
 // openPlaid opens Link for the attempt — only for the customer on screen.
 function openPlaid(attempt, receivedRedirectUri) {
   if (!state.customer || attempt.customer_guid !== state.customer.guid) return;
@@ -141,12 +163,13 @@ async function showAudit(page = 0, mine = !!state.customer) {
     inform("Audit log", problemLine(problemOf(e)));
     return;
   }
+  nameCustomers(r.records.filter((x) => state.info && x.environment === state.info.environment).map((x) => x.customer_guid));
   const rows = r.records.map((x) => el("tr", { "data-testid": "audit-record", "data-action": x.action, "data-outcome": x.outcome },
     el("td", { class: "when", title: x.time, text: new Date(x.time).toLocaleString() }),
     el("td", { text: x.environment }),
     el("td", { text: actionLabels[x.action] || x.action }),
     el("td", { class: "outcome " + x.outcome, text: x.outcome }),
-    el("td", {}, x.customer_guid ? el("div", { text: nameOf(x.customer_guid) }) : null, x.account_guid ? el("div", { class: "sub", text: "account " + x.account_guid }) : null, x.detail ? el("div", { class: "sub", text: x.detail }) : null),
+    el("td", {}, x.customer_guid ? nameCell("div", x.customer_guid) : null, x.account_guid ? el("div", { class: "sub", text: "account " + x.account_guid }) : null, x.detail ? el("div", { class: "sub", text: x.detail }) : null),
     el("td", { text: x.user + (x.host ? "@" + x.host : "") })));
   const status = r.status || {};
   const body = [];
@@ -849,16 +872,17 @@ function renderRecovered(st) {
     acts.append(el("button", { class: "small", "data-testid": "recovered-dismiss", text: "Dismiss", onclick: () => call("recovered.dismiss", { attempt_id: r.attempt_id }).then(loadRecovered, (e) => addActivity(problemLine(problemOf(e)), true)) }));
     return el("li", { "data-testid": "recovered-attempt", "data-outcome": r.outcome },
       el("span", { class: "chip " + (r.outcome === "linked" ? "completed" : r.outcome === "checking" ? "storing" : "failed") }, r.outcome === "checking" ? el("span", { class: "spinner" }) : null, String(r.outcome).replaceAll("_", " ")),
-      el("div", {}, el("div", { text: r.message }), el("div", { class: "sub", text: `${r.kind} · customer ${r.customer_guid} · stopped at ${r.step}` })),
+      el("div", {}, el("div", { text: r.message }), el("div", { class: "sub" }, `${r.kind} · `, nameCell("span", r.customer_guid, { "data-testid": "recovered-customer" }), ` · stopped at ${r.step}`)),
       acts);
   });
+  nameCustomers(list.map((r) => r.customer_guid));
   // Go lists the newest few and counts the rest by outcome.
   const more = Math.max(0, (st.total || 0) - list.length);
   const groups = (st.older || []).map((g) => `${g.count} ${String(g.outcome).replaceAll("_", " ")}`).join(", ");
   const older = more ? el("div", { class: "muted small", "data-testid": "recovered-older",
     text: `…and ${more} older interrupted attempt${more === 1 ? "" : "s"} not listed${groups ? ` (${groups})` : ""}. Dismiss the ones above to list older ones.` }) : null;
   box.replaceChildren(el("h2", { text: "Interrupted attempts — linkdesk stopped before they finished" }),
-    ...(st.notes || []).map((n) => el("div", { class: "muted small", text: n })), el("ul", {}, items), older);
+    ...(st.notes || []).map((n) => el("div", { class: "muted small", text: n })), el("ul", {}, items), ...(older ? [older] : []));
   box.hidden = false;
 }
 

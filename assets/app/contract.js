@@ -12,6 +12,7 @@ export const CALLS = Object.freeze([
   "audit.list",
   "cancel",
   "currentAttempt",
+  "customerNames",
   "exportAttempt",
   "exportSession",
   "info",
