@@ -116,10 +116,6 @@ func startAppState(t *testing.T, cfg *config.Config, so sim.Options, store keych
 	a := &app{t: t, s: s, logs: logs}
 	a.shots = filepath.Join(uitest.ArtifactsDir(t), "e2e", t.Name())
 	os.RemoveAll(a.shots)
-	if err := os.MkdirAll(a.shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots: %s", a.shots)
 	var openErr error
 	uitest.OnMain(func() {
 		a.w, openErr = s.OpenWindow(false)
@@ -301,18 +297,48 @@ func (a *app) linkFill(testid, value string) {
 	}
 }
 
-// shot saves a screenshot of the whole display.
+// readmeShots are the steps whose screenshots illustrate the README
+// (test name/step → file in build/screenshots); `go tool task screenshots`
+// takes them (LINKDESK_SCREENSHOTS=readme) and copies them there.
+var readmeShots = map[string]string{
+	"TestLinkAccountEndToEnd/waiting-for-link-token":                  "waiting-for-link-token.png",
+	"TestLinkAccountEndToEnd/link-select-account":                     "link-select-account.png",
+	"TestLinkAccountEndToEnd/linked":                                  "linked.png",
+	"TestKeyboardOnlyDay/verified":                                    "keyboard-verified.png",
+	"TestDarkTheme/dark":                                              "dark.png",
+	"TestSwitchEnvironmentAndFirstRun/first-run":                      "first-run.png",
+	"TestOAuthBankApprovedInPopup/bank-popup":                         "oauth-popup.png",
+	"TestAttemptPanelBelongsToItsCustomer/elena-link-ready-elsewhere": "link-ready-elsewhere.png",
+	"TestSimulatorPanelAndScenarioPicker/simulator-panel":             "simulator-panel.png",
+}
+
+// shot names a step worth a screenshot. Screenshots cost a paint and a
+// fork, so a test run takes them only where they are wanted:
+// LINKDESK_SCREENSHOTS=all takes every step's (in $LINKDESK_ARTIFACTS/e2e/
+// <test>), =readme the README's (readmeShots, in $LINKDESK_ARTIFACTS/
+// readme); by default none — a failing test always leaves one (fatalf).
 func (a *app) shot(name string) {
 	a.t.Helper()
 	a.shotN++
+	if uitest.StepShots() {
+		a.capture(filepath.Join(a.shots, fmt.Sprintf("%02d-%s.png", a.shotN, name)))
+	}
+	if file, ok := readmeShots[a.t.Name()+"/"+name]; ok && uitest.ReadmeShots() {
+		a.capture(filepath.Join(uitest.ArtifactsDir(a.t), "readme", file))
+	}
+}
+
+// capture saves a screenshot of the whole display to file.
+func (a *app) capture(file string) {
+	a.t.Helper()
 	// Let the page paint what the last step changed.
 	time.Sleep(250 * time.Millisecond)
-	uitest.Screenshot(a.t, filepath.Join(a.shots, fmt.Sprintf("%02d-%s.png", a.shotN, name)))
+	uitest.Screenshot(a.t, file)
 }
 
 func (a *app) fatalf(format string, args ...any) {
 	a.t.Helper()
-	a.shot("failure")
+	a.capture(filepath.Join(a.shots, fmt.Sprintf("%02d-failure.png", a.shotN+1)))
 	a.t.Fatalf(format, args...)
 }
 

@@ -71,6 +71,17 @@ func ArtifactsDir(t testing.TB) string {
 }
 
 // Screenshot saves the whole display to file with ImageMagick's import.
+// ScreenshotsVar chooses the screenshots a test run takes: "all" (every
+// step's), "readme" (the README's), or unset (none but a failing test's).
+// Screenshots cost a paint and a fork each; CI takes only failures'.
+const ScreenshotsVar = "LINKDESK_SCREENSHOTS"
+
+// StepShots reports whether every step's screenshot is wanted.
+func StepShots() bool { return os.Getenv(ScreenshotsVar) == "all" }
+
+// ReadmeShots reports whether the README's screenshots are wanted.
+func ReadmeShots() bool { return os.Getenv(ScreenshotsVar) == "readme" }
+
 func Screenshot(t testing.TB, file string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
