@@ -2,8 +2,8 @@ package config
 
 import (
 	"bytes"
-	"fmt"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
