@@ -284,7 +284,10 @@ static void ld_close_popups(int by_page) {
 	for (GList *l = ld_popups; l; l = l->next) {
 		ld_view *c = l->data;
 		if (by_page) c->closed_by_page = TRUE;
-		gtk_window_close(GTK_WINDOW(c->win));
+		// A placeholder's window was never shown: there is nothing for
+		// a close request to reach, so it is destroyed.
+		if (c->placeholder) ld_close_popup(c);
+		else gtk_window_close(GTK_WINDOW(c->win));
 	}
 }
 
@@ -305,7 +308,7 @@ static int ld_popup_count(int placeholders) {
 static void ld_close_placeholders(void) {
 	for (GList *l = ld_popups; l; l = l->next) {
 		ld_view *c = l->data;
-		if (c->placeholder) gtk_window_close(GTK_WINDOW(c->win));
+		if (c->placeholder) ld_close_popup(c);
 	}
 }
 
