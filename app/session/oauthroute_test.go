@@ -333,3 +333,53 @@ func TestOAuthBankThatRefusesTheEmbeddedPopup(t *testing.T) {
 		t.Errorf("%d accounts after the bank refused", n)
 	}
 }
+
+// The operator's actions on the wait: Open again hands the same page to the
+// browser; Cancel ends the wait — the placeholder goes, Link is back at its
+// OAuth step, the attempt no longer waits, and the bank's return that comes
+// later is refused.
+func TestOAuthBrowserWaitOpenAgainAndCancel(t *testing.T) {
+	b := newBrowser()
+	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond}, b.install)
+	a.openBank("Chase", "ins_56")
+	bankURL := b.page(a)
+	id := a.inBrowserWait(bankURL)
+	if msg, err := a.s.BrowserAction(id, "open"); err != nil || !strings.Contains(msg, "opened in your browser again") {
+		t.Errorf("open again: %q, %v", msg, err)
+	}
+	if again := b.page(a); again != bankURL {
+		t.Errorf("open again opened %s, want %s", again, bankURL)
+	}
+	if msg, err := a.s.BrowserAction(id, "cancel"); err != nil || !strings.Contains(msg, "Stopped waiting") {
+		t.Errorf("cancel: %q, %v", msg, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.w.BrowserWaitCount() != 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := a.w.BrowserWaitCount(); n != 0 {
+		t.Fatalf("%d placeholders after cancel", n)
+	}
+	// Link sees its window closed and goes back to its OAuth step.
+	a.inLink("pane-oauth", 10*time.Second)
+	var v json.RawMessage
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if v, _ = a.link("text", sel("oauth-continue"), nil); strings.Contains(string(v), "Continue to bank") {
+			break
+		}
+	}
+	if !strings.Contains(string(v), "Continue to bank") {
+		t.Errorf("Link's OAuth step after cancel shows %s", v)
+	}
+	if at, _, _ := a.env().Flow.OpenLink(); at.BankInBrowser {
+		t.Error("the attempt still waits for its bank in the browser")
+	}
+	if _, err := a.s.BrowserAction(id, "cancel"); err == nil {
+		t.Error("a second cancel found a wait")
+	}
+	_, redirect := b.approve(a, bankURL)
+	if status, body := visit(a, redirect); status != 409 || !strings.Contains(body, "not waiting") {
+		t.Errorf("the bank's return after cancel: %d %s", status, body)
+	}
+	a.shot("browser-wait-cancelled")
+}
