@@ -3,17 +3,22 @@ package session_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"linkdesk/app/config"
+	"linkdesk/app/keychain"
 	"linkdesk/app/session"
 	"linkdesk/app/sim"
 )
@@ -382,4 +387,65 @@ func TestOAuthBrowserWaitOpenAgainAndCancel(t *testing.T) {
 		t.Errorf("the bank's return after cancel: %d %s", status, body)
 	}
 	a.shot("browser-wait-cancelled")
+}
+
+// Production's way back, in sandbox against a simulator run apart (its
+// Plaid stands in for Plaid's): the redirect URI is https, registered with
+// Cybrid, so the bank sends the browser to the operator team's hosted page,
+// which — where linkdesk:// is not registered — forwards the query to
+// linkdesk's loopback port (LINKDESK_OAUTH_RETURN_PORT). Link is re-created
+// with the https address as receivedRedirectUri, which Plaid (here the
+// simulator) checks against the link token's redirect_uri.
+func TestOAuthHttpsRedirectReturnsThroughTheLoopbackPort(t *testing.T) {
+	other, err := sim.Start(sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond, TestDriver: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	const hosted = "https://linkdesk.example.com/oauth-return"
+	env := map[string]string{
+		config.VarEnvironment: "sandbox", config.VarBankAPIURL: other.BankURL, config.VarIdentityAPIURL: other.IdentityURL,
+		config.VarRedirectURI:     hosted,
+		config.VarOAuthReturnPort: strconv.Itoa(port),
+		config.VarPlaidScriptURL:  other.PlaidURL + "/link/v2/stable/link-initialize.js",
+	}
+	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := keychain.NewMemory()
+	store.Set("sandbox", keychain.Credentials{ClientID: other.ClientID, ClientSecret: other.ClientSecret})
+	b := newBrowser()
+	a := startAppConfig(t, cfg, sim.Options{}, store, b.install)
+	customer := a.openBank("Chase", "ins_56")
+	bankURL := b.page(a)
+	a.inBrowserWait(bankURL)
+	state, redirect := b.approve(a, bankURL)
+	if want := hosted + "?oauth_state_id=" + state; redirect != want {
+		t.Fatalf("the bank sends the browser to %s, want the hosted page %s", redirect, want)
+	}
+	// The hosted page's loopback route, as its script forms it.
+	u, _ := url.Parse(redirect)
+	if status, body := visit(a, fmt.Sprintf("http://127.0.0.1:%d/oauth-return?%s", port, u.RawQuery)); status != 200 || !strings.Contains(body, "Back to linkdesk") {
+		t.Fatalf("the hosted page forwarding to the loopback port: %d %s", status, body)
+	}
+	a.inLink("pane-select-account", 15*time.Second)
+	a.linkClick("account-0000")
+	a.linkClick("account-continue")
+	a.linkClick("connected-continue")
+	if r := a.result(); r != "done" {
+		t.Fatalf("attempt ended %q: %s", r, a.text("result"))
+	}
+	if accts := other.Cybrid.Accounts(customer); len(accts) != 1 || accts[0].InstitutionID != "ins_56" {
+		t.Fatalf("accounts = %+v, want one at Chase", accts)
+	}
+	if !strings.Contains(a.logs.String(), "OAuth redirect received; resuming Plaid Link") {
+		t.Error("the return was not recorded")
+	}
 }
