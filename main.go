@@ -18,11 +18,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"linkdesk/app/config"
 	"linkdesk/app/credcmd"
 	"linkdesk/app/doctor"
+	"linkdesk/app/handover"
 	"linkdesk/app/keychain"
 	"linkdesk/app/session"
 	"linkdesk/app/sim"
@@ -40,6 +43,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd := ""
 	if len(args) > 0 {
 		cmd = args[0]
+	}
+	if strings.HasPrefix(cmd, handover.Scheme+":") {
+		return handOver(cmd, stdout, stderr)
 	}
 	switch cmd {
 	case "":
@@ -85,12 +91,29 @@ Usage:
                                    manage the API client id and secret in the OS keychain (sandbox and
                                    production; the simulator needs none); status without --env shows
                                    every environment
+  linkdesk linkdesk://oauth-return?oauth_state_id=…
+                                   hand a bank's OAuth answer to the running linkdesk (the OS runs this for
+                                   the linkdesk:// scheme; the hosted return page forwards the answer that way)
   linkdesk version                 print the version
   linkdesk --help                  this help
 
 Configuration (environment variables):
 `)
 	config.Usage(w)
+}
+
+// handOver is `linkdesk linkdesk://…`, as the OS runs it for the URL scheme
+// (the hosted OAuth return page forwards the bank's answer that way): the
+// URL goes to the linkdesk running for this user, which says whether it
+// took it; this process then exits. The URL is not printed (it carries the
+// bank's oauth_state_id).
+func handOver(rawURL string, stdout, stderr io.Writer) int {
+	if err := handover.Send(handover.Dir(), rawURL, 10*time.Second); err != nil {
+		fmt.Fprintln(stderr, "linkdesk:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "linkdesk: the bank's answer went to the running linkdesk, where Plaid Link continues.")
+	return 0
 }
 
 func openWindow(stderr io.Writer) int {

@@ -29,6 +29,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"linkdesk/app/guid"
+	"linkdesk/app/oauthroute"
 )
 
 // Prefix is the envconfig prefix: every variable is named LINKDESK_<FIELD>.
@@ -74,6 +75,11 @@ type Config struct {
 	LogLevel              string        // LINKDESK_LOG_LEVEL, default info; debug info warn error
 	SimAddr               string        // LINKDESK_SIM_ADDR, default 127.0.0.1:0: where the built-in simulator listens
 	PlaidScriptURL        string        // LINKDESK_PLAID_SCRIPT_URL, optional loopback override of Plaid's Link script (not in production)
+
+	// Where banks' OAuth pages open (package oauthroute).
+	OAuthRoute        string // LINKDESK_OAUTH_ROUTE, default auto; auto, browser or popup
+	OAuthBrowserBanks string // LINKDESK_OAUTH_BROWSER_INSTITUTIONS as set, default "ins_56,ins_3" (Chase); see OAuthBrowserInstitutions
+	OAuthReturnPort   int    // LINKDESK_OAUTH_RETURN_PORT, default 47615; 0 off: the loopback port the hosted return page forwards to
 }
 
 // spec is what envconfig fills. Field names are chosen so that split_words
@@ -96,6 +102,11 @@ type spec struct {
 	LogLevel              string        `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
 	SimAddr               string        `split_words:"true" default:"127.0.0.1:0" desc:"address of the built-in simulator, a loopback host:port (port 0: any free port); it keeps this address for the whole run"`
 	PlaidScriptUrl        string        `split_words:"true" desc:"override of Plaid's Link script URL, for a simulator run apart (linkdesk sim): a loopback http(s) URL; never used in production; optional"`
+
+	// The OAuth route (package oauthroute) and the production return.
+	OauthRoute               string `split_words:"true" default:"auto" desc:"where banks' OAuth pages open: auto (the institutions of LINKDESK_OAUTH_BROWSER_INSTITUTIONS in the system browser, others in linkdesk's pop-up), browser (every bank in the system browser) or popup (every bank in linkdesk's pop-up)"`
+	OauthBrowserInstitutions string `split_words:"true" default:"ins_56,ins_3" desc:"comma-separated Plaid institution ids whose OAuth page always opens in the system browser (default: Chase, which refuses embedded views); none for no institution"`
+	OauthReturnPort          int    `split_words:"true" default:"47615" desc:"loopback port on which linkdesk takes the bank's return forwarded by the hosted return page when the linkdesk:// scheme is not registered (https redirect URIs); 0 turns it off"`
 }
 
 // Variable names, as envconfig derives them from spec.
@@ -115,6 +126,13 @@ const (
 	VarLogLevel              = "LINKDESK_LOG_LEVEL"
 	VarSimAddr               = "LINKDESK_SIM_ADDR"
 	VarPlaidScriptURL        = "LINKDESK_PLAID_SCRIPT_URL"
+)
+
+// Variable names of the OAuth route.
+const (
+	VarOAuthRoute               = "LINKDESK_OAUTH_ROUTE"
+	VarOAuthBrowserInstitutions = "LINKDESK_OAUTH_BROWSER_INSTITUTIONS"
+	VarOAuthReturnPort          = "LINKDESK_OAUTH_RETURN_PORT"
 )
 
 // Base URLs of Cybrid's hosted environments.
@@ -231,6 +249,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		SimAddr:               s.SimAddr,
 		PlaidScriptURL:        s.PlaidScriptUrl,
 	}
+	c.OAuthRoute, c.OAuthBrowserBanks, c.OAuthReturnPort = s.OauthRoute, s.OauthBrowserInstitutions, s.OauthReturnPort
 	v := validator{raw: raw, failed: failed, errs: errs}
 	v.validate(c)
 	if len(v.errs) > 0 {
@@ -281,6 +300,8 @@ func parseError(pe *envconfig.ParseError, value string) error {
 	switch pe.TypeName {
 	case "time.Duration":
 		return &VarError{pe.KeyName, value, "is not a duration: use a value such as 500ms or 2s"}
+	case "int":
+		return &VarError{pe.KeyName, value, "is not a whole number: use digits only, such as 47615"}
 	}
 	return &VarError{pe.KeyName, value, "cannot be read as " + pe.TypeName}
 }
@@ -339,6 +360,44 @@ func (v *validator) validate(c *Config) {
 		v.checkPlaidScriptURL(c.Environment, c.PlaidScriptURL)
 	}
 	v.checkDurations(c)
+	v.checkOAuthRoute(c)
+}
+
+// checkOAuthRoute: the route is one of oauthroute's modes, the institutions
+// are Plaid institution ids, the return port a loopback port number.
+func (v *validator) checkOAuthRoute(c *Config) {
+	if !oauthroute.Mode(c.OAuthRoute).Valid() {
+		v.add(VarOAuthRoute, c.OAuthRoute, "is not allowed: use auto, browser or popup")
+	}
+	for _, id := range c.OAuthBrowserInstitutions() {
+		if !oauthroute.ValidInstitutionID(id) {
+			v.add(VarOAuthBrowserInstitutions, v.raw[VarOAuthBrowserInstitutions], fmt.Sprintf("names %q, which is not a Plaid institution id: use ids such as ins_56 separated by commas, or none", id))
+			break
+		}
+	}
+	if !v.failed[VarOAuthReturnPort] && (c.OAuthReturnPort < 0 || c.OAuthReturnPort > 65535 || (c.OAuthReturnPort > 0 && c.OAuthReturnPort < 1024)) {
+		v.add(VarOAuthReturnPort, v.raw[VarOAuthReturnPort], "is not a usable port: use a number from 1024 to 65535 (the one in your hosted return page), or 0 to turn the loopback return off")
+	}
+}
+
+// OAuthBrowserInstitutions are the Plaid institution ids whose OAuth page
+// always opens in the system browser (LINKDESK_OAUTH_BROWSER_INSTITUTIONS;
+// "none" is none).
+func (c *Config) OAuthBrowserInstitutions() []string { return splitList(c.OAuthBrowserBanks) }
+
+// splitList reads a comma-separated list (spaces trimmed, empty items
+// dropped); "none" is the empty list.
+func splitList(s string) []string {
+	if strings.EqualFold(strings.TrimSpace(s), "none") {
+		return []string{}
+	}
+	out := []string{}
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // checkSimAddr: the simulator listens on loopback only.

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -53,6 +54,9 @@ func TestDefaults(t *testing.T) {
 		AccountTimeout:        120 * time.Second,
 		LogLevel:              "info",
 		SimAddr:               "127.0.0.1:0",
+		OAuthRoute:            "auto",
+		OAuthBrowserBanks:     "ins_56,ins_3",
+		OAuthReturnPort:       47615,
 	}
 	if *c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -126,7 +130,7 @@ func TestGoodEnvironments(t *testing.T) {
 		}, func(t *testing.T, c *Config) {
 			want := Config{Production, "0123456789abcdef0123456789abcdef", "nl", "spanish_customization",
 				"https://linkdesk.example.com/oauth-return", "USD", "https://bank.example.com", "https://id.example.com",
-				50 * time.Millisecond, 50 * time.Millisecond, time.Second, 5 * time.Minute, "debug", "127.0.0.1:0", ""}
+				50 * time.Millisecond, 50 * time.Millisecond, time.Second, 5 * time.Minute, "debug", "127.0.0.1:0", "", "auto", "ins_56,ins_3", 47615}
 			if *c != want {
 				t.Errorf("\n got %+v\nwant %+v", *c, want)
 			}
@@ -397,6 +401,10 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		"LINKDESK_SIM_ADDR":                "127.0.0.1:0",
 		"LINKDESK_PLAID_SCRIPT_URL":        "-",
 	}
+	// The OAuth route's variables.
+	want["LINKDESK_OAUTH_ROUTE"] = "auto"
+	want["LINKDESK_OAUTH_BROWSER_INSTITUTIONS"] = "ins_56,ins_3"
+	want["LINKDESK_OAUTH_RETURN_PORT"] = "47615"
 	seen := 0
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
@@ -419,6 +427,9 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		typ := "String"
 		if strings.Contains(f[0], "POLL") || strings.Contains(f[0], "TIMEOUT") {
 			typ = "Duration"
+		}
+		if strings.HasSuffix(f[0], "_PORT") {
+			typ = "Integer"
 		}
 		if f[1] != typ {
 			t.Errorf("%s: type %q, want %q", f[0], f[1], typ)
@@ -476,5 +487,30 @@ func TestPollsBelowTheFloorAreRefusedWithTheReason(t *testing.T) {
 	c, err := LoadFrom(env(map[string]string{VarPollInitial: MinPoll.String(), VarPollMax: MinPoll.String()}))
 	if err != nil || c.PollInitial != MinPoll || c.PollMax != MinPoll {
 		t.Fatalf("the floor itself (%s) was refused: %v", MinPoll, err)
+	}
+}
+
+func TestOAuthRouteVariables(t *testing.T) {
+	c, err := LoadFrom(env(map[string]string{VarOAuthRoute: "browser", VarOAuthBrowserInstitutions: " ins_56 , ins_127287,", VarOAuthReturnPort: "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.OAuthBrowserInstitutions(); c.OAuthRoute != "browser" || c.OAuthReturnPort != 0 || len(got) != 2 || got[1] != "ins_127287" {
+		t.Errorf("route %q, institutions %v, port %d", c.OAuthRoute, got, c.OAuthReturnPort)
+	}
+	c, err = LoadFrom(env(map[string]string{VarOAuthBrowserInstitutions: "none"}))
+	if err != nil || len(c.OAuthBrowserInstitutions()) != 0 {
+		t.Errorf("none: %v, %v", err, c)
+	}
+	_, err = LoadFrom(env(map[string]string{VarOAuthRoute: "sideways", VarOAuthBrowserInstitutions: "ins_56,Chase", VarOAuthReturnPort: "80"}))
+	msgs := fmt.Sprint(err)
+	for _, want := range []string{VarOAuthRoute + `="sideways" is not allowed: use auto, browser or popup`,
+		`names "Chase", which is not a Plaid institution id`, VarOAuthReturnPort + `="80" is not a usable port`} {
+		if !strings.Contains(msgs, want) {
+			t.Errorf("errors %q lack %q", msgs, want)
+		}
+	}
+	if _, err := LoadFrom(env(map[string]string{VarOAuthReturnPort: "4x"})); !strings.Contains(fmt.Sprint(err), "is not a whole number") {
+		t.Errorf("port 4x: %v", err)
 	}
 }

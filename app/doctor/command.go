@@ -40,7 +40,7 @@ func Main(args []string, stdout, stderr io.Writer, o Options) int {
 	timeout := fs.Duration("timeout", def, "how long each check may take")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: linkdesk doctor [--env sim|sandbox|production] [--timeout 10s]")
-		fmt.Fprintln(stderr, "Checks the configuration, the keychain, the credentials, a token and its scopes, the bank API and the redirect URI; exits 1 when a check fails.")
+		fmt.Fprintln(stderr, "Checks the configuration, the keychain, the credentials, a token and its scopes, the bank API, the redirect URI and (for an https one) the way back from the system browser; exits 1 when a check fails.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

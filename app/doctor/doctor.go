@@ -1,9 +1,10 @@
 // Package doctor implements `linkdesk doctor`: it checks, one by one, what
 // linkdesk needs in an environment — a valid configuration, the OS keychain,
 // stored API credentials, an access token, the scopes that token grants, the
-// bank API, the OAuth redirect URI's form (and, in sim, the built-in
-// simulator) — and reports each check on one line, with what to do next when
-// it fails.
+// bank API, the OAuth redirect URI's form, the way back from the system
+// browser for an https redirect URI (the linkdesk:// scheme registered, the
+// loopback return port free; and, in sim, the built-in simulator) — and
+// reports each check on one line, with what to do next when it fails.
 //
 // Contracts:
 //
@@ -137,6 +138,11 @@ type Options struct {
 	// Sim configures the simulator doctor starts in-process for the sim
 	// environment (the zero value: as `linkdesk` starts it).
 	Sim sim.Options
+	// SchemeHandler names the desktop entry registered for linkdesk://
+	// URLs ("" none); nil asks xdg-mime. HandoverDir is where a running
+	// linkdesk takes hand-overs; "" means handover.Dir().
+	SchemeHandler func() (string, error)
+	HandoverDir   string
 }
 
 // Run performs every check and returns the report. ctx cancels the run (the
@@ -196,7 +202,7 @@ func (d *doctor) skip(check, why string) { d.add(Result{Check: check, Status: Sk
 func (d *doctor) run() {
 	d.checkConfig()
 	if d.cfg == nil {
-		for _, c := range []string{CheckKeychain, CheckCredentials, CheckToken, CheckScopes, CheckAPI, CheckRedirectURI} {
+		for _, c := range []string{CheckKeychain, CheckCredentials, CheckToken, CheckScopes, CheckAPI, CheckRedirectURI, CheckOAuthReturn} {
 			d.skip(c, "needs a valid "+config.VarEnvironment)
 		}
 		return
@@ -235,6 +241,7 @@ func (d *doctor) run() {
 		}
 	}
 	d.checkRedirectURI()
+	d.checkOAuthReturn()
 }
 
 func (d *doctor) skipAPIChecks(why string) {

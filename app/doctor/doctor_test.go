@@ -3,7 +3,9 @@ package doctor_test
 import (
 	"bytes"
 	"net"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"linkdesk/app/config"
 	"linkdesk/app/cybrid"
 	"linkdesk/app/doctor"
+	"linkdesk/app/handover"
 	"linkdesk/app/keychain"
 	"linkdesk/app/sim"
 )
@@ -28,6 +31,10 @@ type setup struct {
 	sim   *sim.Sim
 	vars  map[string]string
 	store keychain.Store
+	// scheme is the desktop entry registered for linkdesk:// ("" none);
+	// handoverDir where a running linkdesk would listen.
+	scheme      string
+	handoverDir string
 }
 
 // newSetup starts a real simulator (whose API key is allowed only scopes,
@@ -45,10 +52,21 @@ func newSetup(t *testing.T, scopes []string) *setup {
 		t.Fatal(err)
 	}
 	return &setup{sim: s, store: st, vars: map[string]string{
-		config.VarEnvironment:    "sandbox",
-		config.VarBankAPIURL:     s.BankURL,
-		config.VarIdentityAPIURL: s.IdentityURL,
-	}}
+		config.VarEnvironment:     "sandbox",
+		config.VarBankAPIURL:      s.BankURL,
+		config.VarIdentityAPIURL:  s.IdentityURL,
+		config.VarOAuthReturnPort: strconv.Itoa(freePort(t)),
+	}, scheme: "linkdesk.desktop", handoverDir: filepath.Join(t.TempDir(), "linkdesk")}
+}
+
+// freePort is a loopback port nothing listens on (just now).
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func (s *setup) lookup(k string) (string, bool) { v, ok := s.vars[k]; return v, ok }
@@ -58,7 +76,8 @@ func (s *setup) lookup(k string) (string, bool) { v, ok := s.vars[k]; return v, 
 func (s *setup) run(t *testing.T, timeout time.Duration, args ...string) (int, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := doctor.Main(args, &out, &errOut, doctor.Options{Lookup: s.lookup, Store: s.store, Timeout: timeout})
+	code := doctor.Main(args, &out, &errOut, doctor.Options{Lookup: s.lookup, Store: s.store, Timeout: timeout,
+		SchemeHandler: func() (string, error) { return s.scheme, nil }, HandoverDir: s.handoverDir})
 	if errOut.Len() > 0 {
 		t.Errorf("stderr: %s", errOut.String())
 	}
@@ -135,7 +154,8 @@ func TestAllGood(t *testing.T) {
 	for _, c := range allChecks {
 		wantLine(t, out, c, "ok")
 	}
-	if strings.Count(out, "\n") != len(allChecks)+2 {
+	wantLine(t, out, doctor.CheckOAuthReturn, "skip", "no https redirect URI")
+	if strings.Count(out, "\n") != len(allChecks)+3 {
 		t.Errorf("want a header, one line per check and a closing line, got\n%s", out)
 	}
 	wantLine(t, out, doctor.CheckConfig, "ok", "environment sandbox", s.sim.BankURL)
@@ -144,7 +164,7 @@ func TestAllGood(t *testing.T) {
 	wantLine(t, out, doctor.CheckScopes, "ok", "all 9 scopes")
 	wantLine(t, out, doctor.CheckAPI, "ok", "GET "+s.sim.BankURL+"/api/customers answered in ", "customers)")
 	wantLine(t, out, doctor.CheckRedirectURI, "ok", "not set", "only through Plaid's pop-up window")
-	if !strings.HasSuffix(out, "No problems found (7 checks).\n") {
+	if !strings.HasSuffix(out, "No problems found (8 checks).\n") {
 		t.Errorf("closing line: %q", out)
 	}
 }
@@ -162,7 +182,7 @@ func TestWrongSecret(t *testing.T) {
 	wantLine(t, out, doctor.CheckScopes, "skip", "needs a token")
 	wantLine(t, out, doctor.CheckAPI, "skip", "needs a token")
 	wantLine(t, out, doctor.CheckRedirectURI, "ok")
-	if !strings.HasSuffix(out, "1 check of 7 failed: see the advice above.\n") {
+	if !strings.HasSuffix(out, "1 check of 8 failed: see the advice above.\n") {
 		t.Errorf("closing line: %q", out)
 	}
 }
@@ -515,4 +535,48 @@ func TestSimCannotStart(t *testing.T) {
 	wantLine(t, o, doctor.CheckSimulator, "FAIL", "the built-in simulator did not start")
 	wantAdvice(t, o, doctor.CheckSimulator, "cannot listen on "+l.Addr().String(), "is the port in use?")
 	wantLine(t, o, doctor.CheckToken, "skip", "needs the simulator")
+}
+
+// An https redirect URI needs a way back from the system browser: the
+// linkdesk:// scheme registered, and the loopback port free or held by the
+// running linkdesk.
+func TestOAuthReturn(t *testing.T) {
+	for _, tt := range []struct {
+		name, scheme string
+		takePort     bool
+		running      bool
+		mark         string
+		line, advice []string
+	}{
+		{"all set", "linkdesk.desktop", false, false, "ok", []string{"linkdesk:// opens linkdesk.desktop", "is free for the loopback route", "/usr/share/linkdesk/oauth-return.html"}, nil},
+		{"scheme not registered", "", false, false, "FAIL", []string{"may not get back"}, []string{"linkdesk:// scheme is not registered", "xdg-mime default linkdesk.desktop x-scheme-handler/linkdesk", "host the return page"}},
+		{"port taken", "linkdesk.desktop", true, false, "FAIL", []string{"may not get back"}, []string{"is taken by another program", "LOOPBACK_PORT"}},
+		{"port held by the running linkdesk", "linkdesk.desktop", true, true, "ok", []string{"is held by the running linkdesk"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSetup(t, nil)
+			s.vars[config.VarRedirectURI] = "https://linkdesk.example.com/oauth-return"
+			s.scheme = tt.scheme
+			if tt.takePort {
+				ln, err := net.Listen("tcp", "127.0.0.1:"+s.vars[config.VarOAuthReturnPort])
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+			}
+			if tt.running {
+				h, err := handover.Listen(s.handoverDir, func(string) error { return nil }, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer h.Close()
+			}
+			code, out := s.run(t, 5*time.Second)
+			wantLine(t, out, doctor.CheckOAuthReturn, tt.mark, tt.line...)
+			wantAdvice(t, out, doctor.CheckOAuthReturn, tt.advice...)
+			if want := map[string]int{"ok": 0, "FAIL": 1}[tt.mark]; code != want {
+				t.Errorf("exit %d, want %d", code, want)
+			}
+		})
+	}
 }

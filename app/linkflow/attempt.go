@@ -75,6 +75,10 @@ type Attempt struct {
 
 	// Institution is the bank the user chose in Link, once known.
 	Institution string `json:"institution,omitempty"`
+	// BankInBrowser: the bank's OAuth sign-in runs in the system browser and
+	// Link waits in its OAuth step for the bank's return (Flow.AwaitBankAt);
+	// the page shows "Finish signing in in your browser".
+	BankInBrowser bool `json:"bank_in_browser,omitempty"`
 	// ExitStatus is Plaid's onExit metadata.status when the user left Link.
 	ExitStatus string `json:"exit_status,omitempty"`
 	// Error says what went wrong and what to do next (failed, or exited with

@@ -141,3 +141,63 @@ func TestOAuthReturnOnlyWhileWaitingOnce(t *testing.T) {
 		t.Errorf("after onExit: %v", err)
 	}
 }
+
+// A bank page whose address carries its oauth_state_id pins the wait to it:
+// a return with another id (foreign) or one already taken (stale) is
+// refused, and so is a return without any; Link's events name the bank; a
+// wait in the system browser shows on the attempt until it ends.
+func TestOAuthReturnTakesOnlyTheAwaitedState(t *testing.T) {
+	r := newRig(t, sim.Options{WorkflowDelay: -1}, linkflow.Settings{})
+	a, err := r.flow.StartLink(r.sim.Cybrid.Customers()[0].GUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.until(a.ID, linkflow.LinkOpen)
+	ctx := context.Background()
+	r.flow.Deliver(ctx, a.ID, linkflow.Callback{Kind: linkflow.OnEvent, Seq: 1, EventName: "SELECT_INSTITUTION",
+		Metadata: json.RawMessage(`{"institution_id":"ins_56","institution_name":"Chase"}`)})
+	if got, ins, ok := r.flow.OpenLink(); !ok || got.ID != a.ID || ins != "ins_56" {
+		t.Fatalf("OpenLink = %s, %q, %v; want the attempt and ins_56 from SELECT_INSTITUTION", got.ID, ins, ok)
+	}
+	reached := r.flow.AwaitBankAt(linkflow.BankWait{Message: "The bank's sign-in page opened in the system browser", InBrowser: true,
+		PageURL: "http://localhost:2/link/v2/stable/sandbox-oauth-login.html?oauth_state_id=s-1"})
+	if len(reached) != 1 || !reached[0].BankInBrowser {
+		t.Fatalf("AwaitBankAt reached %+v; want the attempt, waiting for its bank in the browser", reached)
+	}
+	const ret = "http://localhost:1/oauth/return?oauth_state_id="
+	for _, c := range []struct {
+		url  string
+		want error
+	}{
+		{"http://localhost:1/oauth/return", linkflow.ErrNoOAuthState},
+		{ret + "bad%20id", linkflow.ErrNoOAuthState},
+		{ret + "s-2", linkflow.ErrForeignOAuthState},
+	} {
+		if _, err := r.flow.OAuthReturn(c.url); !errors.Is(err, c.want) {
+			t.Errorf("OAuthReturn(%s) = %v, want %v", c.url, err, c.want)
+		}
+	}
+	if got, _ := r.flow.Get(a.ID); !got.BankInBrowser {
+		t.Fatal("a refused return ended the wait")
+	}
+	if got, err := r.flow.OAuthReturn(ret + "s-1"); err != nil || got.ID != a.ID || got.BankInBrowser {
+		t.Fatalf("the awaited return: %+v, %v", got, err)
+	}
+	// The same answer again, even while a new wait (with no state known)
+	// runs, is stale.
+	r.flow.AwaitBankAt(linkflow.BankWait{Message: "The bank's sign-in window opened"})
+	if _, err := r.flow.OAuthReturn(ret + "s-1"); !errors.Is(err, linkflow.ErrStaleOAuthState) {
+		t.Errorf("the same oauth_state_id twice: %v", err)
+	}
+	// The operator cancels a wait in the browser: a later return is refused.
+	r.flow.AwaitBankAt(linkflow.BankWait{Message: "in the browser", InBrowser: true, PageURL: "https://bank.example/?oauth_state_id=s-3"})
+	if n := r.flow.EndBankWait("cancelled", nil); n != 1 {
+		t.Fatalf("EndBankWait reached %d", n)
+	}
+	if got, _ := r.flow.Get(a.ID); got.BankInBrowser {
+		t.Error("the cancelled wait still shows")
+	}
+	if _, err := r.flow.OAuthReturn(ret + "s-3"); !errors.Is(err, linkflow.ErrNotWaitingForBank) {
+		t.Errorf("a return after the operator cancelled the wait: %v", err)
+	}
+}

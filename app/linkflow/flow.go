@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +107,10 @@ type Flow struct {
 	mu       sync.Mutex
 	attempts map[string]*attempt
 	notifyMu sync.Mutex // serialises observer calls
+
+	// usedStates are the oauth_state_ids OAuthReturn took: each is taken
+	// once.
+	usedStates map[string]bool
 }
 
 // attempt is the flow's own record: the snapshot plus what must not leave.
@@ -134,6 +137,11 @@ type attempt struct {
 	// oauthWaiting: Link sent the customer to the bank's OAuth page and
 	// nothing has ended that wait yet (see OAuthReturn).
 	oauthWaiting bool
+	// oauthState is the oauth_state_id of the bank page the attempt waits
+	// for, when its address carried one ("" unknown; see AwaitBankAt);
+	// linkInstitution the institution Link's events named (bankwait.go).
+	oauthState      string
+	linkInstitution string
 	// The order of Plaid callbacks (callbacks.go).
 	seq seqState
 }
@@ -167,7 +175,7 @@ func New(api API, s Settings, log *slog.Logger, observe Observer) *Flow {
 		workflowPoll: &Poller{Initial: s.PollInitial, Max: s.PollMax},
 		accountPoll:  &Poller{Initial: s.PollInitial, Max: s.PollMax},
 		ctx:          ctx, cancel: cancel,
-		attempts: map[string]*attempt{},
+		attempts: map[string]*attempt{}, usedStates: map[string]bool{},
 	}
 }
 
@@ -786,11 +794,24 @@ var ErrNotWaitingForBank = errors.New("linkdesk was not waiting for a bank's ans
 // whose bank page opened (AwaitBank), with nothing since ending that wait.
 // It acts once per wait: the attempt stops waiting, the return is recorded
 // on it, and its snapshot is returned so that Link can be re-created for it.
-// Otherwise it returns ErrNotWaitingForBank and changes nothing. When
-// several attempts wait (several Links were opened), the one that changed
-// last takes it.
+// When several attempts wait (several Links were opened), the one that
+// changed last takes it. It refuses, changing nothing:
+//   - a URL without an oauth_state_id (ErrNoOAuthState);
+//   - an oauth_state_id this flow took once already (ErrStaleOAuthState);
+//   - an oauth_state_id other than the one of the bank page the attempt
+//     waits for, when that page's address carried one (ErrForeignOAuthState:
+//     see AwaitBankAt);
+//   - any return while no attempt waits (ErrNotWaitingForBank).
 func (f *Flow) OAuthReturn(rawURL string) (Attempt, error) {
+	state := oauthStateOf(rawURL)
+	if state == "" {
+		return Attempt{}, ErrNoOAuthState
+	}
 	f.mu.Lock()
+	if f.usedStates[state] {
+		f.mu.Unlock()
+		return Attempt{}, ErrStaleOAuthState
+	}
 	var pick *attempt
 	for _, a := range f.attempts {
 		if a.oauthWaiting && a.State == LinkOpen && (pick == nil || a.UpdatedAt.After(pick.UpdatedAt)) {
@@ -806,8 +827,15 @@ func (f *Flow) OAuthReturn(rawURL string) (Attempt, error) {
 		if !a.oauthWaiting || a.State != LinkOpen {
 			return Event{}, ErrNotWaitingForBank
 		}
+		if f.usedStates[state] {
+			return Event{}, ErrStaleOAuthState
+		}
+		if a.oauthState != "" && a.oauthState != state {
+			return Event{}, ErrForeignOAuthState
+		}
 		a.oauthWaiting = false
-		return Event{Type: "link_window", Message: "OAuth redirect received; resuming Plaid Link", Data: map[string]any{"oauth_state_id_present": strings.Contains(rawURL, "oauth_state_id=")}}, nil
+		f.usedStates[state] = true
+		return Event{Type: "link_window", Message: "OAuth redirect received; resuming Plaid Link", Data: map[string]any{"oauth_state_id_present": true, "oauth_state_id_checked": a.oauthState != ""}}, nil
 	})
 	if err != nil {
 		return Attempt{}, err
@@ -837,6 +865,9 @@ func (f *Flow) plaidEvent(id, name string, ev Event) error {
 	return f.update(id, func(a *attempt) (Event, error) {
 		if name == "OPEN_OAUTH" && a.State == LinkOpen {
 			a.oauthWaiting = true
+		}
+		if ins := eventInstitution(ev); ins != "" {
+			a.linkInstitution = ins
 		}
 		return ev, nil
 	})
@@ -929,6 +960,10 @@ func (f *Flow) update(id string, change func(a *attempt) (Event, error)) error {
 		if a.State.Final() {
 			a.oauthWaiting = false
 		}
+	}
+	if !a.oauthWaiting {
+		// The bank in the browser is part of the wait for its return.
+		a.BankInBrowser = false
 	}
 	snap := a.Attempt
 	// Take the observer lock before releasing the state lock, so observers

@@ -88,6 +88,9 @@ type SessionInfo struct {
 	Environments []string         `json:"environments"`
 	// Simulator says where the built-in simulator listens (sim only).
 	Simulator *SimulatorInfo `json:"simulator,omitempty"`
+	// OAuthRoute is where banks' OAuth pages open (oauth.go); set by the
+	// session.
+	OAuthRoute *OAuthRouteInfo `json:"oauth_route,omitempty"`
 }
 
 // SimulatorInfo is what a QA engineer needs to reach the built-in simulator

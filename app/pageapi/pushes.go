@@ -20,11 +20,14 @@ const (
 	PushOAuthRedirect = "oauth_redirect"
 	// PushPopup: the bank's sign-in window opened or closed (PopupMessage).
 	PushPopup = "popup"
+	// PushOAuthBrowser: an attempt's wait for its bank in the system
+	// browser started or ended (OAuthBrowserMessage, oauth.go).
+	PushOAuthBrowser = "oauth_browser"
 )
 
 // Pushes lists every push type, sorted.
 func Pushes() []string {
-	return []string{PushAttempt, PushOAuthRedirect, PushPopup, PushRecovered, PushTimeline}
+	return []string{PushAttempt, PushOAuthBrowser, PushOAuthRedirect, PushPopup, PushRecovered, PushTimeline}
 }
 
 // AttemptMessage carries an attempt's new snapshot and the event that made
@@ -76,8 +79,10 @@ func OAuthRedirectPush(attemptID, url string) OAuthRedirectMessage {
 }
 
 // PopupMessage says what happened to the bank's sign-in window: "opened",
-// "closed_by_page", "closed_by_user", "open_external" (the page went to the
-// system browser) or "open_external_failed" (Error says why).
+// "closed_by_page", "closed_by_user", "open_external" (the operator sent the
+// page to the system browser), "routed_external" (the OAuth route sent it
+// there before it loaded), "open_external_failed" (Error says why),
+// "browser_wait_ended" or "browser_wait_cancelled" (see ui.PopupEvent).
 type PopupMessage struct {
 	Type  string `json:"type"`
 	Kind  string `json:"kind"`

@@ -45,6 +45,8 @@ type app struct {
 	shotN int
 	ran   <-chan struct{}
 	logs  *syncBuffer
+	// runtime is the session's runtime directory (the linkdesk:// hand-over).
+	runtime string
 }
 
 // env is the app's current environment; sim its simulator.
@@ -106,14 +108,15 @@ func startAppState(t *testing.T, cfg *config.Config, so sim.Options, store keych
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	so.TestDriver = true
-	s, err := session.Start(cfg, "e2e", log, store, session.Options{Sim: so, StateDir: stateDir, Width: windowWidth, Height: windowHeight})
+	runtime := t.TempDir()
+	s, err := session.Start(cfg, "e2e", log, store, session.Options{Sim: so, StateDir: stateDir, Width: windowWidth, Height: windowHeight, RuntimeDir: runtime})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range before {
 		f(s)
 	}
-	a := &app{t: t, s: s, logs: logs}
+	a := &app{t: t, s: s, logs: logs, runtime: runtime}
 	a.shots = filepath.Join(uitest.ArtifactsDir(t), "e2e", t.Name())
 	os.RemoveAll(a.shots)
 	var openErr error

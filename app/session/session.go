@@ -20,9 +20,11 @@ import (
 	"linkdesk/app/audit"
 	"linkdesk/app/config"
 	"linkdesk/app/environment"
+	"linkdesk/app/handover"
 	"linkdesk/app/institutions"
 	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
+	"linkdesk/app/oauthroute"
 	"linkdesk/app/pageapi"
 	"linkdesk/app/problem"
 	"linkdesk/app/sim"
@@ -42,6 +44,10 @@ type Options struct {
 	StateDir string
 	// Width and Height size the window (0: 1280×800).
 	Width, Height int
+	// RuntimeDir stands in for $XDG_RUNTIME_DIR: the linkdesk:// hand-over
+	// (package handover) listens in its folder linkdesk; "" means
+	// handover.Dir().
+	RuntimeDir string
 }
 
 // Session is a running linkdesk minus its window.
@@ -75,6 +81,17 @@ type Session struct {
 
 	mu     sync.Mutex
 	window *ui.Window // set once the window is open
+
+	// router decides where banks' OAuth pages open; wait is the attempt
+	// waiting for its bank in the system browser (oauth.go).
+	router *oauthroute.Router
+	waitMu sync.Mutex
+	wait   *browserWait
+	// handover takes linkdesk:// URLs from a second linkdesk (nil when it
+	// could not listen); returns is the loopback port the hosted return
+	// page forwards to, started with the first https redirect URI.
+	handover *handover.Server
+	returns  *ui.RedirectServer
 }
 
 // waitState is the environment a session waits for and why: no stored
@@ -140,10 +157,13 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 	}
 	s.Server = srv
 	srv.SetCalls(ui.Calls{Serve: s.api.Serve, MaxParams: pageapi.MaxParams})
-	s.Navigation = &ui.Navigation{OnRedirect: func(u string) { s.oauthReturn(u) }, OnPopup: s.popupEvent, Log: log}
+	s.router = oauthroute.New(oauthroute.Mode(cfg.OAuthRoute), cfg.OAuthBrowserInstitutions())
+	s.Navigation = &ui.Navigation{OnRedirect: func(u string) { s.oauthReturn(u) }, OnPopup: s.popupEvent,
+		RouteToBrowser: s.routeBankPage, Log: log}
 	// The page itself, whatever happens to the environment: a session that
 	// waits (no credentials, a locked keychain) must still load its page.
 	s.Navigation.Configure([]string{s.Server.URL}, "")
+	s.listenHandover()
 	if err := s.switchTo(cfg.Environment); err != nil {
 		if !waits(err) {
 			s.Close()
@@ -246,6 +266,7 @@ func (s *Session) switchTo(env config.Environment) error {
 	})
 	s.waiting.Store(nil)
 	s.env.Store(e)
+	s.serveReturns(e)
 	if old != nil {
 		old.Close()
 	}
@@ -255,14 +276,19 @@ func (s *Session) switchTo(env config.Environment) error {
 
 // Info implements pageapi.Backend.
 func (s *Session) Info() pageapi.SessionInfo {
+	route := s.OAuthRoute()
 	if e := s.env.Load(); e != nil {
-		return pageapi.InfoOf(e, s.version)
+		info := pageapi.InfoOf(e, s.version)
+		info.OAuthRoute = &route
+		return info
 	}
 	w := s.waiting.Load()
 	if w == nil {
 		w = &waitState{env: s.base.Environment, err: &NoCredentialsError{Env: string(s.base.Environment)}}
 	}
-	return pageapi.InfoWaiting(w.env, s.version, problem.ClassifyFor(string(w.env), w.err))
+	info := pageapi.InfoWaiting(w.env, s.version, problem.ClassifyFor(string(w.env), w.err))
+	info.OAuthRoute = &route
+	return info
 }
 
 // SwitchEnvironment implements pageapi.Backend: attempts still running in
@@ -362,9 +388,16 @@ func (s *Session) oauthReturn(rawURL string) error {
 	}
 	a, err := e.Flow.OAuthReturn(rawURL)
 	if err != nil {
-		s.Log.Warn("an OAuth redirect arrived while no bank sign-in was expected; ignored")
-		return ui.ErrNotWaiting
+		if errors.Is(err, linkflow.ErrNotWaitingForBank) {
+			s.Log.Warn("an OAuth redirect arrived while no bank sign-in was expected; ignored")
+			return ui.ErrNotWaiting
+		}
+		// Stale, foreign or missing oauth_state_id: the text says which,
+		// for the person in the browser (the id itself is not logged).
+		s.Log.Warn("an OAuth redirect was refused", "why", err)
+		return err
 	}
+	s.endWait(a.ID, "returned")
 	s.push(pageapi.OAuthRedirectPush(a.ID, rawURL))
 	if w := s.currentWindow(); w != nil {
 		w.ClosePopups(true)
@@ -385,6 +418,9 @@ var popupMessages = map[string]string{
 func (s *Session) popupEvent(ev ui.PopupEvent) {
 	msg := popupMessages[ev.Kind]
 	if msg == "" {
+		msg = browserWaitMessages[ev.Kind]
+	}
+	if msg == "" {
 		msg = "Pop-up window: " + ev.Kind
 	}
 	if e := s.env.Load(); e != nil {
@@ -392,9 +428,22 @@ func (s *Session) popupEvent(ev ui.PopupEvent) {
 		if ev.Err != "" {
 			data["error"] = ev.Err
 		}
-		if ev.Kind == "opened" || ev.Kind == "open_external" {
-			e.Flow.AwaitBank(msg, data)
-		} else {
+		if ev.Reason != "" {
+			data["reason"] = ev.Reason
+		}
+		switch ev.Kind {
+		case "opened":
+			e.Flow.AwaitBankAt(linkflow.BankWait{Message: msg, Data: data, PageURL: ev.URL})
+		case "open_external", "routed_external":
+			reached := e.Flow.AwaitBankAt(linkflow.BankWait{Message: msg, Data: data, PageURL: ev.URL, InBrowser: true})
+			s.startWait(e, reached, ev)
+		case "browser_wait_cancelled":
+			e.Flow.EndBankWait(msg, data)
+			s.endWait("", "cancelled")
+		case "browser_wait_ended":
+			e.Flow.LinkWindowEvent(msg, data)
+			s.endWait("", "ended")
+		default:
 			e.Flow.LinkWindowEvent(msg, data)
 		}
 	}
@@ -453,6 +502,12 @@ func (s *Session) Close() {
 	s.sims.Close()
 	if s.Server != nil {
 		s.Server.Close()
+	}
+	if s.handover != nil {
+		s.handover.Close()
+	}
+	if s.returns != nil {
+		s.returns.Close()
 	}
 	s.audit.Close()
 }

@@ -12,6 +12,7 @@ package ui
 extern int linkdeskDecide(uintptr_t h, int popup, char *uri, int gesture);
 extern void linkdeskPopupEvent(uintptr_t h, int kind, char *uri);
 extern char *linkdeskOpenExternal(uintptr_t h, char *uri);
+extern int linkdeskRoute(uintptr_t h, char *uri, int first, char **note);
 
 // One per view: the main view, and each pop-up.
 typedef struct {
@@ -23,11 +24,48 @@ typedef struct {
 	GtkWidget *note;      // the pop-up's info line
 	gboolean closed_by_page;
 	gboolean redirected;
+	// routed: the pop-up's route was decided (at its first web address);
+	// placeholder: its bank page went to the system browser, and the view
+	// stays, never shown and loading nothing, so that Link's window.open
+	// has a window and Link waits in its OAuth step (see ld_placeholder).
+	gboolean routed;
+	gboolean placeholder;
 } ld_view;
 
 static GList *ld_popups = NULL; // open pop-ups (ld_view*)
 
-enum { EV_OPENED = 1, EV_CLOSED_BY_PAGE = 2, EV_CLOSED_BY_USER = 3, EV_OPEN_EXTERNAL = 4 };
+enum { EV_OPENED = 1, EV_CLOSED_BY_PAGE = 2, EV_CLOSED_BY_USER = 3, EV_OPEN_EXTERNAL = 4,
+	EV_WAIT_ENDED = 5, EV_WAIT_CANCELLED = 6 };
+
+static gboolean ld_is_web(const char *uri) {
+	return uri && (g_str_has_prefix(uri, "https://") || g_str_has_prefix(uri, "http://"));
+}
+
+// ld_placeholder retires a pop-up whose bank page went to the system
+// browser: hidden, its page replaced by about:blank (the bank's page must
+// not live on in two places: one OAuth state, one place), every later
+// navigation refused. The view itself stays until the bank's return, the
+// operator's cancel or Link closing it: Link's window.open has its window,
+// so Link waits in its OAuth step instead of reporting a blocked pop-up.
+static void ld_placeholder(ld_view *c) {
+	c->placeholder = TRUE;
+	gtk_widget_hide(c->win);
+	webkit_web_view_stop_loading(c->view);
+	webkit_web_view_load_uri(c->view, "about:blank");
+}
+
+// ld_route asks Go whether the pop-up's web address opens in the system
+// browser (the per-institution OAuth route); when the browser could not be
+// started, the page stays and the note says why.
+static int ld_route(ld_view *c, const char *uri, int first) {
+	char *note = NULL;
+	int r = linkdeskRoute(c->h, (char *)uri, first, &note);
+	if (note) {
+		gtk_label_set_text(GTK_LABEL(c->note), note);
+		free(note);
+	}
+	return r;
+}
 
 static gboolean ld_destroy_later(gpointer w) {
 	// The window may have been destroyed meanwhile (closed by the user, or
@@ -49,7 +87,25 @@ static gboolean ld_decide(WebKitWebView *v, WebKitPolicyDecision *d, WebKitPolic
 	if (type != WEBKIT_POLICY_DECISION_TYPE_NAVIGATION_ACTION) return FALSE;
 	WebKitNavigationAction *a = webkit_navigation_policy_decision_get_navigation_action(WEBKIT_NAVIGATION_POLICY_DECISION(d));
 	const char *uri = webkit_uri_request_get_uri(webkit_navigation_action_get_request(a));
+	if (c->placeholder) {
+		// A placeholder shows about:blank and nothing else.
+		if (g_strcmp0(uri, "about:blank") == 0) return FALSE;
+		webkit_policy_decision_ignore(d);
+		return TRUE;
+	}
 	int verdict = linkdeskDecide(c->h, c->popup, (char *)(uri ? uri : ""), webkit_navigation_action_is_user_gesture(a));
+	if (verdict == 0 && c->popup && ld_is_web(uri)) {
+		// The route of a pop-up opened without an address is decided at
+		// its first web address; a page heading for a bank that signs in
+		// in the system browser goes there before it loads.
+		int first = !c->routed;
+		c->routed = TRUE;
+		if (ld_route(c, uri, first)) {
+			webkit_policy_decision_ignore(d);
+			ld_placeholder(c);
+			return TRUE;
+		}
+	}
 	if (verdict == 0) return FALSE;
 	webkit_policy_decision_ignore(d);
 	if (verdict == 2 && c->popup && !c->redirected) {
@@ -62,6 +118,7 @@ static gboolean ld_decide(WebKitWebView *v, WebKitPolicyDecision *d, WebKitPolic
 
 static void ld_ready(WebKitWebView *v, gpointer data) {
 	ld_view *c = data;
+	if (c->placeholder) return;
 	gtk_widget_show_all(c->win);
 	gtk_window_present(GTK_WINDOW(c->win));
 	linkdeskPopupEvent(c->h, EV_OPENED, (char *)(webkit_web_view_get_uri(v) ? webkit_web_view_get_uri(v) : ""));
@@ -77,22 +134,23 @@ static void ld_destroyed(GtkWidget *w, gpointer data) {
 	ld_view *c = data;
 	ld_popups = g_list_remove(ld_popups, c);
 	const char *uri = c->view ? webkit_web_view_get_uri(c->view) : NULL;
-	linkdeskPopupEvent(c->h, c->closed_by_page ? EV_CLOSED_BY_PAGE : EV_CLOSED_BY_USER, (char *)(uri ? uri : ""));
+	int kind = c->closed_by_page ? EV_CLOSED_BY_PAGE : EV_CLOSED_BY_USER;
+	if (c->placeholder) kind = c->closed_by_page ? EV_WAIT_ENDED : EV_WAIT_CANCELLED;
+	linkdeskPopupEvent(c->h, kind, (char *)(uri ? uri : ""));
 	g_free(c);
 }
 
 // ld_external hands the bank's page to the system browser. When the browser
-// started, the embedded pop-up is retired (closed as by the page: the bank's
-// page now lives in the browser, and one OAuth state must not be worked in
-// two places); when it did not, the pop-up stays and says why, and Copy
-// link remains.
+// started, the embedded pop-up is retired (ld_placeholder: the bank's page
+// now lives in the browser, and one OAuth state must not be worked in two
+// places; Link waits in its OAuth step); when it did not, the pop-up stays
+// and says why, and Copy link remains.
 static void ld_external(GtkButton *b, gpointer data) {
 	ld_view *c = data;
 	const char *uri = webkit_web_view_get_uri(c->view);
 	char *err = linkdeskOpenExternal(c->h, (char *)(uri ? uri : ""));
 	if (!err) {
-		c->closed_by_page = TRUE;
-		ld_close_popup(c);
+		ld_placeholder(c);
 		return;
 	}
 	gtk_label_set_text(GTK_LABEL(c->note), err);
@@ -131,13 +189,29 @@ static void ld_watch(ld_view *c) {
 // ld_create answers window.open (also from cross-origin iframes such as
 // Plaid Link's): a new view related to the opener, so window.opener and
 // postMessage work, in a native window of its own.
+//
+// Before the view is made, the per-institution OAuth route is decided for
+// the address window.open asked for (ld_route): a bank that signs in in the
+// system browser gets its page there, and the view made is a placeholder
+// that never shows or loads it (ld_placeholder). A pop-up opened without an
+// address is routed at its first web address (ld_decide).
+//
+// The pop-up's user agent carries linkdesk's name (WebKit's application
+// details, as Android's webview adds "wv"): a bank can tell it is an
+// embedded view, as Plaid's in-process webview notice expects banks to.
 static GtkWidget *ld_create(WebKitWebView *v, WebKitNavigationAction *a, gpointer data) {
 	ld_view *parent = data;
+	const char *want = webkit_uri_request_get_uri(webkit_navigation_action_get_request(a));
 	ld_view *c = g_new0(ld_view, 1);
 	c->h = parent->h;
 	c->popup = 1;
 	c->mainwin = parent->mainwin;
 	c->view = WEBKIT_WEB_VIEW(webkit_web_view_new_with_related_view(v));
+	WebKitSettings *s = webkit_settings_new();
+	webkit_settings_set_javascript_can_open_windows_automatically(s, TRUE);
+	webkit_settings_set_user_agent_with_application_details(s, "linkdesk", NULL);
+	webkit_web_view_set_settings(c->view, s);
+	g_object_unref(s);
 
 	c->win = gtk_window_new(GTK_WINDOW_TOPLEVEL);
 	gtk_window_set_transient_for(GTK_WINDOW(c->win), GTK_WINDOW(c->mainwin));
@@ -175,6 +249,10 @@ static GtkWidget *ld_create(WebKitWebView *v, WebKitNavigationAction *a, gpointe
 	g_signal_connect(copy, "clicked", G_CALLBACK(ld_copy), c);
 	ld_watch(c);
 	ld_popups = g_list_append(ld_popups, c);
+	if (ld_is_web(want)) {
+		c->routed = TRUE;
+		if (ld_route(c, want, 1)) c->placeholder = TRUE;
+	}
 	return GTK_WIDGET(c->view);
 }
 
@@ -206,17 +284,46 @@ static void ld_close_popups(int by_page) {
 	for (GList *l = ld_popups; l; l = l->next) {
 		ld_view *c = l->data;
 		if (by_page) c->closed_by_page = TRUE;
-		gtk_window_close(GTK_WINDOW(c->win));
+		// A placeholder's window was never shown: there is nothing for
+		// a close request to reach, so it is destroyed.
+		if (c->placeholder) ld_close_popup(c);
+		else gtk_window_close(GTK_WINDOW(c->win));
 	}
 }
 
-static int ld_popup_count(void) { return g_list_length(ld_popups); }
+// ld_popup_count counts the pop-ups shown (not placeholders) or, with
+// placeholders set, the placeholders.
+static int ld_popup_count(int placeholders) {
+	int n = 0;
+	for (GList *l = ld_popups; l; l = l->next) {
+		ld_view *c = l->data;
+		if ((c->placeholder != 0) == (placeholders != 0)) n++;
+	}
+	return n;
+}
 
-// ld_popup_note returns the first pop-up's info line (tests), or "".
+// ld_close_placeholders ends every wait for a bank in the system browser (the
+// operator cancelled it): Link sees its window close and goes back to its
+// OAuth step.
+static void ld_close_placeholders(void) {
+	for (GList *l = ld_popups; l; l = l->next) {
+		ld_view *c = l->data;
+		if (c->placeholder) ld_close_popup(c);
+	}
+}
+
+// ld_copy_text puts text on the clipboard.
+static void ld_copy_text(const char *text) {
+	gtk_clipboard_set_text(gtk_clipboard_get(GDK_SELECTION_CLIPBOARD), text, -1);
+}
+
+// ld_popup_note returns the first shown pop-up's info line (tests), or "".
 static const char *ld_popup_note(void) {
-	if (!ld_popups) return "";
-	ld_view *c = ld_popups->data;
-	return gtk_label_get_text(GTK_LABEL(c->note));
+	for (GList *l = ld_popups; l; l = l->next) {
+		ld_view *c = l->data;
+		if (!c->placeholder) return gtk_label_get_text(GTK_LABEL(c->note));
+	}
+	return "";
 }
 
 // ld_present brings the main window to the front (the bank sent the
@@ -233,10 +340,13 @@ static void ld_destroy_popups(void) {
 	}
 }
 
-// ld_click_external presses the first pop-up's "Open in system browser".
+// ld_click_external presses the first shown pop-up's "Open in system
+// browser".
 static int ld_click_external(void) {
-	if (!ld_popups) return 0;
-	ld_view *c = ld_popups->data;
+	ld_view *c = NULL;
+	for (GList *l = ld_popups; l && !c; l = l->next)
+		if (!((ld_view *)l->data)->placeholder) c = l->data;
+	if (!c) return 0;
 	GtkWidget *hb = gtk_window_get_titlebar(GTK_WINDOW(c->win));
 	GList *kids = gtk_container_get_children(GTK_CONTAINER(hb));
 	int done = 0;
@@ -295,7 +405,22 @@ func (n *linuxNative) Shutdown() {
 	n.handle.Delete()
 }
 
-func (n *linuxNative) PopupCount() int { return int(C.ld_popup_count()) }
+func (n *linuxNative) PopupCount() int { return int(C.ld_popup_count(0)) }
+
+// BrowserWaitCount counts the placeholders of bank pages that went to the
+// system browser.
+func (n *linuxNative) BrowserWaitCount() int { return int(C.ld_popup_count(1)) }
+
+// CancelBrowserWait closes the placeholders, as the operator cancelling the
+// wait for the bank in the system browser.
+func (n *linuxNative) CancelBrowserWait() { C.ld_close_placeholders() }
+
+// CopyText puts text on the clipboard.
+func (n *linuxNative) CopyText(text string) {
+	cs := C.CString(text)
+	defer C.free(unsafe.Pointer(cs))
+	C.ld_copy_text(cs)
+}
 
 func (n *linuxNative) ClickOpenExternal() bool { return C.ld_click_external() == 1 }
 
@@ -321,6 +446,25 @@ func linkdeskOpenExternal(h C.uintptr_t, uri *C.char) (msg *C.char) {
 	return nil
 }
 
+//export linkdeskRoute
+func linkdeskRoute(h C.uintptr_t, uri *C.char, first C.int, note **C.char) (browser C.int) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("the OAuth route panicked; the bank's page stays in linkdesk's window", "panic", r)
+			browser = 0
+		}
+	}()
+	n := cgo.Handle(h).Value().(*linuxNative)
+	ok, msg := n.nav.RoutePopup(C.GoString(uri), first != 0)
+	if msg != "" {
+		*note = C.CString(msg)
+	}
+	if ok {
+		return 1
+	}
+	return 0
+}
+
 //export linkdeskDecide
 func linkdeskDecide(h C.uintptr_t, popup C.int, uri *C.char, gesture C.int) (verdict C.int) {
 	// A panic must not cross into C: it would kill the app. Block instead.
@@ -342,6 +486,7 @@ func linkdeskPopupEvent(h C.uintptr_t, kind C.int, uri *C.char) {
 		}
 	}()
 	n := cgo.Handle(h).Value().(*linuxNative)
-	kinds := map[C.int]string{1: "opened", 2: "closed_by_page", 3: "closed_by_user", 4: "open_external"}
+	kinds := map[C.int]string{1: "opened", 2: "closed_by_page", 3: "closed_by_user", 4: "open_external",
+		5: "browser_wait_ended", 6: "browser_wait_cancelled"}
 	n.nav.Popup(PopupEvent{Kind: kinds[kind], URL: C.GoString(uri)})
 }

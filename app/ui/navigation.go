@@ -28,12 +28,16 @@ const (
 // PopupEvent is something that happened to a native pop-up window.
 type PopupEvent struct {
 	// Kind is "opened", "closed_by_page" (window.close()), "closed_by_user",
-	// "open_external" (the bank's page went to the system browser) or
-	// "open_external_failed" (the browser could not be started; Err says
-	// why).
-	Kind string
-	URL  string // the pop-up's page when it happened (may be empty)
-	Err  string
+	// "open_external" (the operator sent the bank's page to the system
+	// browser), "routed_external" (the OAuth route sent it there before it
+	// loaded; Reason says why), "open_external_failed" (the browser could
+	// not be started; Err says why), "browser_wait_ended" (the placeholder
+	// kept for a page in the browser was closed by the bank's return or by
+	// Link) or "browser_wait_cancelled" (closed by the operator or the app).
+	Kind   string
+	URL    string // the pop-up's page when it happened (may be empty)
+	Err    string
+	Reason string
 }
 
 // Navigation decides where the views may go, and hears about pop-ups and the
@@ -64,7 +68,13 @@ type Navigation struct {
 	// OpenExternal opens a URL in the system browser; nil means
 	// OpenInBrowser.
 	OpenExternal func(rawURL string) error
-	Log          *slog.Logger
+	// RouteToBrowser, when set, decides whether a bank pop-up's page opens
+	// in the system browser instead of the pop-up (the per-institution
+	// OAuth route, package oauthroute): rawURL is the pop-up's first web
+	// address (first) or one it is navigating to. It returns the decision
+	// and why. nil: every page stays in its pop-up.
+	RouteToBrowser func(rawURL string, first bool) (browser bool, reason string)
+	Log            *slog.Logger
 
 	mu       sync.Mutex
 	ready    bool
@@ -198,6 +208,43 @@ func (n *Navigation) Popup(ev PopupEvent) error {
 		n.OnPopup(ev)
 	}
 	return err
+}
+
+// RoutePopup is called by the native layer before a bank pop-up's web page
+// loads: when window.open asks for it (first) and for each later web address
+// the pop-up navigates to. When RouteToBrowser sends the page to the system
+// browser and the browser started, it reports "routed_external" to OnPopup
+// and returns true: the native layer then keeps the pop-up as a hidden
+// placeholder that loads nothing. When the browser could not be started it
+// reports "open_external_failed" and returns false with a note for the
+// pop-up saying why and what to do: the page stays in linkdesk's window.
+func (n *Navigation) RoutePopup(rawURL string, first bool) (browser bool, note string) {
+	n.init()
+	if n.RouteToBrowser == nil || n.IsRedirect(rawURL) {
+		return false, ""
+	}
+	ok, reason := n.RouteToBrowser(rawURL, first)
+	if !ok {
+		return false, ""
+	}
+	open := n.OpenExternal
+	if open == nil {
+		open = OpenInBrowser
+	}
+	if err := open(rawURL); err != nil {
+		n.Log.Warn("could not open the system browser for a bank that signs in there; its page stays in linkdesk's window", "err", err, "url", redactQuery(rawURL))
+		ev := PopupEvent{Kind: "open_external_failed", URL: rawURL, Err: err.Error(), Reason: reason}
+		if n.OnPopup != nil {
+			n.OnPopup(ev)
+		}
+		return false, "This bank signs in in your browser, but the browser could not be opened (" + err.Error() +
+			"). Use Copy link and open the address in a browser yourself; linkdesk continues when the bank sends you back."
+	}
+	n.Log.Info("the bank's sign-in page opened in the system browser (OAuth route)", "reason", reason, "url", redactQuery(rawURL))
+	if n.OnPopup != nil {
+		n.OnPopup(PopupEvent{Kind: "routed_external", URL: rawURL, Reason: reason})
+	}
+	return true, ""
 }
 
 func (n *Navigation) openExternal(rawURL string) {

@@ -173,6 +173,37 @@ func (w *Window) PopupCount() (n int) {
 	return n
 }
 
+// BrowserWaitCount reports how many placeholders wait for bank pages that
+// went to the system browser (not counted by PopupCount). Not from the UI
+// thread.
+func (w *Window) BrowserWaitCount() (n int) {
+	p, ok := w.native.(interface{ BrowserWaitCount() int })
+	if !ok {
+		return 0
+	}
+	w.onUI(func() { n = p.BrowserWaitCount() })
+	return n
+}
+
+// CancelBrowserWait ends the wait for a bank in the system browser: its
+// placeholder closes (as by the operator), and Link, seeing its window
+// closed, goes back to its OAuth step. Safe from any goroutine.
+func (w *Window) CancelBrowserWait() {
+	if p, ok := w.native.(interface{ CancelBrowserWait() }); ok {
+		w.Dispatch(p.CancelBrowserWait)
+	}
+}
+
+// CopyText puts text on the clipboard, reporting whether the OS layer can.
+// Safe from any goroutine.
+func (w *Window) CopyText(text string) bool {
+	p, ok := w.native.(interface{ CopyText(string) })
+	if ok {
+		w.Dispatch(func() { p.CopyText(text) })
+	}
+	return ok
+}
+
 // Present brings the window to the front (where the OS layer can). Safe
 // from any goroutine.
 func (w *Window) Present() {

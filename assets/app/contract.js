@@ -18,6 +18,10 @@ export const CALLS = Object.freeze([
   "info",
   "listAccounts",
   "listCustomers",
+  "oauth.browserAction",
+  "oauth.browserWait",
+  "oauth.route",
+  "oauth.setRoute",
   "openExportFolder",
   "plaid.onEvent",
   "plaid.onExit",
@@ -43,6 +47,7 @@ export const CALLS = Object.freeze([
 
 export const PUSH = Object.freeze({
   ATTEMPT: "attempt",
+  OAUTH_BROWSER: "oauth_browser",
   OAUTH_REDIRECT: "oauth_redirect",
   POPUP: "popup",
   RECOVERED: "recovered",

@@ -2,6 +2,13 @@
  * linkdesk — simulated bank OAuth sign-in (sandbox-oauth-login.html), opened
  * by Link in a pop-up. Approve / Deny are recorded by the simulator, then the
  * pop-up goes to Plaid's return page (oauth-return.html).
+ *
+ * A bank that refuses embedded views (Chase, refuses_embedded) tells by the
+ * user agent, as real banks do: an app's embedded view names itself there
+ * (linkdesk's pop-up adds "linkdesk", Android's webview "wv"). It then shows
+ * its own "open this page in your browser" message instead of the sign-in,
+ * and the sign-in fails: Link hears of it (standing in for Plaid's own
+ * return page) and reports FAIL_OAUTH.
  */
 (function () {
   'use strict';
@@ -21,6 +28,20 @@
     var e = tid('bank-error');
     e.textContent = (reply && reply.error && reply.error.error_message) || String(reply);
     e.hidden = false;
+  }
+
+  function embedded() { return /\b(linkdesk|wv)\b/.test(navigator.userAgent); }
+
+  function refuseEmbedded() {
+    document.querySelector('[data-testid="bank-form"]').hidden = true;
+    document.querySelector('.consent').hidden = true;
+    document.querySelector('.bank-actions').hidden = true;
+    tid('bank-refused').hidden = false;
+    call('bank/decide', { decision: 'refuse_embedded' }).then(function () {
+      var opener = null;
+      try { opener = window.opener && !window.opener.closed ? window.opener : null; } catch (e) { opener = null; }
+      if (opener) opener.postMessage({ type: 'linkdesk-plaid-oauth', oauth_state_id: stateID, result: 'refused' }, location.origin);
+    }, showError);
   }
 
   var busy = false;
@@ -45,6 +66,7 @@
       tid('bank-name').textContent = ins.name;
       tid('bank-mark').textContent = ins.name.charAt(0);
       Array.prototype.forEach.call(document.querySelectorAll('[data-role="bank-name"]'), function (el) { el.textContent = ins.name; });
+      if (ins.refuses_embedded && embedded()) refuseEmbedded();
     }, function (reply) {
       showError(reply);
       tid('bank-approve').disabled = true;

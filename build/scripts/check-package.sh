@@ -118,6 +118,18 @@ if dpkg-query -W -f='${Status}' linkdesk 2>/dev/null | grep -q "install ok insta
   check "installed: the .desktop Exec runs /usr/bin/linkdesk" sh -c '
     cmd=$(sed -n "s/^Exec=\([^ ]*\).*/\1/p" "$1"); echo "Exec: $cmd → $(command -v "$cmd")"
     [ "$(command -v "$cmd")" = /usr/bin/linkdesk ]' sh "$desktop"
+  check "installed: the .desktop entry handles linkdesk:// (MimeType, Exec %u) and xdg-mime names it the default" sh -c '
+    grep -qx "MimeType=x-scheme-handler/linkdesk;" "$1" && grep -qx "Exec=linkdesk %u" "$1" || { echo "no MimeType=x-scheme-handler/linkdesk; or Exec=linkdesk %u in $1"; exit 1; }
+    # Debian'"'"'s desktop-file-utils trigger indexes the entry in mimeinfo.cache.
+    command -v update-desktop-database >/dev/null && update-desktop-database /usr/share/applications
+    got=$(XDG_CURRENT_DESKTOP= xdg-mime query default x-scheme-handler/linkdesk); echo "xdg-mime query default x-scheme-handler/linkdesk: $got"
+    [ "$got" = linkdesk.desktop ]' sh "$desktop"
+  check "installed: /usr/share/linkdesk/oauth-return.html, the page to host at the https redirect URI" sh -c '
+    f=/usr/share/linkdesk/oauth-return.html
+    dpkg -L linkdesk | grep -qx "$f" && grep -q "linkdesk://oauth-return?" "$f" && grep -q "LOOPBACK_PORT = 47615" "$f"'
+  check "installed: linkdesk linkdesk://… with no linkdesk running says so and exits 1" sh -c '
+    out=$(XDG_RUNTIME_DIR=$(mktemp -d) /usr/bin/linkdesk "linkdesk://oauth-return?oauth_state_id=x" 2>&1); code=$?
+    echo "exit $code: $out"; [ $code = 1 ] && echo "$out" | grep -q "no linkdesk is running"'
   check "installed: hicolor icons 16…512 px and scalable, owned by the package" sh -c '
     owned=$(dpkg -L linkdesk)
     for n in 16 24 32 48 64 128 256 512; do

@@ -40,6 +40,10 @@ func TestDarwinBundle(t *testing.T) {
 			t.Errorf("Info.plist %s = %q, want %q", key, plist[key], want)
 		}
 	}
+	// The linkdesk:// scheme (the hosted OAuth return page) is registered.
+	if _, ok := plist["CFBundleURLTypes"]; !ok || !regexp.MustCompile(`(?s)<key>CFBundleURLSchemes</key>\s*<array>\s*<string>linkdesk</string>`).Match(raw) {
+		t.Error("Info.plist does not register the linkdesk URL scheme (CFBundleURLTypes → CFBundleURLSchemes → linkdesk)")
+	}
 	// Apple wants one to three period-separated integers here.
 	triple := regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 	for _, key := range []string{"CFBundleShortVersionString", "CFBundleVersion", "LSMinimumSystemVersion"} {

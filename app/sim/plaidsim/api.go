@@ -381,7 +381,11 @@ func (s *Sim) startOAuth(se *session) oauthInfo {
 		se.oauth = st
 	}
 	se.step = "oauth"
-	return oauthInfo{OAuthStateID: se.oauth.id, URL: stablePrefix + "sandbox-oauth-login.html?oauth_state_id=" + se.oauth.id}
+	// The page's address names the bank, as a real bank's sign-in page is
+	// on the bank's own host: linkdesk's OAuth route (package oauthroute)
+	// tells the bank by it before the page loads (Link's events reach the
+	// app only at the end of the flow).
+	return oauthInfo{OAuthStateID: se.oauth.id, URL: stablePrefix + "sandbox-oauth-login.html?oauth_state_id=" + se.oauth.id + "&institution_id=" + se.inst.ID}
 }
 
 // apiInstitution records the institution the user selected and says which
@@ -538,7 +542,9 @@ func (s *Sim) oauthContinue(se *session) outcome {
 		return outcome{Status: "error", Error: newLinkError("OAUTH_ERROR", "OAUTH_STATE_ID_ALREADY_PROCESSED")}
 	}
 	st.processed = true
-	if st.result == "denied" {
+	if st.result == "denied" || st.result == "refused" {
+		// As Plaid reports an OAuth failure at the bank: FAIL_OAUTH, then
+		// INTERNAL_SERVER_ERROR.
 		return s.failStep(se, "API_ERROR", "INTERNAL_SERVER_ERROR")
 	}
 	return s.authenticated(se)
@@ -616,6 +622,12 @@ func (s *Sim) apiBankDecide(req *apiRequest) (map[string]any, error) {
 		st.result = "approved"
 	case "deny":
 		st.result = "denied"
+	case "refuse_embedded":
+		// The bank page found itself in an app's embedded view.
+		if !st.sess.inst.RefusesEmbedded {
+			return nil, invalidRequest("%s does not refuse embedded views", st.sess.inst.Name)
+		}
+		st.result = "refused"
 	default:
 		return nil, invalidRequest("decision must be approve or deny, got %q", req.Decision)
 	}

@@ -20,6 +20,14 @@ type institution struct {
 	Color    string         `json:"color"` // brand colour for the logo disc
 	URL      string         `json:"url"`
 	Accounts []accountShape `json:"-"`
+	// RefusesEmbedded: the bank's OAuth page refuses to run inside an
+	// app's embedded view, as Plaid documents Chase may (its in-process
+	// webview notice). The simulated bank page tells by the user agent,
+	// where linkdesk's pop-up names itself ("linkdesk", as Android's
+	// webview adds "wv"): it shows the bank's own "open this in your
+	// browser" message, and Link reports FAIL_OAUTH. In a browser it signs
+	// in as usual.
+	RefusesEmbedded bool `json:"refuses_embedded,omitempty"`
 }
 
 // accountShape is an account an item at the institution will have; ids are
@@ -43,6 +51,9 @@ var institutions = []institution{
 	{ID: "ins_109511", Name: "Tartan Bank", Color: "#1f4e8c", URL: "tartan.example", Accounts: []accountShape{acctChecking, acctSaving}},
 	{ID: "ins_109512", Name: "Houndstooth Bank", Color: "#333333", URL: "houndstooth.example", Accounts: []accountShape{acctChecking, acctSaving}},
 	{ID: "ins_127287", Name: "Platypus OAuth Bank", OAuth: true, Color: "#0b5cab", URL: "oauth.platypus.example", Accounts: []accountShape{acctChecking, acctSaving, acctMoneyMarket}},
+	// Every production institution is in Plaid's Sandbox too; Chase's
+	// OAuth page refuses embedded views (see RefusesEmbedded).
+	{ID: "ins_56", Name: "Chase", OAuth: true, RefusesEmbedded: true, Color: "#117aca", URL: "chase.example", Accounts: []accountShape{acctChecking, acctSaving}},
 	{ID: "ins_132363", Name: "Unhealthy Platypus Bank - Degraded", Health: healthDegraded, Color: "#c77c02", URL: "degraded.platypus.example", Accounts: []accountShape{acctChecking, acctSaving}},
 	{ID: "ins_132361", Name: "Unhealthy Platypus Bank - Down", Health: healthDown, Color: "#8a8a8a", URL: "down.platypus.example", Accounts: []accountShape{acctChecking, acctSaving}},
 	{ID: "ins_133402", Name: "Unsupported Platypus Bank", Health: healthUnsupported, Color: "#777777", URL: "unsupported.platypus.example", Accounts: []accountShape{acctChecking, acctSaving}},

@@ -277,7 +277,7 @@ type SessionInfo struct {
 	ItemID string
 	// OAuthStateID is the session's current OAuth state at an OAuth
 	// institution: the bank page is
-	// /link/v2/stable/sandbox-oauth-login.html?oauth_state_id=<it>.
+	// /link/v2/stable/sandbox-oauth-login.html?oauth_state_id=<it>&institution_id=<the bank>.
 	OAuthStateID string
 	// ExitStatus is onExit's status when the user exited ("" otherwise);
 	// ErrorCode the error that ended the session, if any.
