@@ -61,6 +61,17 @@ var bankHosts = map[string][]string{
 	"ins_3":  {"chase.com"},
 }
 
+// bankNames name the default institutions, for the operator: the wait for
+// the bank in the browser is shown before Link's events name the bank.
+var bankNames = map[string]string{
+	"ins_56": "Chase",
+	"ins_3":  "Chase",
+}
+
+// KnownName returns the name of one of the default institutions, "" for
+// any other.
+func KnownName(institutionID string) string { return bankNames[institutionID] }
+
 var institutionID = regexp.MustCompile(`^ins_[0-9]{1,12}$`)
 
 // ValidInstitutionID reports whether s has the form of a Plaid institution id

@@ -60,6 +60,9 @@ func (s *Session) startWait(e *environment.Env, reached []linkflow.Attempt, ev u
 	if w.Institution == "" && ins != "" {
 		w.Institution = e.Institutions.Name(ins)
 	}
+	if w.Institution == "" {
+		w.Institution = oauthroute.KnownName(ins)
+	}
 	s.waitMu.Lock()
 	s.wait = w
 	s.waitMu.Unlock()

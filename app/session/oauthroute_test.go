@@ -140,6 +140,11 @@ func (a *app) inBrowserWait(bankURL string) string {
 	if !w.Waiting || w.URL != bankURL || w.InstitutionID != "ins_56" {
 		a.fatalf("oauth.browserWait = %+v; want the bank page %s at ins_56", w, bankURL)
 	}
+	// The operator sees it: where to finish, and what can be done.
+	a.waitJS(`document.querySelector('[data-testid="bank-browser-title"]')`, 5*time.Second)
+	if title := a.text("bank-browser-title"); !strings.Contains(title, "Chase") || !strings.Contains(title, "in your browser") {
+		a.fatalf("the attempt panel says %q; want to finish signing in to Chase in the browser", title)
+	}
 	return id
 }
 
@@ -349,15 +354,17 @@ func TestOAuthBrowserWaitOpenAgainAndCancel(t *testing.T) {
 	a.openBank("Chase", "ins_56")
 	bankURL := b.page(a)
 	id := a.inBrowserWait(bankURL)
-	if msg, err := a.s.BrowserAction(id, "open"); err != nil || !strings.Contains(msg, "opened in your browser again") {
-		t.Errorf("open again: %q, %v", msg, err)
+	a.click("bank-browser-open")
+	a.waitJS(`document.querySelector('[data-testid="bank-browser-note"]')`, 5*time.Second)
+	if msg := a.text("bank-browser-note"); !strings.Contains(msg, "opened in your browser again") {
+		t.Errorf("Open again says %q", msg)
 	}
 	if again := b.page(a); again != bankURL {
 		t.Errorf("open again opened %s, want %s", again, bankURL)
 	}
-	if msg, err := a.s.BrowserAction(id, "cancel"); err != nil || !strings.Contains(msg, "Stopped waiting") {
-		t.Errorf("cancel: %q, %v", msg, err)
-	}
+	a.click("bank-browser-cancel")
+	// The card goes (the wait ended: oauth_browser "cancelled").
+	a.waitJS(`!document.querySelector('[data-testid="bank-browser"]')`, 5*time.Second)
 	deadline := time.Now().Add(5 * time.Second)
 	for a.w.BrowserWaitCount() != 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)

@@ -24,6 +24,8 @@ const state = {
   attempt: null, // the selected customer's latest attempt, as Go last reported it
   tab: "activity",
   names: new Map(), // customer GUID → name, from the lists shown
+  bankWaits: new Map(), // attempt id → its wait for the bank in the system browser (oauth_browser)
+  bankNotes: new Map(), // attempt id → what the operator's last action on that wait did
 };
 // running: the selected customer's attempt has not ended.
 const running = () => state.attempt && !FINAL.includes(state.attempt.state);
@@ -488,7 +490,7 @@ function renderAttempt() {
   const r = state.refusal && state.customer && state.refusal.customer === state.customer.guid ? state.refusal : null;
   const refused = r ? problemView(r.problem, { testid: "start-refused", lead: `${r.what}: not started.` }) : null;
   if (!a) {
-    box.replaceChildren(...[refused, el("div", { class: "muted", "data-testid": "attempt-empty", text: "No attempt for this customer yet. “Link bank account” starts one; “Refresh connection” re-links an expired one." })].filter(Boolean));
+    box.replaceChildren(...[refused, el("div", { class: "muted", "data-testid": "attempt-empty", text: "No attempt for this customer yet. “Link bank account” starts one; “Refresh connection” re-links an expired one." }), routeSwitch()].filter(Boolean));
     return;
   }
   const final = FINAL.includes(a.state);
@@ -530,8 +532,62 @@ function renderAttempt() {
       el("div", { class: "actions" },
         el("button", { class: "primary", "data-testid": "retry-account", text: "Retry account creation", onclick: () => call("retryAccount", { attempt_id: a.id }).then(onAttempt, (e) => addActivity("Retry failed: " + problemLine(problemOf(e)), true)) }),
         cancel)));
-  } else parts.push(el("div", { class: "result-actions" }, cancel));
+  } else {
+    const w = state.bankWaits.get(a.id);
+    if (w && a.state === "link_open") parts.push(bankWaitCard(a, w));
+    parts.push(el("div", { class: "result-actions" }, cancel));
+  }
+  parts.push(routeSwitch());
   box.replaceChildren(...parts);
+}
+
+// bankWaitCard: the bank's sign-in runs in the system browser (it refuses
+// embedded views, or the route says so). The customer finishes there; the
+// operator can copy the page's address, open it again, or stop waiting.
+function bankWaitCard(a, w) {
+  const act = (action) => async () => {
+    try {
+      const r = await call("oauth.browserAction", { attempt_id: a.id, action });
+      state.bankNotes.set(a.id, r.message);
+    } catch (e) {
+      state.bankNotes.set(a.id, problemLine(problemOf(e)));
+    }
+    renderAttempt();
+  };
+  const bank = w.institution || w.institution_id || "the bank";
+  const note = state.bankNotes.get(a.id);
+  return el("div", { class: "result wait", "data-testid": "bank-browser", role: "status" },
+    el("div", { class: "h", "data-testid": "bank-browser-title", text: `Finish signing in to ${bank} in your browser` }),
+    el("div", { text: "The bank's page opened in the system browser. When the customer has signed in there, the bank sends them back and Plaid Link continues here." }),
+    w.reason ? el("div", { class: "sub", "data-testid": "bank-browser-reason", text: w.reason }) : null,
+    w.url ? el("div", { class: "sub url", title: w.url, text: w.url }) : null,
+    note ? el("div", { "data-testid": "bank-browser-note", text: note }) : null,
+    el("div", { class: "actions" },
+      el("button", { "data-testid": "bank-browser-copy", text: "Copy link", onclick: act("copy") }),
+      el("button", { "data-testid": "bank-browser-open", text: "Open again", onclick: act("open") }),
+      el("button", { "data-testid": "bank-browser-cancel", text: "Stop waiting", onclick: act("cancel") })));
+}
+
+// routeSwitch: where banks' OAuth sign-in pages open, for the rest of the
+// run (LINKDESK_OAUTH_ROUTE sets it at start).
+function routeSwitch() {
+  const r = state.info && state.info.oauth_route;
+  if (!r) return null;
+  const listed = (r.browser_institutions || []).join(", ") || "none listed";
+  const sel = el("select", { "data-testid": "oauth-route", "aria-label": "Where banks' sign-in pages open",
+    onchange: async (e) => {
+      try {
+        state.info.oauth_route = await call("oauth.setRoute", { route: e.target.value });
+        addActivity(`Banks' sign-in pages now open: ${e.target.selectedOptions[0].textContent}.`, false);
+      } catch (x) {
+        addActivity(problemLine(problemOf(x)), true);
+      }
+      renderAttempt();
+    } },
+    el("option", { value: "auto", selected: r.route === "auto", text: "Automatic" }),
+    el("option", { value: "popup", selected: r.route === "popup", text: "In linkdesk" }),
+    el("option", { value: "browser", selected: r.route === "browser", text: "In the system browser" }));
+  return el("label", { class: "route muted small", title: `Automatic: in linkdesk's window, except banks that refuse embedded views, which open in the system browser (${listed})` }, "Bank sign-in: ", sel);
 }
 
 function resultCard(a) {
@@ -689,6 +745,13 @@ function onAttempt(a) {
   if (cur && cur.id === a.id && a.rev <= cur.rev) return true; // stale
   if (cur && cur.id !== a.id && a.started_at < cur.started_at) return false; // an older attempt of this customer
   state.attempt = a;
+  if (!a.bank_in_browser || FINAL.includes(a.state)) state.bankWaits.delete(a.id);
+  else if (!state.bankWaits.has(a.id)) {
+    // Opened after the wait began (or the page reloaded): ask Go.
+    call("oauth.browserWait", { attempt_id: a.id }).then((w) => {
+      if (w.waiting) { state.bankWaits.set(a.id, w); if (state.attempt && state.attempt.id === a.id) renderAttempt(); }
+    }, () => {});
+  }
   tid("link-account").disabled = running();
   if (a.state === "link_open" && a.link_token) openPlaid(a);
   if (FINAL.includes(a.state)) {
@@ -988,6 +1051,18 @@ onPush((msg) => {
       const a = state.attempt;
       if (a && a.id === msg.attempt_id && a.state === "link_open" && a.link_token) openPlaid(a, msg.url);
       else addActivity("A bank sent its customer back, but that customer's Link is not on screen: open the customer to continue.", true);
+      return;
+    }
+    case PUSH.OAUTH_BROWSER: {
+      if (msg.state === "waiting") state.bankWaits.set(msg.attempt_id, msg);
+      else {
+        state.bankWaits.delete(msg.attempt_id);
+        state.bankNotes.delete(msg.attempt_id);
+        const bank = msg.institution || msg.institution_id || "the bank";
+        const said = { returned: `${bank} sent the customer back; Plaid Link continues.`, cancelled: `Stopped waiting for ${bank} in the browser; Link is back at its sign-in step.`, ended: `The sign-in at ${bank} in the browser ended.` }[msg.state];
+        if (said) addActivity(said, msg.state !== "returned");
+      }
+      if (state.attempt && state.attempt.id === msg.attempt_id) renderAttempt();
       return;
     }
     case PUSH.TIMELINE:
