@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	redactpkg "linkdesk/app/redact"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -252,7 +253,7 @@ type secretSet struct {
 const maxRememberedSecrets = 8
 
 func (s *secretSet) add(v string) {
-	if len(v) < minSecretLen {
+	if len(v) < redactpkg.MinSecretLen {
 		return
 	}
 	s.mu.Lock()
@@ -275,30 +276,10 @@ func (s *secretSet) list() []string {
 	return append([]string(nil), s.vals...)
 }
 
-// minSecretLen: shorter values are not scrubbed by exact match (they would
-// mangle ordinary words); the patterns below still apply.
-const minSecretLen = 6
-
-var tokenPatterns = []*regexp.Regexp{
-	// JWTs (Cybrid access tokens).
-	regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`),
-	// Plaid public, access and processor tokens.
-	regexp.MustCompile(`(?i)\b(public|access|processor)-(sandbox|development|production)-[A-Za-z0-9-]+`),
-	// Anything following "Bearer ".
-	regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+`),
-}
-
-// redact replaces every secret and everything shaped like a token in s.
+// redact replaces every secret and everything shaped like a token in s:
+// linkdesk's one rule (package redact), with the client's own secrets.
 func redact(s string, secrets []string) string {
-	for _, v := range secrets {
-		if len(v) >= minSecretLen {
-			s = strings.ReplaceAll(s, v, redactedText)
-		}
-	}
-	for _, re := range tokenPatterns {
-		s = re.ReplaceAllString(s, redactedText)
-	}
-	return s
+	return redactpkg.New(secrets).String(s)
 }
 
 var (

@@ -251,7 +251,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 	}
 	// The errors still say something useful.
-	if !strings.Contains(errs[0].Error(), "422 invalid_parameter: token [redacted]") || !strings.Contains(errs[3].Error(), "credentials set") {
+	if !strings.Contains(errs[0].Error(), "422 invalid_parameter: token [redacted secret]") || !strings.Contains(errs[3].Error(), "credentials set") {
 		t.Errorf("redacted errors lost their meaning: %q / %q", errs[0], errs[3])
 	}
 	if len(seen.list()) < 6 {

@@ -36,9 +36,10 @@ const (
 	redactedValue  = "[redacted]"
 )
 
-// minSecretLen keeps very short configured secrets from mangling ordinary
-// words; the patterns still apply.
-const minSecretLen = 6
+// MinSecretLen keeps very short configured secrets from mangling ordinary
+// words: shorter ones are not replaced by exact match (the patterns still
+// apply).
+const MinSecretLen = 6
 
 type tokenPattern struct {
 	what string
@@ -80,7 +81,7 @@ type Scrubber struct {
 func New(secrets []string) *Scrubber {
 	s := &Scrubber{}
 	for _, v := range secrets {
-		if len(v) >= minSecretLen {
+		if len(v) >= MinSecretLen {
 			s.secrets = append(s.secrets, v)
 		}
 	}
