@@ -74,6 +74,7 @@ type Config struct {
 	LogLevel              string        // LINKDESK_LOG_LEVEL, default info; debug info warn error
 	SimAddr               string        // LINKDESK_SIM_ADDR, default 127.0.0.1:0: where the built-in simulator listens
 	PlaidScriptURL        string        // LINKDESK_PLAID_SCRIPT_URL, optional loopback override of Plaid's Link script (not in production)
+	Prefetch              bool          // LINKDESK_PREFETCH, default true: prepare a link token when a customer who can link is opened
 }
 
 // spec is what envconfig fills. Field names are chosen so that split_words
@@ -96,7 +97,12 @@ type spec struct {
 	LogLevel              string        `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
 	SimAddr               string        `split_words:"true" default:"127.0.0.1:0" desc:"address of the built-in simulator, a loopback host:port (port 0: any free port); it keeps this address for the whole run"`
 	PlaidScriptUrl        string        `split_words:"true" desc:"override of Plaid's Link script URL, for a simulator run apart (linkdesk sim): a loopback http(s) URL; never used in production; optional"`
+	Prefetch              Boolean       `default:"true" desc:"prepare a Plaid link token (and Link, hidden) as soon as a verified customer is opened, so that Link bank account opens Link at once: true or false"`
 }
+
+// Boolean is an on/off variable (strconv.ParseBool's spellings: true,
+// false, 1, 0, …); --help lists its type as Boolean.
+type Boolean bool
 
 // Variable names, as envconfig derives them from spec.
 const (
@@ -115,6 +121,7 @@ const (
 	VarLogLevel              = "LINKDESK_LOG_LEVEL"
 	VarSimAddr               = "LINKDESK_SIM_ADDR"
 	VarPlaidScriptURL        = "LINKDESK_PLAID_SCRIPT_URL"
+	VarPrefetch              = "LINKDESK_PREFETCH"
 )
 
 // Base URLs of Cybrid's hosted environments.
@@ -223,6 +230,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		LogLevel:              s.LogLevel,
 		SimAddr:               s.SimAddr,
 		PlaidScriptURL:        s.PlaidScriptUrl,
+		Prefetch:              bool(s.Prefetch),
 	}
 	v := validator{raw: raw, failed: failed, errs: errs}
 	v.validate(c)
@@ -274,6 +282,8 @@ func parseError(pe *envconfig.ParseError, value string) error {
 	switch pe.TypeName {
 	case "time.Duration":
 		return &VarError{pe.KeyName, value, "is not a duration: use a value such as 500ms or 2s"}
+	case "config.Boolean", "bool":
+		return &VarError{pe.KeyName, value, "is not on or off: use true or false (1 or 0)"}
 	}
 	return &VarError{pe.KeyName, value, "cannot be read as " + pe.TypeName}
 }
