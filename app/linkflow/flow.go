@@ -81,6 +81,18 @@ type Settings struct {
 	// it). nil: none. It is called without the Flow's locks held and must
 	// not call the Flow.
 	Claimed func(accountGUID string) bool
+
+	// Prefetching link tokens (prefetch.go). Shelf turns it on: the
+	// environment's prepared tokens are kept there (nil: Prefetch prepares
+	// nothing). OnPrefetch hears every step of a preparation before the
+	// click, one call at a time, in order (nil: none); it must not block for
+	// long and must not call the Flow's Prefetch methods. TokenLifetime is
+	// how long a link token lives (LinkTokenLifetime when zero); Now is the
+	// clock prepared tokens' lifetimes are measured with (time.Now when nil).
+	Shelf         *Shelf
+	OnPrefetch    func(Prepared, Event)
+	TokenLifetime time.Duration
+	Now           func() time.Time
 }
 
 // Observer receives a snapshot of the attempt after every change, with the
@@ -180,9 +192,15 @@ var ErrUnknownAttempt = errors.New("unknown attempt")
 
 // StartLink begins linking a new account for customerGUID and returns the
 // attempt at once; the workflow is created and polled in the background.
+// When a link token was prepared for the customer (Prefetch), the attempt
+// takes it instead, under the id the prefetch reserved: a ready token
+// starts it in link_open.
 func (f *Flow) StartLink(customerGUID string) (Attempt, error) {
 	if err := guid.Check("customer GUID", customerGUID); err != nil {
 		return Attempt{}, err
+	}
+	if a, ok := f.takePrepared(customerGUID); ok {
+		return a, nil
 	}
 	return f.start(KindLink, customerGUID, ""), nil
 }
@@ -660,6 +678,9 @@ func (f *Flow) Exit(id string, linkErr *LinkError, meta ExitMetadata) error {
 }
 
 func (f *Flow) exit(id string, linkErr *LinkError, meta ExitMetadata, ev Event) error {
+	if f.replaceRefused(id, linkErr, ev) {
+		return nil // a prepared token Link refused: replaced (prefetch.go)
+	}
 	return f.update(id, func(a *attempt) (Event, error) {
 		a.oauthWaiting = false
 		if a.State.Final() {
