@@ -145,6 +145,24 @@ type (
 		PublicToken string          `json:"public_token"`
 		Metadata    json.RawMessage `json:"metadata"`
 	}
+	// RefusedParams: Plaid Link, created ahead of the click with the token
+	// prepared under attempt_id, called onExit with error (Plaid's error
+	// object) while it initialised, before any click.
+	RefusedParams struct {
+		AttemptID string          `json:"attempt_id"`
+		Error     json.RawMessage `json:"error"`
+	}
+	// LinkShownParams: Plaid Link was on screen and usable click_ms
+	// milliseconds after the click that started attempt_id, by the page's
+	// clock; signal names the landmark ("first_pane": the simulated Link's
+	// first pane rendered and accepting input; "open_event": Plaid's OPEN
+	// event), prepared whether Link was created before the click.
+	LinkShownParams struct {
+		AttemptID string  `json:"attempt_id"`
+		ClickMS   float64 `json:"click_ms"`
+		Signal    string  `json:"signal"`
+		Prepared  bool    `json:"prepared"`
+	}
 )
 
 // Results that have no type of their own elsewhere.
@@ -309,6 +327,57 @@ func init() {
 				return nil, nil
 			}
 			return &at, nil
+		}),
+		// The operator opened a customer: prepare the customer's next link
+		// token ahead of the click (nothing when prefetching is off or the
+		// customer cannot link: null). No attempt is created; the token, once
+		// ready, comes with the answer or a prepared push.
+		define("prefetchLink", func(ctx context.Context, a *API, p CustomerParams) (*linkflow.Prepared, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return nil, err
+			}
+			pr, ok, err := e.Flow.Prefetch(p.CustomerGUID)
+			if err != nil || !ok {
+				return nil, err
+			}
+			return &pr, nil
+		}),
+		// Plaid Link refused the prepared token before the click: it is
+		// replaced (the answer: the new preparation, or null).
+		definePlaid("prefetchRefused", func(ctx context.Context, a *API, p RefusedParams) (*linkflow.Prepared, error) {
+			e, err := a.attempt(p.AttemptID)
+			if err != nil {
+				return nil, err
+			}
+			var le *linkflow.LinkError
+			if len(p.Error) > 0 && string(p.Error) != "null" {
+				if err := json.Unmarshal(p.Error, &le); err != nil {
+					return nil, fmt.Errorf("error does not have Plaid's shape: %s", cut(err.Error(), 120))
+				}
+			}
+			pr, ok, err := e.Flow.PrefetchRefused(p.AttemptID, le)
+			if err != nil || !ok {
+				return nil, err
+			}
+			return &pr, nil
+		}),
+		// How long Plaid Link took to be usable after the click, as the page
+		// measured it: recorded on the attempt.
+		define("linkShown", func(ctx context.Context, a *API, p LinkShownParams) (None, error) {
+			e, err := a.attempt(p.AttemptID)
+			if err != nil {
+				return nil, err
+			}
+			if p.ClickMS < 0 || p.ClickMS > 3_600_000 {
+				return nil, fmt.Errorf("click_ms %.0f is not a time from a click to Link: send milliseconds, 0 to 3600000", p.ClickMS)
+			}
+			switch p.Signal {
+			case "first_pane", "open_event":
+			default:
+				return nil, fmt.Errorf("signal %s is not first_pane or open_event", quote(p.Signal))
+			}
+			return nil, e.Flow.LinkShown(p.AttemptID, time.Duration(p.ClickMS*float64(time.Millisecond)), p.Signal, p.Prepared)
 		}),
 		define("runningAttempts", func(ctx context.Context, a *API, _ NoParams) ([]linkflow.Attempt, error) {
 			e, err := a.b.Env()

@@ -20,11 +20,14 @@ const (
 	PushOAuthRedirect = "oauth_redirect"
 	// PushPopup: the bank's sign-in window opened or closed (PopupMessage).
 	PushPopup = "popup"
+	// PushPrepared: a link token prepared before the click changed
+	// (PreparedMessage).
+	PushPrepared = "prepared"
 )
 
 // Pushes lists every push type, sorted.
 func Pushes() []string {
-	return []string{PushAttempt, PushOAuthRedirect, PushPopup, PushRecovered, PushTimeline}
+	return []string{PushAttempt, PushOAuthRedirect, PushPopup, PushPrepared, PushRecovered, PushTimeline}
 }
 
 // AttemptMessage carries an attempt's new snapshot and the event that made
@@ -87,4 +90,19 @@ type PopupMessage struct {
 // PopupPush is the push for a pop-up event.
 func PopupPush(kind, err string) PopupMessage {
 	return PopupMessage{Type: PushPopup, Kind: kind, Error: err}
+}
+
+// PreparedMessage carries a link token prepared for a customer before the
+// click (linkflow.Flow.Prefetch): pending, ready (with the token, which the
+// page may create Plaid Link with, hidden, ahead of the click) or gone
+// (discarded: Link created with it must be destroyed).
+// Prepared.CustomerGUID says whose it is.
+type PreparedMessage struct {
+	Type     string            `json:"type"`
+	Prepared linkflow.Prepared `json:"prepared"`
+}
+
+// PreparedPush is the push for a prepared token's change.
+func PreparedPush(p linkflow.Prepared) PreparedMessage {
+	return PreparedMessage{Type: PushPrepared, Prepared: p}
 }
