@@ -308,14 +308,24 @@ func (f *Flow) PrefetchRefused(attemptID string, linkErr *LinkError) (Prepared, 
 // the click that started attempt id (measured by the page: the simulated
 // Link reports its first pane rendered and accepting input; with Plaid's
 // own Link the OPEN event stands in). signal names that landmark;
-// prepared says whether Link had been created before the click.
-func (f *Flow) LinkShown(id string, took time.Duration, signal string, prepared bool) error {
+// prepared says whether Link had been created before the click; phases are
+// the times from the click to the steps on the way (data.phases_ms, for
+// finding where the time goes).
+func (f *Flow) LinkShown(id string, took time.Duration, signal string, prepared bool, phases map[string]time.Duration) error {
 	how := "Link created at the click"
 	if prepared {
 		how = "Link created before the click"
 	}
-	return f.noteData(id, "link_window", fmt.Sprintf("Plaid Link on screen and usable %d ms after the click (%s)", took.Milliseconds(), how),
-		map[string]any{"click_to_usable_ms": took.Milliseconds(), "signal": signal, "prepared": prepared})
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()/100) / 10 }
+	data := map[string]any{"click_to_usable_ms": ms(took), "signal": signal, "prepared": prepared}
+	if len(phases) > 0 {
+		p := map[string]any{}
+		for k, v := range phases {
+			p[k] = ms(v)
+		}
+		data["phases_ms"] = p
+	}
+	return f.noteData(id, "link_window", fmt.Sprintf("Plaid Link on screen and usable %d ms after the click (%s)", took.Milliseconds(), how), data)
 }
 
 // takePrepared gives a click on Link bank account the customer's prepared

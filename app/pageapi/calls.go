@@ -156,12 +156,17 @@ type (
 	// milliseconds after the click that started attempt_id, by the page's
 	// clock; signal names the landmark ("first_pane": the simulated Link's
 	// first pane rendered and accepting input; "open_event": Plaid's OPEN
-	// event), prepared whether Link was created before the click.
+	// event), prepared whether Link was created before the click. phases
+	// (optional) are the milliseconds from the click to the steps on the
+	// way: attempt (the page had the click's attempt with its link token;
+	// not "token", which the timeline redacts as a secret's name), created
+	// (Plaid.create), loaded (onLoad), opened (open()), open_event (OPEN).
 	LinkShownParams struct {
-		AttemptID string  `json:"attempt_id"`
-		ClickMS   float64 `json:"click_ms"`
-		Signal    string  `json:"signal"`
-		Prepared  bool    `json:"prepared"`
+		AttemptID string             `json:"attempt_id"`
+		ClickMS   float64            `json:"click_ms"`
+		Signal    string             `json:"signal"`
+		Prepared  bool               `json:"prepared"`
+		Phases    map[string]float64 `json:"phases"`
 	}
 )
 
@@ -377,7 +382,19 @@ func init() {
 			default:
 				return nil, fmt.Errorf("signal %s is not first_pane or open_event", quote(p.Signal))
 			}
-			return nil, e.Flow.LinkShown(p.AttemptID, time.Duration(p.ClickMS*float64(time.Millisecond)), p.Signal, p.Prepared)
+			phases := map[string]time.Duration{}
+			for k, v := range p.Phases {
+				switch k {
+				case "attempt", "created", "loaded", "opened", "open_event":
+				default:
+					return nil, fmt.Errorf("phase %s is not attempt, created, loaded, opened or open_event", quote(k))
+				}
+				if v < 0 || v > 3_600_000 {
+					return nil, fmt.Errorf("phase %s: %.0f is not milliseconds from the click (0 to 3600000)", k, v)
+				}
+				phases[k] = time.Duration(v * float64(time.Millisecond))
+			}
+			return nil, e.Flow.LinkShown(p.AttemptID, time.Duration(p.ClickMS*float64(time.Millisecond)), p.Signal, p.Prepared, phases)
 		}),
 		define("runningAttempts", func(ctx context.Context, a *API, _ NoParams) ([]linkflow.Attempt, error) {
 			e, err := a.b.Env()

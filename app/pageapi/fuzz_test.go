@@ -45,7 +45,7 @@ var strictParams = map[string][]string{
 	"recovered.list":  {},
 	"scenarios":       {},
 	"prefetchLink":    {"customer_guid"},
-	"linkShown":       {"attempt_id", "click_ms", "signal", "prepared"},
+	"linkShown":       {"attempt_id", "click_ms", "signal", "prepared", "phases"},
 }
 
 // fuzzed are the calls the fuzzer makes: all but those that act outside

@@ -97,7 +97,7 @@ func TestPrefetchThroughThePageCalls(t *testing.T) {
 	if a.ID != ready.AttemptID || a.State != linkflow.LinkOpen || a.LinkToken != renewed.LinkToken {
 		t.Fatalf("startLink = %+v", a)
 	}
-	if _, err := serve(t, api, "linkShown", `{"attempt_id":"`+a.ID+`","click_ms":42.4,"signal":"first_pane","prepared":true}`); err != nil {
+	if _, err := serve(t, api, "linkShown", `{"attempt_id":"`+a.ID+`","click_ms":42.4,"signal":"first_pane","prepared":true,"phases":{"attempt":9.5,"opened":10,"open_event":30.1}}`); err != nil {
 		t.Fatal(err)
 	}
 	tl, err := env.Timeline.Timeline(a.ID, 0)
@@ -109,6 +109,14 @@ func TestPrefetchThroughThePageCalls(t *testing.T) {
 		lines = append(lines, string(e.Kind)+": "+e.Message)
 		if strings.Contains(e.Message, renewed.LinkToken) || strings.Contains(e.Message, ready.LinkToken) {
 			t.Errorf("a link token reached the timeline: %s", e.Message)
+		}
+	}
+	for _, e := range tl.Entries {
+		if e.Kind == timeline.KindLinkWindow {
+			ph, _ := e.Data["phases_ms"].(map[string]any)
+			if e.Data["click_to_usable_ms"] != 42.4 || ph["attempt"] != 9.5 || ph["open_event"] != 30.1 {
+				t.Errorf("linkShown recorded %v", e.Data)
+			}
 		}
 	}
 	all := strings.Join(lines, "\n")
@@ -152,6 +160,8 @@ func TestPrefetchThroughThePageCalls(t *testing.T) {
 		{"linkShown", `{"attempt_id":"` + a.ID + `","click_ms":-1,"signal":"first_pane"}`, "not a time"},
 		{"linkShown", `{"attempt_id":"` + a.ID + `","click_ms":1,"signal":"dom"}`, "not first_pane or open_event"},
 		{"linkShown", `{"attempt_id":"feedfeedfeedfeed","click_ms":1,"signal":"open_event"}`, "unknown attempt"},
+		{"linkShown", `{"attempt_id":"` + a.ID + `","click_ms":1,"signal":"open_event","phases":{"paint":1}}`, "phase \"paint\" is not"},
+		{"linkShown", `{"attempt_id":"` + a.ID + `","click_ms":1,"signal":"open_event","phases":{"attempt":-5}}`, "not milliseconds"},
 	} {
 		if _, err := serve(t, api, c.method, c.params); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s(%s) = %v, want %q", c.method, c.params, err, c.want)

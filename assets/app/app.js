@@ -4,7 +4,7 @@
 // shows the selected customer's own latest attempt, as Go reports it.
 
 import { call, onPush, PUSH } from "./contract.js";
-import { destroyPlaid, linkAttempt, loadPlaid, openPlaid as openLink, setHooks } from "./plaidlink.js";
+import { destroyPlaid, linkAttempt, loadPlaid, markClick, openPlaid as openLink, prepareLink, setHooks, unprepare } from "./plaidlink.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -463,6 +463,8 @@ function renderAttempt() {
     }
     let desc = s.desc;
     if (s.key === "plaid" && active && !final) desc = "Waiting for the customer in Plaid Link";
+    // [prefetch] A token prepared before the click says so.
+    if (s.key === "token" && a.prefetched) desc = preparedText(a);
     steps.append(el("li", { class: cls, "data-testid": "step-" + s.key, "data-status": cls || "pending" },
       el("span", { class: "mark" }, mark), el("div", {}, el("div", { class: "t", text: s.title }), el("div", { class: "d", text: desc })), el("span", { class: "el", "data-testid": active && !final ? "elapsed" : null, text: right })));
   }
@@ -582,6 +584,7 @@ async function selectCustomer(c) {
   renderCustomers();
   if (same) return;
   if (linkAttempt() && (!state.attempt || state.attempt.id !== linkAttempt() || state.attempt.customer_guid !== c.guid)) destroyPlaid();
+  prefetchFor(c); // [prefetch]
   state.accounts = [];
   state.attempt = null;
   lastActive = null;
@@ -928,6 +931,33 @@ onPush((msg) => {
   }
 });
 
+// ---- [prefetch] Link prepared before the click (issue 12) -------------------
+// Opening a customer asks Go to prepare a link token for them (Go checks that
+// the customer can link; prefetchLink answers null when nothing is
+// prepared). Once the token is ready, Link is created hidden, so that the
+// click on Link bank account only opens it. Plaid's script loads then.
+function prefetchFor(c) {
+  loadPlaid().catch((e) => showBanner(e.message));
+  call("prefetchLink", { customer_guid: c.guid }).then(onPrepared, (e) => addActivity("No link token prepared: " + e.message, true, new Date(), c.guid));
+}
+
+// onPrepared follows the customer on screen's prepared token: Link is
+// created ahead once it is ready (unless an attempt of theirs is running),
+// destroyed when the token is discarded.
+function onPrepared(p) {
+  if (!p || !state.customer || p.customer_guid !== state.customer.guid) return;
+  if (p.state !== "ready") { unprepare(p.attempt_id); return; }
+  if (!running()) prepareLink(p);
+}
+onPush((msg) => { if (msg.type === PUSH.PREPARED) onPrepared(msg.prepared); });
+
+// preparedText describes a token prepared before the click.
+function preparedText(a) {
+  const p = a.prefetched;
+  if (!p.ready_at) return "Being prepared since the customer was opened (" + elapsed(p.requested_at) + " ago)";
+  return "ready (prepared " + elapsed(p.ready_at) + " ago)" + (p.replaced ? " — replaced once: Plaid Link refused the first" : "");
+}
+
 // ---- wiring ---------------------------------------------------------------
 setHooks({ report: (text, warn) => addActivity(text, warn), banner: (text) => showBanner(text) });
 setInterval(() => {
@@ -938,7 +968,15 @@ setInterval(() => {
   }
 }, 100);
 
-tid("link-account").addEventListener("click", () => startLink(state.customer && state.customer.guid));
+// [prefetch] One click, one attempt: a second click while the first one's
+// startLink is on its way does nothing. The click is timed to Link usable.
+let linkClicked = false;
+tid("link-account").addEventListener("click", async (e) => {
+  if (linkClicked || !state.customer) return;
+  linkClicked = true;
+  markClick(state.customer.guid, e.timeStamp);
+  try { await startLink(state.customer.guid); } finally { linkClicked = false; }
+});
 tid("accounts-reload").addEventListener("click", loadAccounts);
 tid("customers-reload").addEventListener("click", () => { clearSearch(); loadCustomers(); });
 tid("page-prev").addEventListener("click", () => { if (state.page > 0) { state.page--; focusIndex = 0; loadCustomers(); } });
@@ -995,7 +1033,7 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
     return;
   }
   if (!state.info.needs_credentials) {
-    loadPlaid().catch((e) => showBanner(e.message));
+    // [prefetch] Plaid's script loads when a customer is opened, not at start.
     if (state.info.environment === "sim") loadScenarios();
     else loadRecovered();
     try {
