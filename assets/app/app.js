@@ -4,7 +4,7 @@
 // shows the selected customer's own latest attempt, as Go reports it.
 
 import { call, onPush, PUSH } from "./contract.js";
-import { destroyPlaid, linkAttempt, loadPlaid, markClick, openPlaid as openLink, prepareLink, setHooks, unprepare } from "./plaidlink.js";
+import { destroyPlaid, linkAttempt, loadPlaid, markClick, openAhead, openPlaid as openLink, prepareLink, setHooks, settleClick, unprepare } from "./plaidlink.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -969,13 +969,16 @@ setInterval(() => {
 }, 100);
 
 // [prefetch] One click, one attempt: a second click while the first one's
-// startLink is on its way does nothing. The click is timed to Link usable.
+// startLink is on its way does nothing. Link created ahead opens at once;
+// the click's attempt takes it. The click is timed to Link usable.
 let linkClicked = false;
 tid("link-account").addEventListener("click", async (e) => {
   if (linkClicked || !state.customer) return;
   linkClicked = true;
-  markClick(state.customer.guid, e.timeStamp);
-  try { await startLink(state.customer.guid); } finally { linkClicked = false; }
+  const guid = state.customer.guid;
+  markClick(guid, e.timeStamp);
+  openAhead(guid);
+  try { await startLink(guid); } finally { linkClicked = false; settleClick(); }
 });
 tid("accounts-reload").addEventListener("click", loadAccounts);
 tid("customers-reload").addEventListener("click", () => { clearSearch(); loadCustomers(); });

@@ -29,7 +29,9 @@ let plaidHandler = null;
 let plaidAttempt = null; // the attempt whose Link the handler is ("" while created ahead)
 let plaidToken = null; // the link token the handler was created with
 // ahead: the handler was created before the click for a prepared token:
-// {id (the reserved attempt id), token, loaded, adopted, openWanted, queue}.
+// {id (the reserved attempt id), customer, token, loaded, adopted,
+// openWanted, queue, early (opened at the click, before Go answered),
+// marks (when it got where, before the attempt existed), usable}.
 let ahead = null;
 // The number of the last Plaid callback forwarded, per attempt: Go applies
 // an attempt's callbacks in this order, whatever order they reach it in.
@@ -85,7 +87,7 @@ export async function prepareLink(p) {
   if (ahead && ahead.id === p.attempt_id && ahead.token === p.link_token) return;
   if (plaidAttempt) return; // an attempt's Link is in use
   destroyPlaid();
-  const mine = { id: p.attempt_id, token: p.link_token, loaded: false, adopted: false, openWanted: false, queue: [], base: 0 };
+  const mine = { id: p.attempt_id, customer: p.customer_guid, token: p.link_token, loaded: false, adopted: false, openWanted: false, queue: [], base: 0, early: false, marks: {}, usable: null };
   ahead = mine;
   let Plaid;
   try {
@@ -105,19 +107,19 @@ export async function prepareLink(p) {
     onLoad: () => {
       forward("plaid.onLoad", {});
       mine.loaded = true;
-      phase(mine.id, "loaded");
+      markAhead(mine, "loaded");
       if (ahead === mine && mine.openWanted) {
-        phase(mine.id, "opened");
+        markAhead(mine, "opened");
         plaidHandler.open();
       }
     },
     onEvent: (eventName, metadata) => {
       forward("plaid.onEvent", { event_name: eventName, metadata });
-      if (eventName === "OPEN") phase(mine.id, "open_event");
+      if (eventName === "OPEN") markAhead(mine, "open_event");
       if (eventName === "OPEN" && !simulated()) shown(mine.id, "open_event");
     },
     onExit: (error, metadata) => {
-      if (!mine.adopted && error) {
+      if (!mine.adopted && !mine.early && error) {
         // Link refused the prepared token before any click: Go prepares
         // another (pushed when ready).
         if (ahead === mine) destroyPlaid();
@@ -129,6 +131,35 @@ export async function prepareLink(p) {
     onSuccess: (publicToken, metadata) => forward("plaid.onSuccess", { public_token: publicToken, metadata }),
   });
   plaidToken = p.link_token;
+}
+
+// markAhead notes step name of Link created ahead: for the click's watch
+// once the attempt took it, else (opened at the click, Go's answer still on
+// its way) until it does.
+function markAhead(mine, name) {
+  if (mine.adopted) phase(mine.id, name);
+  else if (mine.early && !(name in mine.marks)) mine.marks[name] = performance.now();
+}
+
+// openAhead is the click on Link bank account for customerGUID: Link
+// created ahead for that customer opens at once, before Go has answered
+// startLink. The click's attempt takes it when the answer comes (its
+// callbacks wait in the page until then); an answer with another attempt
+// or token — or none — closes it (settleClick).
+export function openAhead(customerGUID) {
+  const mine = ahead;
+  if (!mine || mine.adopted || mine.early || mine.customer !== customerGUID || !plaidHandler) return;
+  mine.early = true;
+  if (mine.loaded) {
+    markAhead(mine, "opened");
+    plaidHandler.open();
+  } else mine.openWanted = true;
+}
+
+// settleClick is called once the click's startLink has been answered (or
+// has failed): Link opened at the click that no attempt took is closed.
+export function settleClick() {
+  if (ahead && ahead.early && !ahead.adopted) destroyPlaid();
 }
 
 // unprepare destroys Link created ahead for the prepared token of attempt
@@ -151,8 +182,14 @@ export async function openPlaid(attempt, receivedRedirectUri) {
     mine.base = attempt.plaid_seq || 0;
     plaidAttempt = id;
     watchClick(attempt, true);
+    if (watch && watch.id === id) {
+      for (const [k, t] of Object.entries(mine.marks)) watch.phases[k] = Math.round((t - watch.at) * 10) / 10;
+    }
     for (const q of mine.queue.splice(0)) send(id, mine.base, q.method, q.params, q.at);
-    if (mine.loaded) {
+    if (mine.early) {
+      // Opened at the click already; it may even be usable by now.
+      if (mine.usable) shown(id, mine.usable.signal, mine.usable.at);
+    } else if (mine.loaded) {
       phase(id, "opened");
       plaidHandler.open();
     } else mine.openWanted = true;
@@ -231,10 +268,16 @@ function phase(id, name) {
 
 function simulated() { return !!(window.Plaid && window.Plaid.__linkdeskSimulator); }
 
-// shown reports the watched attempt's Link usable, once.
-function shown(id, signal) {
+// shown reports the watched attempt's Link usable (at: when; now when not
+// given), once. Link opened at the click and usable before Go answered
+// keeps it until the attempt takes it.
+function shown(id, signal, at = performance.now()) {
+  if (ahead && ahead.early && !ahead.adopted && ahead.id === id) {
+    if (!ahead.usable) ahead.usable = { signal, at };
+    return;
+  }
   if (!watch || watch.id !== id) return;
-  const ms = Math.round((performance.now() - watch.at) * 10) / 10;
+  const ms = Math.round((at - watch.at) * 10) / 10;
   const { prepared, phases } = watch;
   watch = null;
   call("linkShown", { attempt_id: id, click_ms: ms, signal, prepared, phases }).catch((e) => hooks.report(`linkShown: ${e.message}`, true));
@@ -244,8 +287,9 @@ function shown(id, signal) {
 // accepts input (Plaid's own Link has no such message: OPEN stands in).
 const linkOrigin = (() => { try { return new URL(config.plaid_script_url).origin; } catch (e) { return ""; } })();
 window.addEventListener("message", (ev) => {
-  if (!watch || ev.origin !== linkOrigin || !ev.data || ev.data.type !== "linkdesk-plaid" || ev.data.action !== "usable") return;
+  if (ev.origin !== linkOrigin || !ev.data || ev.data.type !== "linkdesk-plaid" || ev.data.action !== "usable") return;
   const f = document.querySelector('iframe[id^="plaid-link-iframe"]');
   if (!f || ev.source !== f.contentWindow) return;
-  shown(watch.id, "first_pane");
+  if (watch) shown(watch.id, "first_pane");
+  else if (ahead && ahead.early) shown(ahead.id, "first_pane");
 });
