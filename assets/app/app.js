@@ -1036,9 +1036,10 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
     return;
   }
   if (!state.info.needs_credentials) {
-    // [prefetch] Plaid's script loads when a customer is opened, not at start.
-    if (state.info.environment === "sim") loadScenarios();
-    else loadRecovered();
+    // [start-up] Plaid's script loads when a customer is opened, and the
+    // simulator's scenario catalogue once the page is ready: neither is
+    // needed to show the customers.
+    if (state.info.environment !== "sim") loadRecovered();
     try {
       const p = await customers;
       state.customers = p.customers;
@@ -1051,4 +1052,5 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
   }
   document.body.dataset.ready = "true";
   call("ready", {}).catch(() => {});
+  if (state.info && !state.info.needs_credentials && state.info.environment === "sim") setTimeout(loadScenarios, 0); // [start-up]
 })();
