@@ -281,6 +281,15 @@ func TestPrefetchedTokenIsTakenByTheClick(t *testing.T) {
 	if n := p.workflowPosts(); n != 2 {
 		t.Errorf("%d workflows after the second click, want 2", n)
 	}
+	// Opened again while that link runs: nothing is prepared (its Link is
+	// the customer's).
+	if pr, ok, err := p.flow.Prefetch(cust); ok || err != nil {
+		t.Errorf("Prefetch during the customer's running link = %+v, %v, %v", pr, ok, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := p.workflowPosts(); n != 2 {
+		t.Errorf("%d workflows after opening the customer during a link, want 2", n)
+	}
 }
 
 // A click while the token is still being prepared takes that preparation
