@@ -25,7 +25,7 @@ func verdict(ok bool) string {
 }
 
 // report renders the table, the machine and the details as Markdown.
-func report(m machine, ld, br []windowRun, lt linkResult, sizeLinkdesk, sizeBare int64, runs int, idle time.Duration, maxLoad float64, took time.Duration) reportOut {
+func report(m machine, ld, br []windowRun, lt linkResult, clicks [2]clickRun, bin binaryBytes, sizeLinkdesk, sizeBare int64, runs int, idle time.Duration, maxLoad float64, took time.Duration) reportOut {
 	var rows []row
 
 	// Cold start.
@@ -53,6 +53,24 @@ func report(m machine, ld, br []windowRun, lt linkResult, sizeLinkdesk, sizeBare
 		fmt.Sprintf("median **%.0f ms** over %d warm workflows (cold first one: %.0f ms, %d polls); max **%d polls**", ms(oMed), len(lt.Warm), ms(lt.Cold.Overhead), lt.Cold.Polls, maxP),
 		fmt.Sprintf("≤ %d ms median, ≤ %d polls", maxOverhead.Milliseconds(), maxPolls),
 		oMed <= maxOverhead && maxP <= maxPolls,
+	})
+
+	// Click → Link usable (issue 12).
+	on, off := clicks[0], clicks[1]
+	onMed, offMed := medianDur(on.usable()), medianDur(off.usable())
+	rows = append(rows, row{
+		fmt.Sprintf("Click → Plaid Link usable, prefetched (%s workflow)", on.WorkflowDelay),
+		fmt.Sprintf("median **%.0f ms** over %d warm links (warm-up %.0f ms); token ready %.1f s after opening the customer; %d workflows created by the clicks",
+			ms(onMed), len(on.Links), on.WarmUp.ClickToUsableMS, on.readyAfter().Seconds(), on.clickWorkflows()),
+		fmt.Sprintf("≤ %d ms median", maxClickPrefetched.Milliseconds()),
+		len(on.Links) > 0 && onMed <= maxClickPrefetched && on.allPrepared() && on.clickWorkflows() == 0,
+	})
+	rows = append(rows, row{
+		fmt.Sprintf("Click → Plaid Link usable, prefetch off (%s workflow)", off.WorkflowDelay),
+		fmt.Sprintf("median **%.0f ms** over %d warm links: the workflow + **%.0f ms** (warm-up %.0f ms)",
+			ms(offMed), len(off.Links), ms(offMed-off.WorkflowDelay), off.WarmUp.ClickToUsableMS),
+		fmt.Sprintf("≤ workflow + %d ms median", maxClickOffExtra.Milliseconds()),
+		len(off.Links) > 0 && offMed <= off.WorkflowDelay+maxClickOffExtra,
 	})
 
 	// Idle memory.
@@ -103,6 +121,19 @@ func report(m machine, ld, br []windowRun, lt linkResult, sizeLinkdesk, sizeBare
 	fmt.Fprintf(&b, "- CPU time until interactive by process, medians (ms): linkdesk %s; bare %s.\n", cpuByProc(ld), cpuByProc(br))
 	fmt.Fprintf(&b, "- Idle PSS, each run (MiB): linkdesk %s; bare %s.\n", kbList(ldPSS), kbList(brPSS))
 	fmt.Fprintf(&b, "- Processes, median-memory run: linkdesk %s; bare %s.\n", procList(medianRun(ld)), procList(medianRun(br)))
+	fmt.Fprintf(&b, "- Click → Link usable, prefetched, each link (ms): %s. Where the time goes (median ms after the click): %s.\n", on.list(), on.phaseMedians())
+	fmt.Fprintf(&b, "- Click → Link usable, prefetch off, each link (ms): %s. Where the time goes (median ms after the click): %s.\n", off.list(), off.phaseMedians())
+	fmt.Fprintf(&b, "- The clicks ran %.0f s (prefetched) and %.0f s (prefetch off), each link for a customer of its own, Link closed after each.\n", on.Took.Seconds(), off.Took.Seconds())
+	if len(bin.Sections) > 0 {
+		fmt.Fprintf(&b, "- Where the binary's bytes go (MB): sections %s.\n", sizeList(bin.Sections))
+	}
+	if len(bin.Groups) > 0 {
+		fmt.Fprintf(&b, "- Code and data by origin (MB, symbol sizes of an unstripped build; .gopclntab grows with the code): %s. Largest packages: %s. The bare window is %.1f MB: webview and the Go runtime.\n",
+			sizeList(bin.Groups), sizeList(bin.Top), float64(sizeBare)/1e6)
+	}
+	if bin.err != nil {
+		fmt.Fprintf(&b, "- Where the binary's bytes go: not measured (%v).\n", bin.err)
+	}
 	var ov []string
 	for _, r := range lt.Warm {
 		ov = append(ov, fmt.Sprintf("%.0f ms/%d", ms(r.Overhead), r.Polls))

@@ -75,6 +75,7 @@ type Config struct {
 	LogLevel              string        // LINKDESK_LOG_LEVEL, default info; debug info warn error
 	SimAddr               string        // LINKDESK_SIM_ADDR, default 127.0.0.1:0: where the built-in simulator listens
 	PlaidScriptURL        string        // LINKDESK_PLAID_SCRIPT_URL, optional loopback override of Plaid's Link script (not in production)
+	Prefetch              bool          // LINKDESK_PREFETCH, default true: prepare a link token when a customer who can link is opened
 
 	// Where banks' OAuth pages open (package oauthroute).
 	OAuthRoute        string // LINKDESK_OAUTH_ROUTE, default auto; auto, browser or popup
@@ -102,12 +103,17 @@ type spec struct {
 	LogLevel              string        `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
 	SimAddr               string        `split_words:"true" default:"127.0.0.1:0" desc:"address of the built-in simulator, a loopback host:port (port 0: any free port); it keeps this address for the whole run"`
 	PlaidScriptUrl        string        `split_words:"true" desc:"override of Plaid's Link script URL, for a simulator run apart (linkdesk sim): a loopback http(s) URL; never used in production; optional"`
+	Prefetch              Boolean       `default:"true" desc:"prepare a Plaid link token (and Link, hidden) as soon as a verified customer is opened, so that Link bank account opens Link at once: true or false"`
 
 	// The OAuth route (package oauthroute) and the production return.
 	OauthRoute               string `split_words:"true" default:"auto" desc:"where banks' OAuth pages open: auto (the institutions of LINKDESK_OAUTH_BROWSER_INSTITUTIONS in the system browser, others in linkdesk's pop-up), browser (every bank in the system browser) or popup (every bank in linkdesk's pop-up)"`
 	OauthBrowserInstitutions string `split_words:"true" default:"ins_56,ins_3" desc:"comma-separated Plaid institution ids whose OAuth page always opens in the system browser (default: Chase, which refuses embedded views); none for no institution"`
 	OauthReturnPort          int    `split_words:"true" default:"47615" desc:"loopback port on which linkdesk takes the bank's return forwarded by the hosted return page when the linkdesk:// scheme is not registered (https redirect URIs); 0 turns it off"`
 }
+
+// Boolean is an on/off variable (strconv.ParseBool's spellings: true,
+// false, 1, 0, …); --help lists its type as Boolean.
+type Boolean bool
 
 // Variable names, as envconfig derives them from spec.
 const (
@@ -126,6 +132,7 @@ const (
 	VarLogLevel              = "LINKDESK_LOG_LEVEL"
 	VarSimAddr               = "LINKDESK_SIM_ADDR"
 	VarPlaidScriptURL        = "LINKDESK_PLAID_SCRIPT_URL"
+	VarPrefetch              = "LINKDESK_PREFETCH"
 )
 
 // Variable names of the OAuth route.
@@ -248,6 +255,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		LogLevel:              s.LogLevel,
 		SimAddr:               s.SimAddr,
 		PlaidScriptURL:        s.PlaidScriptUrl,
+		Prefetch:              bool(s.Prefetch),
 	}
 	c.OAuthRoute, c.OAuthBrowserBanks, c.OAuthReturnPort = s.OauthRoute, s.OauthBrowserInstitutions, s.OauthReturnPort
 	v := validator{raw: raw, failed: failed, errs: errs}
@@ -300,6 +308,8 @@ func parseError(pe *envconfig.ParseError, value string) error {
 	switch pe.TypeName {
 	case "time.Duration":
 		return &VarError{pe.KeyName, value, "is not a duration: use a value such as 500ms or 2s"}
+	case "config.Boolean", "bool":
+		return &VarError{pe.KeyName, value, "is not on or off: use true or false (1 or 0)"}
 	case "int":
 		return &VarError{pe.KeyName, value, "is not a whole number: use digits only, such as 47615"}
 	}

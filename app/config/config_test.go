@@ -54,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		AccountTimeout:        120 * time.Second,
 		LogLevel:              "info",
 		SimAddr:               "127.0.0.1:0",
+		Prefetch:              true,
 		OAuthRoute:            "auto",
 		OAuthBrowserBanks:     "ins_56,ins_3",
 		OAuthReturnPort:       47615,
@@ -130,7 +131,7 @@ func TestGoodEnvironments(t *testing.T) {
 		}, func(t *testing.T, c *Config) {
 			want := Config{Production, "0123456789abcdef0123456789abcdef", "nl", "spanish_customization",
 				"https://linkdesk.example.com/oauth-return", "USD", "https://bank.example.com", "https://id.example.com",
-				50 * time.Millisecond, 50 * time.Millisecond, time.Second, 5 * time.Minute, "debug", "127.0.0.1:0", "", "auto", "ins_56,ins_3", 47615}
+				50 * time.Millisecond, 50 * time.Millisecond, time.Second, 5 * time.Minute, "debug", "127.0.0.1:0", "", true, "auto", "ins_56,ins_3", 47615}
 			if *c != want {
 				t.Errorf("\n got %+v\nwant %+v", *c, want)
 			}
@@ -146,6 +147,16 @@ func TestGoodEnvironments(t *testing.T) {
 			VarPlaidScriptURL: "http://localhost:8090/link/v2/stable/link-initialize.js"}, func(t *testing.T, c *Config) {
 			if c.SimAddr != "localhost:8090" || c.PlaidScriptURL != "http://localhost:8090/link/v2/stable/link-initialize.js" {
 				t.Errorf("SimAddr %q, PlaidScriptURL %q", c.SimAddr, c.PlaidScriptURL)
+			}
+		}},
+		{"prefetch off", map[string]string{VarPrefetch: "false"}, func(t *testing.T, c *Config) {
+			if c.Prefetch {
+				t.Error("LINKDESK_PREFETCH=false left prefetching on")
+			}
+		}},
+		{"prefetch off as 0", map[string]string{VarPrefetch: "0"}, func(t *testing.T, c *Config) {
+			if c.Prefetch {
+				t.Error("LINKDESK_PREFETCH=0 left prefetching on")
 			}
 		}},
 		{"log levels", map[string]string{VarLogLevel: "warn"}, func(t *testing.T, c *Config) {
@@ -197,6 +208,8 @@ func TestBadEnvironments(t *testing.T) {
 			[]string{VarAsset, `"EUR"`, "only USD"}},
 		{"log level", map[string]string{VarLogLevel: "verbose"},
 			[]string{VarLogLevel, `"verbose"`, "debug, info, warn or error"}},
+		{"prefetch neither on nor off", map[string]string{VarPrefetch: "sometimes"},
+			[]string{VarPrefetch, `"sometimes"`, "use true or false"}},
 		{"simulator on another host", map[string]string{VarSimAddr: "0.0.0.0:8090"},
 			[]string{VarSimAddr, "not a loopback address"}},
 		{"simulator address without a port", map[string]string{VarSimAddr: "127.0.0.1"},
@@ -400,6 +413,7 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		"LINKDESK_LOG_LEVEL":               "info",
 		"LINKDESK_SIM_ADDR":                "127.0.0.1:0",
 		"LINKDESK_PLAID_SCRIPT_URL":        "-",
+		"LINKDESK_PREFETCH":                "true",
 	}
 	// The OAuth route's variables.
 	want["LINKDESK_OAUTH_ROUTE"] = "auto"
@@ -430,6 +444,9 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		}
 		if strings.HasSuffix(f[0], "_PORT") {
 			typ = "Integer"
+		}
+		if f[0] == "LINKDESK_PREFETCH" {
+			typ = "Boolean"
 		}
 		if f[1] != typ {
 			t.Errorf("%s: type %q, want %q", f[0], f[1], typ)

@@ -83,6 +83,14 @@ type Hooks struct {
 	// Institutions are the session's bank names; nil keeps the names
 	// learned in this environment in memory only.
 	Institutions *institutions.Names
+	// Shelf, when set, turns prefetching link tokens on: the environment's
+	// prepared tokens are kept there (the session keeps one per environment
+	// across switches, like the timeline); nil: off. Every step of a
+	// preparation is a timeline note under the attempt id it reserved.
+	Shelf *linkflow.Shelf
+	// OnPrepared hears every change of a prepared token (with its token
+	// while ready: for the page only), after the timeline recorded it.
+	OnPrepared func(linkflow.Prepared)
 }
 
 // Start builds and starts the environment on t. On failure everything it
@@ -151,6 +159,13 @@ func Start(t *target.Target, h Hooks) (env *Env, err error) {
 		AccountTimeout:        cfg.AccountTimeout,
 		// Accounts that attempts of earlier runs own are never adopted.
 		Claimed: e.Journal.Claims,
+		Shelf:   h.Shelf,
+		OnPrefetch: func(p linkflow.Prepared, ev linkflow.Event) {
+			e.Timeline.Note(ev.AttemptID, ev.Message, ev.Data)
+			if h.OnPrepared != nil {
+				h.OnPrepared(p)
+			}
+		},
 	}, h.Log, func(a linkflow.Attempt, ev linkflow.Event) {
 		e.Journal.Observe(a, ev)
 		e.Timeline.ObserveAttempt(a, ev)

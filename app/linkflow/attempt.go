@@ -63,6 +63,9 @@ type Attempt struct {
 	// LinkToken is the Plaid link token the page opens Link with. Link tokens
 	// are meant for the client side; it is set from link_open on.
 	LinkToken string `json:"link_token,omitempty"`
+	// Prefetched says where the link token came from when it was prepared
+	// before the click (Flow.Prefetch); nil when the click created it.
+	Prefetched *PrefetchInfo `json:"prefetched,omitempty"`
 	// Polls counts the GETs made while waiting in the current state.
 	Polls int `json:"polls"`
 	// PlaidSeq is the Seq of the last Plaid Link callback applied (0: none

@@ -82,6 +82,18 @@ type Settings struct {
 	// it). nil: none. It is called without the Flow's locks held and must
 	// not call the Flow.
 	Claimed func(accountGUID string) bool
+
+	// Prefetching link tokens (prefetch.go). Shelf turns it on: the
+	// environment's prepared tokens are kept there (nil: Prefetch prepares
+	// nothing). OnPrefetch hears every step of a preparation before the
+	// click, one call at a time, in order (nil: none); it must not block for
+	// long and must not call the Flow's Prefetch methods. TokenLifetime is
+	// how long a link token lives (LinkTokenLifetime when zero); Now is the
+	// clock prepared tokens' lifetimes are measured with (time.Now when nil).
+	Shelf         *Shelf
+	OnPrefetch    func(Prepared, Event)
+	TokenLifetime time.Duration
+	Now           func() time.Time
 }
 
 // Observer receives a snapshot of the attempt after every change, with the
@@ -190,9 +202,15 @@ var ErrUnknownAttempt = errors.New("unknown attempt")
 
 // StartLink begins linking a new account for customerGUID and returns the
 // attempt at once; the workflow is created and polled in the background.
+// When a link token was prepared for the customer (Prefetch), the attempt
+// takes it instead, under the id the prefetch reserved: a ready token
+// starts it in link_open.
 func (f *Flow) StartLink(customerGUID string) (Attempt, error) {
 	if err := guid.Check("customer GUID", customerGUID); err != nil {
 		return Attempt{}, err
+	}
+	if a, ok := f.takePrepared(customerGUID); ok {
+		return a, nil
 	}
 	return f.start(KindLink, customerGUID, ""), nil
 }
@@ -219,9 +237,19 @@ func (f *Flow) CheckCustomer(ctx context.Context, customerGUID string) error {
 	if err := guid.Check("customer GUID", customerGUID); err != nil {
 		return err
 	}
+	err := f.customerCanLink(ctx, customerGUID)
+	if problem.Classify(err).Kind == problem.CustomerState {
+		f.log.Info("refused to start: the customer is not verified", "customer", customerGUID)
+	}
+	return err
+}
+
+// customerCanLink is CheckCustomer's rule, without its log line (the
+// prefetch applies it too).
+func (f *Flow) customerCanLink(ctx context.Context, customerGUID string) error {
 	c, err := f.api.GetCustomer(ctx, customerGUID, false)
 	if err != nil {
-		return fmt.Errorf("reading the customer's state before starting failed: %w", err)
+		return fmt.Errorf("reading the customer's state failed: %w", err)
 	}
 	if c.State == cybrid.CustomerVerified || c.State == "" {
 		// "": Cybrid did not say; the workflow request lets it decide.
@@ -229,8 +257,25 @@ func (f *Flow) CheckCustomer(ctx context.Context, customerGUID string) error {
 	}
 	p := problem.CustomerNotVerified(string(c.State))
 	p.Detail = fmt.Sprintf("GET /api/customers/%s: state %s; only verified customers can link bank accounts", customerGUID, problem.Quote(string(c.State), 32))
-	f.log.Info("refused to start: the customer is not verified", "customer", customerGUID, "state", c.State)
 	return problem.New(p)
+}
+
+// StartLinkChecked is StartLink for the operator's click: a token prepared
+// for the customer is taken at once (its preparation checked the customer,
+// and the click should not wait for Cybrid again); otherwise the customer
+// is checked first (CheckCustomer), so that an attempt that cannot succeed
+// is refused before any workflow exists.
+func (f *Flow) StartLinkChecked(ctx context.Context, customerGUID string) (Attempt, error) {
+	if err := guid.Check("customer GUID", customerGUID); err != nil {
+		return Attempt{}, err
+	}
+	if a, ok := f.takePrepared(customerGUID); ok {
+		return a, nil
+	}
+	if err := f.CheckCustomer(ctx, customerGUID); err != nil {
+		return Attempt{}, err
+	}
+	return f.start(KindLink, customerGUID, ""), nil
 }
 
 func (f *Flow) start(kind Kind, customerGUID, accountGUID string) Attempt {
@@ -688,6 +733,9 @@ func (f *Flow) Exit(id string, linkErr *LinkError, meta ExitMetadata) error {
 }
 
 func (f *Flow) exit(id string, linkErr *LinkError, meta ExitMetadata, ev Event) error {
+	if f.replaceRefused(id, linkErr, ev) {
+		return nil // a prepared token Link refused: replaced (prefetch.go)
+	}
 	return f.update(id, func(a *attempt) (Event, error) {
 		a.oauthWaiting = false
 		if a.State.Final() {

@@ -149,6 +149,29 @@ type (
 		PublicToken string          `json:"public_token"`
 		Metadata    json.RawMessage `json:"metadata"`
 	}
+	// RefusedParams: Plaid Link, created ahead of the click with the token
+	// prepared under attempt_id, called onExit with error (Plaid's error
+	// object) while it initialised, before any click.
+	RefusedParams struct {
+		AttemptID string          `json:"attempt_id"`
+		Error     json.RawMessage `json:"error"`
+	}
+	// LinkShownParams: Plaid Link was on screen and usable click_ms
+	// milliseconds after the click that started attempt_id, by the page's
+	// clock; signal names the landmark ("first_pane": the simulated Link's
+	// first pane rendered and accepting input; "open_event": Plaid's OPEN
+	// event), prepared whether Link was created before the click. phases
+	// (optional) are the milliseconds from the click to the steps on the
+	// way: attempt (the page had the click's attempt with its link token;
+	// not "token", which the timeline redacts as a secret's name), created
+	// (Plaid.create), loaded (onLoad), opened (open()), open_event (OPEN).
+	LinkShownParams struct {
+		AttemptID string             `json:"attempt_id"`
+		ClickMS   float64            `json:"click_ms"`
+		Signal    string             `json:"signal"`
+		Prepared  bool               `json:"prepared"`
+		Phases    map[string]float64 `json:"phases"`
+	}
 )
 
 // Results that have no type of their own elsewhere.
@@ -280,10 +303,7 @@ func init() {
 			if err != nil {
 				return linkflow.Attempt{}, err
 			}
-			if err := e.Flow.CheckCustomer(ctx, p.CustomerGUID); err != nil {
-				return linkflow.Attempt{}, err
-			}
-			return e.Flow.StartLink(p.CustomerGUID)
+			return e.Flow.StartLinkChecked(ctx, p.CustomerGUID)
 		}),
 		define("startRefresh", func(ctx context.Context, a *API, p AccountParams) (linkflow.Attempt, error) {
 			e, err := a.recording()
@@ -340,6 +360,69 @@ func init() {
 				return nil, nil
 			}
 			return &at, nil
+		}),
+		// The operator opened a customer: prepare the customer's next link
+		// token ahead of the click (nothing when prefetching is off or the
+		// customer cannot link: null). No attempt is created; the token, once
+		// ready, comes with the answer or a prepared push.
+		define("prefetchLink", func(ctx context.Context, a *API, p CustomerParams) (*linkflow.Prepared, error) {
+			e, err := a.b.Env()
+			if err != nil {
+				return nil, err
+			}
+			pr, ok, err := e.Flow.Prefetch(p.CustomerGUID)
+			if err != nil || !ok {
+				return nil, err
+			}
+			return &pr, nil
+		}),
+		// Plaid Link refused the prepared token before the click: it is
+		// replaced (the answer: the new preparation, or null).
+		definePlaid("prefetchRefused", func(ctx context.Context, a *API, p RefusedParams) (*linkflow.Prepared, error) {
+			e, err := a.attempt(p.AttemptID)
+			if err != nil {
+				return nil, err
+			}
+			var le *linkflow.LinkError
+			if len(p.Error) > 0 && string(p.Error) != "null" {
+				if err := json.Unmarshal(p.Error, &le); err != nil {
+					return nil, fmt.Errorf("error does not have Plaid's shape: %s", cut(err.Error(), 120))
+				}
+			}
+			pr, ok, err := e.Flow.PrefetchRefused(p.AttemptID, le)
+			if err != nil || !ok {
+				return nil, err
+			}
+			return &pr, nil
+		}),
+		// How long Plaid Link took to be usable after the click, as the page
+		// measured it: recorded on the attempt.
+		define("linkShown", func(ctx context.Context, a *API, p LinkShownParams) (None, error) {
+			e, err := a.attempt(p.AttemptID)
+			if err != nil {
+				return nil, err
+			}
+			if p.ClickMS < 0 || p.ClickMS > 3_600_000 {
+				return nil, fmt.Errorf("click_ms %.0f is not a time from a click to Link: send milliseconds, 0 to 3600000", p.ClickMS)
+			}
+			switch p.Signal {
+			case "first_pane", "open_event":
+			default:
+				return nil, fmt.Errorf("signal %s is not first_pane or open_event", quote(p.Signal))
+			}
+			phases := map[string]time.Duration{}
+			for k, v := range p.Phases {
+				switch k {
+				case "attempt", "created", "loaded", "opened", "open_event":
+				default:
+					return nil, fmt.Errorf("phase %s is not attempt, created, loaded, opened or open_event", quote(k))
+				}
+				if v < 0 || v > 3_600_000 {
+					return nil, fmt.Errorf("phase %s: %.0f is not milliseconds from the click (0 to 3600000)", k, v)
+				}
+				phases[k] = time.Duration(v * float64(time.Millisecond))
+			}
+			return nil, e.Flow.LinkShown(p.AttemptID, time.Duration(p.ClickMS*float64(time.Millisecond)), p.Signal, p.Prepared, phases)
 		}),
 		define("runningAttempts", func(ctx context.Context, a *API, _ NoParams) ([]linkflow.Attempt, error) {
 			e, err := a.b.Env()

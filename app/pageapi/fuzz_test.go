@@ -44,6 +44,8 @@ var strictParams = map[string][]string{
 	"timeline":        {"attempt_id", "since"},
 	"recovered.list":  {},
 	"scenarios":       {},
+	"prefetchLink":    {"customer_guid"},
+	"linkShown":       {"attempt_id", "click_ms", "signal", "prepared", "phases"},
 }
 
 // fuzzed are the calls the fuzzer makes: all but those that act outside
@@ -113,6 +115,9 @@ func FuzzPageCalls(f *testing.F) {
 		{"plaid.onExit", `{"attempt_id":"00000000000000a1","seq":1,"error":{"error_type":"ITEM_ERROR","error_code":"INVALID_CREDENTIALS","error_message":"bad"},"metadata":{"status":"requires_credentials","link_session_id":"s","institution":{"name":"Bank","institution_id":"ins_1"}}}`},
 		{"plaid.onSuccess", `{"attempt_id":"00000000000000a1","seq":1,"public_token":"public-sandbox-0f3e5a1c-CANARY-token","metadata":{"institution":{"name":"First Platypus Bank","institution_id":"ins_109508"},"accounts":[{"id":"acc1","name":"Plaid Checking","mask":"0000","type":"depository","subtype":"checking"}],"link_session_id":"s1"}}`},
 		{"plaid.onSuccess", `{"attempt_id":"public-sandbox-x","public_token":7}`},
+		{"prefetchLink", `{"customer_guid":"` + cust + `"}`},
+		{"prefetchRefused", `{"attempt_id":"00000000000000a1","error":{"error_code":"INVALID_LINK_TOKEN"}}`},
+		{"linkShown", `{"attempt_id":"00000000000000a1","click_ms":12.5,"signal":"first_pane","prepared":true}`},
 		{"listCustomers", `"` + strings.Repeat("a", 70000) + `"`},
 		// Found by the fuzzer: the flow's own GUID check quoted all of it.
 		{"startRefresh", `{"customer_guid":"` + strings.Repeat("0", 300) + `","account_guid":""}`},
@@ -198,7 +203,7 @@ func checkAccepted(t *testing.T, name string, params []byte, v any) {
 		if page.Page < 0 || page.PerPage < 1 || page.PerPage > 100 || len(page.Customers) > page.PerPage {
 			t.Fatalf("listCustomers(%q) returned page %d, per_page %d, %d rows", params, page.Page, page.PerPage, len(page.Customers))
 		}
-	case "listAccounts", "startLink":
+	case "listAccounts", "startLink", "prefetchLink":
 		if !fuzzGUID.MatchString(str("customer_guid")) {
 			t.Fatalf("%s accepted customer_guid %q", name, str("customer_guid"))
 		}

@@ -23,11 +23,14 @@ const (
 	// PushOAuthBrowser: an attempt's wait for its bank in the system
 	// browser started or ended (OAuthBrowserMessage, oauth.go).
 	PushOAuthBrowser = "oauth_browser"
+	// PushPrepared: a link token prepared before the click changed
+	// (PreparedMessage).
+	PushPrepared = "prepared"
 )
 
 // Pushes lists every push type, sorted.
 func Pushes() []string {
-	return []string{PushAttempt, PushOAuthBrowser, PushOAuthRedirect, PushPopup, PushRecovered, PushTimeline}
+	return []string{PushAttempt, PushOAuthBrowser, PushOAuthRedirect, PushPopup, PushPrepared, PushRecovered, PushTimeline}
 }
 
 // AttemptMessage carries an attempt's new snapshot and the event that made
@@ -92,4 +95,19 @@ type PopupMessage struct {
 // PopupPush is the push for a pop-up event.
 func PopupPush(kind, err string) PopupMessage {
 	return PopupMessage{Type: PushPopup, Kind: kind, Error: err}
+}
+
+// PreparedMessage carries a link token prepared for a customer before the
+// click (linkflow.Flow.Prefetch): pending, ready (with the token, which the
+// page may create Plaid Link with, hidden, ahead of the click) or gone
+// (discarded: Link created with it must be destroyed).
+// Prepared.CustomerGUID says whose it is.
+type PreparedMessage struct {
+	Type     string            `json:"type"`
+	Prepared linkflow.Prepared `json:"prepared"`
+}
+
+// PreparedPush is the push for a prepared token's change.
+func PreparedPush(p linkflow.Prepared) PreparedMessage {
+	return PreparedMessage{Type: PushPrepared, Prepared: p}
 }

@@ -630,17 +630,28 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 
 	run("link_token_expired", func(t *testing.T) {
 		r := a.beginScenario(t, "link_token_expired", nil, newCustomer())
-		r.startLink()
-		r.wantResult("failed", "Linking failed", "INVALID_LINK_TOKEN", "expired", "Start again")
-		r.shot("expired")
-		r.wantExit("", "INVALID_LINK_TOKEN")
-		if l := r.logLine(`msg="Plaid Link: onExit"`); field(logData(l), "error.error_type") != "INVALID_INPUT" {
-			t.Errorf("onExit error_type is not INVALID_INPUT: %s", l)
+		// Prefetching is on: the token prepared when the customer was opened
+		// is the expired one. Link, created before the click, refuses it at
+		// once, and linkdesk prepares another without the operator.
+		a.waitLogged("Plaid Link refused the prepared link token before the click (INVALID_LINK_TOKEN", 1, 20*time.Second)
+		for deadline := time.Now().Add(15 * time.Second); strings.Count(r.log(), "Link token prepared in") < 2; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				r.fatalf("no second link token was prepared after Link refused the first:\n%s", r.log())
+			}
 		}
-		r.wantNothingLinked()
 		if got := a.sim().ActiveScenario(); got != "normal" {
 			t.Errorf("after one token the scenario is still %q", got)
 		}
+		r.startLink()
+		r.waitLinkShown()
+		r.inLink("pane-consent", 15*time.Second)
+		r.shot("expired-token-replaced")
+		if l := r.logLine(`msg="Plaid Link refused the prepared link token`); field(logData(l), "error_code") != "INVALID_LINK_TOKEN" {
+			t.Errorf("the refusal's record lacks its error code: %s", l)
+		}
+		r.closeLink()
+		r.wantResult("exited", "nothing linked", "")
+		r.wantNothingLinked()
 		// Starting again gets a new token, and Link opens.
 		r.js(`document.querySelector('[data-testid="result"]').dataset.stale = "1"`, nil)
 		r.click("try-again")

@@ -46,7 +46,7 @@ func (a *app) linkIframeShown() bool {
 func TestAttemptPanelBelongsToItsCustomer(t *testing.T) {
 	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
 	custs := a.sim().Cybrid.Customers()
-	elena, jonah := custs[0], custs[1]
+	elena, jonah, carla := custs[0], custs[1], custs[2]
 
 	t.Run("after a result", func(t *testing.T) {
 		a.selectCustomer(elena.GUID)
@@ -98,10 +98,13 @@ func TestAttemptPanelBelongsToItsCustomer(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer a.sim().ApplyScenario("normal", nil)
-		a.selectCustomer(elena.GUID)
+		// Carla is opened while Cybrid is slow: the link token prepared for
+		// her is still being made when the operator clicks (Elena's, made
+		// earlier, would open Link at once), and the click waits for it.
+		a.selectCustomer(carla.GUID)
 		a.click("link-account")
 		a.waitJS(`document.querySelector('[data-testid="step-token"][data-status="active"]')`, 5*time.Second)
-		// Jonah while Elena's token is being made: his panel, and Link does
+		// Jonah while Carla's token is being made: his panel, and Link does
 		// not open over him when her token arrives.
 		a.selectCustomer(jonah.GUID)
 		if c := a.panelCustomer(); c != "" {
@@ -110,28 +113,28 @@ func TestAttemptPanelBelongsToItsCustomer(t *testing.T) {
 		var steps int
 		a.js(`document.querySelectorAll('[data-testid="steps"]').length`, &steps)
 		if steps != 0 {
-			t.Error("Jonah's panel shows the steps of Elena's attempt")
+			t.Error("Jonah's panel shows the steps of Carla's attempt")
 		}
 		a.waitJS(`!document.querySelector('[data-testid="elsewhere"]').hidden`, 20*time.Second)
 		if a.linkIframeShown() {
-			t.Fatal("Plaid Link opened for Elena over Jonah's page")
+			t.Fatal("Plaid Link opened for Carla over Jonah's page")
 		}
-		if got := a.text("elsewhere"); !strings.Contains(got, elena.Name) {
-			t.Errorf("the notice says %q; want Elena's name", got)
+		if got := a.text("elsewhere"); !strings.Contains(got, carla.Name) {
+			t.Errorf("the notice says %q; want Carla's name", got)
 		}
-		a.shot("elena-link-ready-elsewhere")
-		// The notice takes the operator back, and Link opens for Elena.
+		a.shot("carla-link-ready-elsewhere")
+		// The notice takes the operator back, and Link opens for Carla.
 		a.click("elsewhere-open")
-		a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').dataset.guid === %q`, elena.GUID), 5*time.Second)
+		a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').dataset.guid === %q`, carla.GUID), 5*time.Second)
 		a.waitJS(`(() => { const f = document.querySelector('iframe[id^="plaid-link-iframe"]'); return f && f.style.display === "block"; })()`, 20*time.Second)
 		a.inLink("pane-consent", 15*time.Second)
-		a.shot("elena-link-open")
+		a.shot("carla-link-open")
 		a.linkClick("close")
 		if v, err := a.link("exists", sel("exit-confirm"), nil); err == nil && string(v) == "true" {
 			a.linkClick("exit-confirm")
 		}
 		a.waitJS(`document.querySelector('[data-testid="result"]') && document.querySelector('[data-testid="result"]').dataset.result === "exited"`, 15*time.Second)
-		if c := a.panelCustomer(); c != elena.GUID {
+		if c := a.panelCustomer(); c != carla.GUID {
 			t.Errorf("the exited attempt's card is %q's", c)
 		}
 		if !a.hidden("elsewhere") {

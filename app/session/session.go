@@ -74,6 +74,9 @@ type Session struct {
 	// timelines are the environments' timelines, kept across switches
 	// (guarded by switchMu).
 	timelines map[config.Environment]*keptTimeline
+	// shelves are the environments' prepared link tokens, kept across
+	// switches (guarded by switchMu; see prefetch.go).
+	shelves map[config.Environment]*keptShelf
 	// audit is the run's audit log (one file for every environment);
 	// names the banks' names learned from Plaid Link.
 	audit *audit.Log
@@ -254,6 +257,8 @@ func (s *Session) switchTo(env config.Environment) error {
 		OnRedirect:   s.oauthReturn,
 		Audit:        s.audit,
 		Institutions: s.names,
+		Shelf:        s.shelfFor(env, tg.Credentials.ClientSecret),
+		OnPrepared:   s.preparedPusher(env),
 	})
 	if err != nil {
 		return err

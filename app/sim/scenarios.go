@@ -239,8 +239,10 @@ var catalogue = []Scenario{
 			"with INVALID_LINK_TOKEN (error_type INVALID_INPUT) at once, as Plaid documents for an expired " +
 			"token; the fix is a new token. After the chosen number of tokens " +
 			"the simulator is normal again, so starting again works.",
-		HowTo:   "Start linking; then start again.",
-		Expect:  "Linking failed, INVALID_LINK_TOKEN: the link token expired, start again; starting again opens Link normally.",
+		HowTo: "Open a customer and start linking; then start again.",
+		Expect: "With prefetching on (linkdesk's default) the token prepared when the customer was opened is the expired one: " +
+			"Link, created before the click, refuses it, linkdesk prepares another by itself (the timeline says so) and the click opens Link normally. " +
+			"With LINKDESK_PREFETCH=false: Linking failed, INVALID_LINK_TOKEN: the link token expired, start again; starting again opens Link normally.",
 		Options: []ScenarioOption{optTimes},
 	},
 }

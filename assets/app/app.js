@@ -5,7 +5,7 @@
 
 import { call, onPush, PUSH } from "./contract.js";
 import { $, $$, el, tid } from "./dom.js";
-import { destroyPlaid, linkAttempt, loadPlaid, openPlaid as openLink, setHooks } from "./plaidlink.js";
+import { destroyPlaid, linkAttempt, loadPlaid, markClick, openAhead, openPlaid as openLink, prepareLink, setHooks, settleClick, unprepare } from "./plaidlink.js";
 import { problemLine, problemOf, problemView } from "./problem.js";
 
 
@@ -515,6 +515,8 @@ function renderAttempt() {
     }
     let desc = s.desc;
     if (s.key === "plaid" && active && !final) desc = "Waiting for the customer in Plaid Link";
+    // [prefetch] A token prepared before the click says so.
+    if (s.key === "token" && a.prefetched) desc = preparedText(a);
     steps.append(el("li", { class: cls, "data-testid": "step-" + s.key, "data-status": cls || "pending" },
       el("span", { class: "mark" }, mark), el("div", {}, el("div", { class: "t", text: s.title }), el("div", { class: "d", text: desc })), el("span", { class: "el", "data-testid": active && !final ? "elapsed" : null, text: right })));
   }
@@ -693,6 +695,7 @@ async function selectCustomer(c) {
   renderCustomers();
   if (same) return;
   if (linkAttempt() && (!state.attempt || state.attempt.id !== linkAttempt() || state.attempt.customer_guid !== c.guid)) destroyPlaid();
+  prefetchFor(c); // [prefetch]
   state.accounts = [];
   state.attempt = null;
   if (state.refusal && state.refusal.customer !== c.guid) state.refusal = null;
@@ -1085,6 +1088,33 @@ onPush((msg) => {
   }
 });
 
+// ---- [prefetch] Link prepared before the click (issue 12) -------------------
+// Opening a customer asks Go to prepare a link token for them (Go checks that
+// the customer can link; prefetchLink answers null when nothing is
+// prepared). Once the token is ready, Link is created hidden, so that the
+// click on Link bank account only opens it. Plaid's script loads then.
+function prefetchFor(c) {
+  loadPlaid().catch((e) => showBanner(e.message));
+  call("prefetchLink", { customer_guid: c.guid }).then(onPrepared, (e) => addActivity("No link token prepared: " + problemLine(problemOf(e)), true, new Date(), c.guid));
+}
+
+// onPrepared follows the customer on screen's prepared token: Link is
+// created ahead once it is ready (unless an attempt of theirs is running),
+// destroyed when the token is discarded.
+function onPrepared(p) {
+  if (!p || !state.customer || p.customer_guid !== state.customer.guid) return;
+  if (p.state !== "ready") { unprepare(p.attempt_id); return; }
+  if (!running()) prepareLink(p);
+}
+onPush((msg) => { if (msg.type === PUSH.PREPARED) onPrepared(msg.prepared); });
+
+// preparedText describes a token prepared before the click.
+function preparedText(a) {
+  const p = a.prefetched;
+  if (!p.ready_at) return "Being prepared since the customer was opened (" + elapsed(p.requested_at) + " ago)";
+  return "ready (prepared " + elapsed(p.ready_at) + " ago)" + (p.replaced ? " — replaced once: Plaid Link refused the first" : "");
+}
+
 // ---- wiring ---------------------------------------------------------------
 setHooks({ report: (text, warn) => addActivity(text, warn), banner: (text) => showBanner(text) });
 setInterval(() => {
@@ -1095,7 +1125,18 @@ setInterval(() => {
   }
 }, 100);
 
-tid("link-account").addEventListener("click", () => startLink(state.customer && state.customer.guid));
+// [prefetch] One click, one attempt: a second click while the first one's
+// startLink is on its way does nothing. Link created ahead opens at once;
+// the click's attempt takes it. The click is timed to Link usable.
+let linkClicked = false;
+tid("link-account").addEventListener("click", async (e) => {
+  if (linkClicked || !state.customer) return;
+  linkClicked = true;
+  const guid = state.customer.guid;
+  markClick(guid, e.timeStamp);
+  openAhead(guid);
+  try { await startLink(guid); } finally { linkClicked = false; settleClick(); }
+});
 tid("accounts-reload").addEventListener("click", loadAccounts);
 tid("customers-reload").addEventListener("click", () => { clearSearch(); loadCustomers(); });
 tid("page-prev").addEventListener("click", () => { if (state.page > 0) { state.page--; focusIndex = 0; loadCustomers(); } });
@@ -1152,9 +1193,10 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
     return;
   }
   if (!state.info.problem) {
-    loadPlaid().catch((e) => showBanner(e.message));
-    if (state.info.environment === "sim") loadScenarios();
-    else loadRecovered();
+    // [start-up] Plaid's script loads when a customer is opened, and the
+    // simulator's scenario catalogue once the page is ready: neither is
+    // needed to show the customers.
+    if (state.info.environment !== "sim") loadRecovered();
     try {
       const p = await customers;
       state.customers = p.customers;
@@ -1167,4 +1209,5 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
   }
   document.body.dataset.ready = "true";
   call("ready", {}).catch(() => {});
+  if (state.info && !state.info.needs_credentials && state.info.environment === "sim") setTimeout(loadScenarios, 0); // [start-up]
 })();

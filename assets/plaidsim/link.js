@@ -467,13 +467,28 @@
         if (r.oauth) S.oauth = r.oauth;
         emit('OPEN', { view_name: view, is_update_mode: 'true' });
         show(view, { silent: true, focus: view === 'CREDENTIAL' ? 'credentials-username' : null });
+        reportUsable();
         return;
       }
       emit('OPEN', { view_name: 'CONSENT', is_update_mode: 'false' });
       show('CONSENT', { silent: true });
+      reportUsable();
     }, function (reply) {
       S.sessionId = S.sessionId || uuid();
       fatal(reply, null);
+    });
+  }
+
+  // reportUsable tells the host that Link's first pane is rendered and
+  // accepts input: after the frame that paints it. Not part of Plaid's
+  // contract (Plaid's script ignores unknown messages; link-initialize.js
+  // here does too): linkdesk times the click → usable Link by it, where
+  // Plaid's own Link offers only OPEN.
+  function reportUsable() {
+    requestAnimationFrame(function () {
+      setTimeout(function () {
+        if (S.open) toHost({ action: 'usable', view: S.view });
+      }, 0);
     });
   }
 
