@@ -61,9 +61,9 @@ import (
 	"unicode"
 
 	"linkdesk/app/guid"
-	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/redact"
+	"linkdesk/app/userdirs"
 )
 
 // Version is the format version written in every line ("v").
@@ -154,7 +154,7 @@ type line struct {
 
 // Options configure Open.
 type Options struct {
-	// Dir is the state directory; "" means journal.DefaultDir().
+	// Dir is the state directory; "" means userdirs.State().
 	Dir string
 	// MaxBytes is the size at which the file is rotated; DefaultMaxBytes
 	// when 0.
@@ -193,7 +193,7 @@ func Off(reason string) *Log {
 func Open(o Options) (*Log, error) {
 	dir := o.Dir
 	if dir == "" {
-		d, err := journal.DefaultDir()
+		d, err := userdirs.State()
 		if err != nil {
 			return nil, fmt.Errorf("audit log: %w", err)
 		}

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"linkdesk/app/redact"
+	"linkdesk/app/userdirs"
 )
 
 // SchemaVersion names the JSON Lines export's format.
@@ -121,7 +121,7 @@ func (l *Log) Export(dir string, f Filter, formats ...Format) (Exported, error) 
 	base += "-" + now.UTC().Format("20060102T150405Z")
 	out := Exported{Dir: dir, Records: len(recs), Files: []File{}}
 	for i, fm := range formats {
-		p, err := writeNew(dir, base, string(fm), rendered[i])
+		p, err := userdirs.WriteNew(dir, base, string(fm), rendered[i])
 		if err != nil {
 			return out, err
 		}
@@ -181,34 +181,4 @@ func noFormula(v string) string {
 		return "'" + v
 	}
 	return v
-}
-
-// writeNew writes data to dir/base.ext, or base-2.ext, base-3.ext … when
-// taken, with mode 0600.
-func writeNew(dir, base, ext string, data []byte) (string, error) {
-	for n := 1; n < 1000; n++ {
-		name := base + "." + ext
-		if n > 1 {
-			name = fmt.Sprintf("%s-%d.%s", base, n, ext)
-		}
-		p := filepath.Join(dir, name)
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("cannot create the export file in %s: %w. Check that the folder exists and is writable", dir, err)
-		}
-		_, werr := f.Write(data)
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			os.Remove(p)
-			return "", fmt.Errorf("writing the export %s failed: %w", p, werr)
-		}
-		os.Chmod(p, 0o600)
-		return p, nil
-	}
-	return "", fmt.Errorf("too many exports named %s.* in %s: move some away", base, dir)
 }

@@ -62,7 +62,7 @@ type Env struct {
 type Hooks struct {
 	Version string
 	Log     *slog.Logger
-	// StateDir holds the journals ("" means journal.DefaultDir()).
+	// StateDir holds the journals ("" means userdirs.State()).
 	StateDir string
 	// Timeline, when set, is the timeline to go on recording in (the
 	// environment was run before in this session); nil starts a new one.

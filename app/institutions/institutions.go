@@ -32,9 +32,9 @@ import (
 	"time"
 	"unicode"
 
-	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/redact"
+	"linkdesk/app/userdirs"
 )
 
 // FileName is the file's name in the state directory.
@@ -80,7 +80,7 @@ func Memory() *Names {
 	return &Names{log: slog.New(slog.DiscardHandler), now: time.Now, entries: map[string]entry{}}
 }
 
-// Open reads the names kept in dir ("" means journal.DefaultDir()), creating
+// Open reads the names kept in dir ("" means userdirs.State()), creating
 // the directory (0700) when needed. A missing file is an empty store; a file
 // that cannot be read as JSON is logged and replaced at the next write. log
 // may be nil.
@@ -89,7 +89,7 @@ func Open(dir string, log *slog.Logger) (*Names, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if dir == "" {
-		d, err := journal.DefaultDir()
+		d, err := userdirs.State()
 		if err != nil {
 			return nil, fmt.Errorf("bank names: %w", err)
 		}

@@ -6,7 +6,7 @@
 //
 // # File
 //
-// One file per environment, DefaultDir()/journal-<env>.jsonl (see FileName),
+// One file per environment, userdirs.State()/journal-<env>.jsonl (see FileName),
 // mode 0600 in a 0700 directory. It is JSON Lines, append-only while
 // linkdesk runs: each line is the complete current record of one attempt
 // (an Entry plus "v":1); the last line for an attempt id wins. A line is
@@ -71,6 +71,7 @@ import (
 	"time"
 
 	"linkdesk/app/linkflow"
+	"linkdesk/app/userdirs"
 )
 
 // Version is the format version written in every line ("v").
@@ -139,7 +140,7 @@ type line struct {
 
 // Options configure Open.
 type Options struct {
-	// Dir holds the journal; "" means DefaultDir().
+	// Dir holds the journal; "" means userdirs.State().
 	Dir string
 	// Env is the environment (sandbox, production); it names the file.
 	Env string
@@ -232,7 +233,7 @@ func Open(o Options) (*Journal, error) {
 	}
 	dir := o.Dir
 	if dir == "" {
-		if dir, err = DefaultDir(); err != nil {
+		if dir, err = userdirs.State(); err != nil {
 			return nil, err
 		}
 	}

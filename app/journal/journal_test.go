@@ -311,21 +311,6 @@ func TestFileNames(t *testing.T) {
 	}
 }
 
-func TestDefaultDirFollowsXDG(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("XDG applies to Linux and other Unix systems")
-	}
-	t.Setenv("XDG_STATE_HOME", "/tmp/xdg-state")
-	if d, _ := journal.DefaultDir(); d != "/tmp/xdg-state/linkdesk" {
-		t.Errorf("with XDG_STATE_HOME: %s", d)
-	}
-	t.Setenv("XDG_STATE_HOME", "relative/ignored")
-	t.Setenv("HOME", "/home/op")
-	if d, _ := journal.DefaultDir(); d != "/home/op/.local/state/linkdesk" {
-		t.Errorf("without a usable XDG_STATE_HOME: %s", d)
-	}
-}
-
 func TestDismissIsKeptAcrossStarts(t *testing.T) {
 	dir := t.TempDir()
 	j := open(t, dir, nil)

@@ -18,6 +18,7 @@ import (
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 	"linkdesk/app/timeline"
+	"linkdesk/app/userdirs"
 )
 
 // The parameters of the page's calls. Every field is required unless its
@@ -667,7 +668,7 @@ func (a *API) exportDir() (string, error) {
 	if e, err := a.b.Env(); err == nil {
 		return e.Timeline.ExportDir()
 	}
-	return timeline.DefaultExportDir()
+	return userdirs.Exports()
 }
 
 func (f AuditFilter) filter() audit.Filter {

@@ -40,7 +40,7 @@ type Options struct {
 	Sim sim.Options
 	// StateDir holds the journals of in-flight attempts (package journal),
 	// the audit log (package audit) and the banks' names (package
-	// institutions); "" means journal.DefaultDir().
+	// institutions); "" means userdirs.State().
 	StateDir string
 	// Width and Height size the window (0: 1280×800).
 	Width, Height int

@@ -2,17 +2,15 @@ package timeline
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
+
+	"linkdesk/app/userdirs"
 )
 
 // SchemaVersion names the JSON Lines format; it changes when a field changes
@@ -162,7 +160,7 @@ func (r *Recorder) Export(attemptID string, formats ...Format) ([]File, error) {
 	base := fmt.Sprintf("linkdesk-%s-%s-%s", env, what, now.UTC().Format("20060102T150405Z"))
 	var out []File
 	for i, f := range formats {
-		p, err := writeNew(dir, base, string(f), rendered[i])
+		p, err := userdirs.WriteNew(dir, base, string(f), rendered[i])
 		if err != nil {
 			return out, err
 		}
@@ -185,40 +183,7 @@ func safeName(s string) string {
 	return b.String()
 }
 
-// writeNew writes data to dir/base.ext, or base-2.ext, base-3.ext … when
-// taken, with mode 0600.
-func writeNew(dir, base, ext string, data []byte) (string, error) {
-	for n := 1; n < 1000; n++ {
-		name := base + "." + ext
-		if n > 1 {
-			name = fmt.Sprintf("%s-%d.%s", base, n, ext)
-		}
-		p := filepath.Join(dir, name)
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("cannot create the export file in %s: %w. Check that the folder exists and is writable", dir, err)
-		}
-		_, werr := f.Write(data)
-		cerr := f.Close()
-		if werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			os.Remove(p)
-			return "", fmt.Errorf("writing the export %s failed: %w", p, werr)
-		}
-		// The umask can only remove bits; make 0600 explicit anyway (a
-		// no-op on Windows, where the folder's ACL applies).
-		os.Chmod(p, 0o600)
-		return p, nil
-	}
-	return "", fmt.Errorf("too many exports named %s.* in %s: move some away", base, dir)
-}
-
-// ExportDir is where exports go: Options.Dir, else DefaultExportDir
+// ExportDir is where exports go: Options.Dir, else userdirs.Exports()
 // (resolved once per Recorder).
 func (r *Recorder) ExportDir() (string, error) {
 	if r.opts.Dir != "" {
@@ -227,78 +192,6 @@ func (r *Recorder) ExportDir() (string, error) {
 		}
 		return r.opts.Dir, nil
 	}
-	r.dirOnce.Do(func() { r.dir, r.dirErr = DefaultExportDir() })
+	r.dirOnce.Do(func() { r.dir, r.dirErr = userdirs.Exports() })
 	return r.dir, r.dirErr
-}
-
-// DefaultExportDir is the user's download folder: on Linux and the BSDs
-// $XDG_DOWNLOAD_DIR when set to an existing folder, else
-// `xdg-user-dir DOWNLOAD` when it names a folder other than the home folder
-// itself (which is what xdg-user-dir answers when no download folder is
-// configured), else ~/Downloads when it exists, else StateDir()/exports
-// (created, mode 0700).
-func DefaultExportDir() (string, error) {
-	home, _ := os.UserHomeDir()
-	if runtime.GOOS != "windows" && runtime.GOOS != "darwin" {
-		if d := os.Getenv("XDG_DOWNLOAD_DIR"); filepath.IsAbs(d) && isDir(d) {
-			return filepath.Clean(d), nil
-		}
-		if d := xdgDownloadDir(); d != "" && d != filepath.Clean(home) && isDir(d) {
-			return d, nil
-		}
-	}
-	if home != "" {
-		if d := filepath.Join(home, "Downloads"); isDir(d) {
-			return d, nil
-		}
-	}
-	st, err := StateDir()
-	if err != nil {
-		return "", fmt.Errorf("no folder for exports: no Downloads folder and %w", err)
-	}
-	d := filepath.Join(st, "exports")
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return "", fmt.Errorf("cannot create the export folder %s: %w", d, err)
-	}
-	return d, nil
-}
-
-func xdgDownloadDir() string {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "xdg-user-dir", "DOWNLOAD").Output()
-	if err != nil {
-		return ""
-	}
-	d := strings.TrimSpace(string(out))
-	if !filepath.IsAbs(d) {
-		return ""
-	}
-	return filepath.Clean(d)
-}
-
-func isDir(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
-}
-
-// StateDir is linkdesk's per-user state folder: $XDG_STATE_HOME/linkdesk,
-// else ~/.local/state/linkdesk on Linux and the BSDs; the user configuration
-// folder's linkdesk on macOS and Windows. It is not created.
-func StateDir() (string, error) {
-	if runtime.GOOS != "windows" && runtime.GOOS != "darwin" {
-		if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
-			return filepath.Join(x, "linkdesk"), nil
-		}
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("the home folder is unknown (set HOME): %w", err)
-		}
-		return filepath.Join(home, ".local", "state", "linkdesk"), nil
-	}
-	d, err := os.UserConfigDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(d, "linkdesk"), nil
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"linkdesk/app/internal/testneeds"
 	"linkdesk/app/timeline"
 )
 
@@ -29,50 +28,6 @@ func TestExportsNeverOverwrite(t *testing.T) {
 	want := "linkdesk-production-session-20250304T050607Z.jsonl linkdesk-production-session-20250304T050607Z-2.jsonl linkdesk-production-session-20250304T050607Z-3.jsonl"
 	if strings.Join(paths, " ") != want {
 		t.Errorf("paths = %v", paths)
-	}
-}
-
-func TestDefaultExportDir(t *testing.T) {
-	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" {
-		t.Skip("the XDG rules apply to Linux and the BSDs")
-	}
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
-	t.Setenv("XDG_STATE_HOME", filepath.Join(home, "state"))
-	t.Setenv("XDG_DOWNLOAD_DIR", "")
-
-	// No download folder at all: the state folder, created 0700.
-	d, err := timeline.DefaultExportDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := filepath.Join(home, "state", "linkdesk", "exports"); d != want {
-		t.Errorf("dir = %s, want %s", d, want)
-	}
-	if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Errorf("state export folder: %v %v", fi.Mode(), err)
-	}
-
-	// ~/Downloads exists.
-	os.Mkdir(filepath.Join(home, "Downloads"), 0o755)
-	if d, _ := timeline.DefaultExportDir(); d != filepath.Join(home, "Downloads") {
-		t.Errorf("dir = %s, want ~/Downloads", d)
-	}
-
-	// A configured XDG download folder wins (read by the real xdg-user-dir).
-	testneeds.Tool(t, testneeds.Tools, "xdg-user-dir", "xdg-user-dirs")
-	os.MkdirAll(filepath.Join(home, ".config"), 0o755)
-	os.Mkdir(filepath.Join(home, "Téléchargements"), 0o755)
-	os.WriteFile(filepath.Join(home, ".config", "user-dirs.dirs"), []byte(`XDG_DOWNLOAD_DIR="$HOME/Téléchargements"`+"\n"), 0o644)
-	if d, _ := timeline.DefaultExportDir(); d != filepath.Join(home, "Téléchargements") {
-		t.Errorf("dir = %s, want the XDG download folder", d)
-	}
-	// And the environment variable wins over the file.
-	os.Mkdir(filepath.Join(home, "dl"), 0o755)
-	t.Setenv("XDG_DOWNLOAD_DIR", filepath.Join(home, "dl"))
-	if d, _ := timeline.DefaultExportDir(); d != filepath.Join(home, "dl") {
-		t.Errorf("dir = %s, want $XDG_DOWNLOAD_DIR", d)
 	}
 }
 

@@ -124,7 +124,7 @@ type Options struct {
 	// full, the oldest entry is dropped; exports and Entries say how many
 	// were dropped.
 	MaxEntries int
-	// Dir is where exports go; "" means DefaultExportDir, resolved at the
+	// Dir is where exports go; "" means userdirs.Exports(), resolved at the
 	// first export.
 	Dir string
 	// Secrets are exact values that must never be written (the API client
