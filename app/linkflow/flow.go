@@ -484,29 +484,9 @@ func (f *Flow) getLinkToken(ctx context.Context, id string) {
 		return Event{Type: "state", Message: "Waiting for Cybrid to create the Plaid link token", Data: map[string]any{"workflow_guid": wf.GUID}}, nil
 	})
 
-	pctx, cancel := context.WithTimeout(ctx, f.settings.WorkflowTimeout)
-	defer cancel()
-	var final cybrid.Workflow
-	polls, err := f.workflowPoll.Wait(pctx, func(ctx context.Context) (bool, time.Duration, error) {
-		w, err := f.api.GetWorkflow(ctx, wf.GUID)
-		if err != nil {
-			if transient(err) {
-				f.note(id, "poll", fmt.Sprintf("Polling the workflow failed, retrying: %v", err))
-				return false, 0, nil
-			}
-			return false, 0, err
-		}
-		f.countPoll(id)
-		switch {
-		case w.State == cybrid.WorkflowFailed:
-			final = w
-			return true, 0, nil
-		case w.PlaidLinkToken != "":
-			final = w
-			return true, w.UpdatedAt.Sub(w.CreatedAt), nil
-		}
-		return false, 0, nil
-	})
+	final, polls, err := f.pollLinkToken(ctx, wf.GUID,
+		func(msg string) { f.note(id, "poll", msg) },
+		func() { f.countPoll(id) })
 	switch {
 	case errors.Is(err, ErrPollDeadline):
 		msg := fmt.Sprintf("Cybrid did not produce a link token within %s (%d polls). Try again; if it keeps happening, Cybrid may be degraded.", f.settings.WorkflowTimeout, polls)
@@ -531,6 +511,38 @@ func (f *Flow) getLinkToken(ctx context.Context, id string) {
 		a.State = LinkOpen
 		return Event{Type: "state", Message: "Link token ready; opening Plaid Link", Data: map[string]any{"polls": polls}}, nil
 	})
+}
+
+// pollLinkToken polls the link-token workflow wf until it has a link token
+// or failed, for at most Settings.WorkflowTimeout (ErrPollDeadline), on the
+// flow's workflow poller. A transient failure is reported to note and
+// polling goes on; counted is called for each answer. It returns the last
+// workflow read and the number of polls.
+func (f *Flow) pollLinkToken(ctx context.Context, wf string, note func(msg string), counted func()) (cybrid.Workflow, int, error) {
+	pctx, cancel := context.WithTimeout(ctx, f.settings.WorkflowTimeout)
+	defer cancel()
+	var final cybrid.Workflow
+	polls, err := f.workflowPoll.Wait(pctx, func(ctx context.Context) (bool, time.Duration, error) {
+		w, err := f.api.GetWorkflow(ctx, wf)
+		if err != nil {
+			if transient(err) {
+				note(fmt.Sprintf("Polling the workflow failed, retrying: %v", err))
+				return false, 0, nil
+			}
+			return false, 0, err
+		}
+		counted()
+		switch {
+		case w.State == cybrid.WorkflowFailed:
+			final = w
+			return true, 0, nil
+		case w.PlaidLinkToken != "":
+			final = w
+			return true, w.UpdatedAt.Sub(w.CreatedAt), nil
+		}
+		return false, 0, nil
+	})
+	return final, polls, err
 }
 
 // Success handles Plaid's onSuccess for the attempt, for Go-side callers

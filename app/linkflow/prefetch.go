@@ -741,30 +741,9 @@ func (f *Flow) prepare(ctx context.Context, j *job) {
 }
 
 func (f *Flow) pollPrepared(ctx context.Context, j *job, wf string) (cybrid.Workflow, int, error) {
-	pctx, cancel := context.WithTimeout(ctx, f.settings.WorkflowTimeout)
-	defer cancel()
-	var final cybrid.Workflow
-	polls, err := f.workflowPoll.Wait(pctx, func(ctx context.Context) (bool, time.Duration, error) {
-		w, err := f.api.GetWorkflow(ctx, wf)
-		if err != nil {
-			if transient(err) {
-				f.prepareNote(j, "poll", fmt.Sprintf("Polling the workflow failed, retrying: %v", err), nil)
-				return false, 0, nil
-			}
-			return false, 0, err
-		}
-		f.preparePolled(j)
-		switch {
-		case w.State == cybrid.WorkflowFailed:
-			final = w
-			return true, 0, nil
-		case w.PlaidLinkToken != "":
-			final = w
-			return true, w.UpdatedAt.Sub(w.CreatedAt), nil
-		}
-		return false, 0, nil
-	})
-	return final, polls, err
+	return f.pollLinkToken(ctx, wf,
+		func(msg string) { f.prepareNote(j, "poll", msg, nil) },
+		func() { f.preparePolled(j) })
 }
 
 // updateRunning applies change to attempt id unless it has ended.
