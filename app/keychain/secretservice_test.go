@@ -7,7 +7,6 @@ package keychain_test
 // Without a reachable keychain they skip (fail with LINKDESK_REQUIRE_KEYRING=1).
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -419,33 +418,6 @@ func TestUnavailableWithoutUnlockedKeyring(t *testing.T) {
 	}
 }
 
-// startXvfb starts a virtual X display and returns its name (":N"). The
-// server is stopped when the test ends.
-func startXvfb(t *testing.T) string {
-	t.Helper()
-	testneeds.Tool(t, testneeds.Display, "Xvfb", "xvfb")
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "640x480x24", "-nolisten", "tcp")
-	cmd.ExtraFiles = []*os.File{w}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(r).ReadString('\n')
-	r.Close()
-	if err != nil {
-		t.Fatalf("Xvfb did not report its display: %v", err)
-	}
-	return ":" + strings.TrimSpace(line)
-}
-
 // TestTimeoutWhenUnlockPromptWaitsOnAScreen reproduces the hang GitHub CLI
 // and others hit: a locked login keyring and a display, so gnome-keyring
 // shows an unlock prompt (gcr-prompter, on Xvfb here) that nobody answers
@@ -455,7 +427,7 @@ func TestTimeoutWhenUnlockPromptWaitsOnAScreen(t *testing.T) {
 	for _, tool := range []string{"dbus-run-session", "dbus-send", "dbus-update-activation-environment", "gnome-keyring-daemon", "/usr/libexec/gcr-prompter"} {
 		testneeds.Tool(t, testneeds.Keyring, tool, "dbus gnome-keyring gcr")
 	}
-	display := startXvfb(t)
+	display := testneeds.PrivateDisplay(t, 640, 480)
 	lock := "dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets " +
 		"org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null && " +
 		"dbus-update-activation-environment DISPLAY=" + display + " && exec \"$@\""

@@ -10,7 +10,6 @@ package session_test
 // sandbox without a restart.
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -88,7 +87,7 @@ done
 			// A display of its own: the helper's desktop session (its
 			// accessibility bus, which announces itself on the display)
 			// must not outlive it on the display the other tests use.
-			display := privateDisplay(t)
+			display := testneeds.PrivateDisplay(t, 1280, 800)
 			home := t.TempDir()
 			os.MkdirAll(filepath.Join(home, ".local/share/keyrings"), 0o700)
 			out := filepath.Join(t.TempDir(), "result.json")
@@ -128,32 +127,6 @@ done
 			t.Logf("%s: window ready %dms after start (helper run %s): %s | %s", tc.mode, r.OpenedMS, time.Since(start).Round(time.Millisecond), r.Headline, r.Fix)
 		})
 	}
-}
-
-// privateDisplay starts an Xvfb display for the test and returns its name
-// (":N"); it stops when the test ends.
-func privateDisplay(t *testing.T) string {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1280x800x24", "-nolisten", "tcp")
-	cmd.ExtraFiles = []*os.File{w}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(r).ReadString('\n')
-	r.Close()
-	if err != nil {
-		t.Fatalf("Xvfb did not report its display: %v", err)
-	}
-	return ":" + strings.TrimSpace(line)
 }
 
 func without(env []string, names ...string) []string {
