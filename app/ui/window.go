@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"sync"
 	"sync/atomic"
 
 	webview "github.com/webview/webview_go"
@@ -44,13 +45,22 @@ type Window struct {
 	// closed is set (on the UI thread) before the web view is destroyed.
 	// Work queued with Dispatch before that may still run later, when the
 	// main loop runs again (another window): it must not touch the freed
-	// view, so Dispatch checks this first.
-	closed atomic.Bool
+	// view, so the queued function checks this first. Dispatch itself must
+	// not reach the freed view either (webview_go's dispatch calls into
+	// it): it holds closing's read lock while it queues, and Close takes the
+	// write lock to set closed.
+	closed  atomic.Bool
+	closing sync.RWMutex
 }
 
 // Dispatch runs f on the UI thread, unless the window has been closed by
 // then. Safe from any goroutine; use it instead of View.Dispatch.
 func (w *Window) Dispatch(f func()) {
+	w.closing.RLock()
+	defer w.closing.RUnlock()
+	if w.closed.Load() {
+		return // e.g. a push from an environment closing after the window
+	}
 	w.View.Dispatch(func() {
 		if !w.closed.Load() {
 			f()
@@ -141,12 +151,18 @@ func (w *Window) Terminate() { w.Dispatch(w.View.Terminate) }
 // onUI runs f on the UI thread and waits for it.
 func (w *Window) onUI(f func()) {
 	done := make(chan struct{})
+	w.closing.RLock()
+	if w.closed.Load() {
+		w.closing.RUnlock()
+		return
+	}
 	w.View.Dispatch(func() {
 		defer close(done)
 		if !w.closed.Load() {
 			f()
 		}
 	})
+	w.closing.RUnlock()
 	<-done
 }
 
@@ -248,7 +264,9 @@ func (w *Window) Push(msg any) {
 
 // Close releases the window.
 func (w *Window) Close() {
+	w.closing.Lock()
 	w.closed.Store(true)
+	w.closing.Unlock()
 	if w.native != nil {
 		w.native.Shutdown()
 		w.native = nil

@@ -180,3 +180,34 @@ func TestCallsNeverBlockTheWindowAndSurvivePanics(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// Pushes may come after the window is gone (an environment closing at exit
+// reports its last timeline notes): they are dropped, not sent to a freed
+// web view (which crashed the process).
+func TestPushAfterCloseIsDropped(t *testing.T) {
+	uitest.NeedDisplay(t)
+	log := slog.New(slog.DiscardHandler)
+	srv, err := ui.NewServer(fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>x</title>")}}, ui.PageConfig{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var w *ui.Window
+	uitest.OnMain(func() { w, err = ui.Open(ui.WindowOptions{Title: "closed window", Server: srv, Logger: log}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := uitest.Start(w.Run)
+	w.Terminate()
+	<-ran
+	uitest.OnMain(w.Close)
+	for i := 0; i < 100; i++ {
+		w.Push(map[string]any{"type": "timeline", "n": i})
+	}
+	if n := w.PopupCount(); n != 0 {
+		t.Errorf("a closed window counts %d pop-ups", n)
+	}
+	// The main loop runs again (another window would run it): nothing
+	// queued before Close may touch the freed view.
+	uitest.OnMain(func() {})
+}
