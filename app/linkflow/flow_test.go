@@ -93,7 +93,11 @@ func (r *rig) until(id string, want linkflow.State) linkflow.Attempt {
 // linkInPlaid goes through the simulated Link (see simlink.Link).
 func (r *rig) linkInPlaid(linkToken string, n int) (string, linkflow.SuccessMetadata) {
 	r.t.Helper()
-	return simlink.Link(r.t, r.sim.PlaidURL, linkToken, n)
+	var first []int
+	for i := range n {
+		first = append(first, i)
+	}
+	return simlink.Link(r.t, r.sim.PlaidURL, linkToken, first...)
 }
 
 func (r *rig) checkContract() {

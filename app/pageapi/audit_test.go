@@ -63,7 +63,7 @@ func linkWalk(t *testing.T, api *pageapi.API, env *environment.Env, customer str
 	}
 	id := v.(linkflow.Attempt).ID
 	open := waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
-	pub, meta := simlink.Link(t, env.Target.Sim.PlaidURL, open.LinkToken, 1)
+	pub, meta := simlink.Link(t, env.Target.Sim.PlaidURL, open.LinkToken)
 	m, _ := json.Marshal(meta)
 	p, _ := json.Marshal(map[string]any{"attempt_id": id, "seq": 1, "public_token": pub, "metadata": json.RawMessage(m)})
 	if _, err := serve(t, api, "plaid.onSuccess", string(p)); err != nil {
@@ -284,7 +284,7 @@ func TestRefreshAndVerifyAreAudited(t *testing.T) {
 	}
 	id := v.(linkflow.Attempt).ID
 	open := waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
-	pub, meta := simlink.Link(t, sm.PlaidURL, open.LinkToken, 1)
+	pub, meta := simlink.Link(t, sm.PlaidURL, open.LinkToken)
 	m, _ := json.Marshal(meta)
 	p, _ := json.Marshal(map[string]any{"attempt_id": id, "seq": 1, "public_token": pub, "metadata": json.RawMessage(m)})
 	if _, err := serve(t, api, "plaid.onSuccess", string(p)); err != nil {

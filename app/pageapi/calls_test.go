@@ -185,7 +185,7 @@ func linkThrough(t *testing.T, api *pageapi.API, env *environment.Env, customer 
 	}
 	id := v.(linkflow.Attempt).ID
 	open := waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
-	pub, meta := simlink.Link(t, env.Target.Sim.PlaidURL, open.LinkToken, 1)
+	pub, meta := simlink.Link(t, env.Target.Sim.PlaidURL, open.LinkToken)
 	m, _ := json.Marshal(meta)
 	p, _ := json.Marshal(map[string]any{"attempt_id": id, "seq": 1, "public_token": pub, "metadata": json.RawMessage(m)})
 	if _, err := serve(t, api, "plaid.onSuccess", string(p)); err != nil {
