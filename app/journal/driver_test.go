@@ -1,7 +1,6 @@
 package journal_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/internal/simlink"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 )
@@ -127,7 +127,8 @@ func (d *driver) until(id string, want linkflow.State) (linkflow.Attempt, error)
 }
 
 // run drives one attempt as far as it goes: start, Link in the simulated
-// Plaid (its JSON API, as the Link page calls it), onSuccess delivered to
+// Plaid (simlink: First Platypus Bank, the account at cfg.AccountIndex),
+// onSuccess delivered to
 // the flow as the page delivers it, and the end of the attempt. It returns the final snapshot and the
 // public token Link produced.
 func (d *driver) run(cfg driverConfig) (linkflow.Attempt, string, error) {
@@ -146,73 +147,16 @@ func (d *driver) run(cfg driverConfig) (linkflow.Attempt, string, error) {
 	if err != nil {
 		return open, "", err
 	}
-	pub, meta, err := d.linkInPlaid(open.LinkToken, cfg.AccountIndex)
+	l, err := simlink.New(d.plaidURL).Link(open.LinkToken, cfg.AccountIndex)
 	if err != nil {
 		return open, "", err
 	}
-	rawMeta, _ := json.Marshal(meta)
-	if err := d.flow.Deliver(context.Background(), id, linkflow.Callback{Kind: linkflow.OnSuccess, Seq: 1, PublicToken: pub, Metadata: rawMeta}); err != nil {
-		return open, pub, err
+	rawMeta, _ := json.Marshal(l.Metadata)
+	if err := d.flow.Deliver(context.Background(), id, linkflow.Callback{Kind: linkflow.OnSuccess, Seq: 1, PublicToken: l.PublicToken, Metadata: rawMeta}); err != nil {
+		return open, l.PublicToken, err
 	}
 	final, err := d.until(id, linkflow.Done)
-	return final, pub, err
-}
-
-func (d *driver) plaid(name string, body map[string]any) (map[string]any, error) {
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", d.plaidURL+"/link/v2/stable/sim/"+name, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", d.plaidURL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("plaid %s: %d %v", name, resp.StatusCode, out)
-	}
-	return out, nil
-}
-
-// linkInPlaid goes through the simulated Link at First Platypus Bank with
-// the Sandbox credentials and chooses the account at index.
-func (d *driver) linkInPlaid(linkToken string, index int) (string, map[string]any, error) {
-	open, err := d.plaid("open", map[string]any{"link_token": linkToken})
-	if err != nil {
-		return "", nil, err
-	}
-	sid := open["link_session_id"]
-	if open["institution"] == nil {
-		if _, err := d.plaid("institution", map[string]any{"link_token": linkToken, "link_session_id": sid, "institution_id": "ins_109508"}); err != nil {
-			return "", nil, err
-		}
-	}
-	sel, err := d.plaid("credentials", map[string]any{"link_token": linkToken, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
-	if err != nil {
-		return "", nil, err
-	}
-	done := sel
-	if sel["status"] != "connected" { // update mode connects without account selection
-		accts, _ := sel["accounts"].([]any)
-		if index >= len(accts) {
-			return "", nil, fmt.Errorf("Link offers %d accounts; no index %d", len(accts), index)
-		}
-		id := accts[index].(map[string]any)["id"]
-		if done, err = d.plaid("accounts", map[string]any{"link_token": linkToken, "link_session_id": sid, "account_ids": []any{id}}); err != nil {
-			return "", nil, err
-		}
-	}
-	pub, _ := done["public_token"].(string)
-	if done["status"] != "connected" || pub == "" {
-		return "", nil, fmt.Errorf("Link did not connect: %v", done)
-	}
-	meta, _ := done["metadata"].(map[string]any)
-	if meta == nil {
-		meta = map[string]any{"institution": done["institution"], "accounts": done["accounts"]}
-	}
-	return pub, meta, nil
+	return final, l.PublicToken, err
 }
 
 // childMain is the crash test's child process: it reads a driverConfig on

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"linkdesk/app/internal/contract"
+	"linkdesk/app/internal/simlink"
 )
 
 func call(t *testing.T, c *http.Client, method, url, tok string, body any) (int, map[string]any) {
@@ -231,27 +232,6 @@ func TestRunBadArguments(t *testing.T) {
 	}
 }
 
-// plaidCall drives the simulated Link page's JSON API as the page would
-// (same origin), returning the reply.
-func plaidCall(t *testing.T, s *Sim, name string, body map[string]any) map[string]any {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", s.PlaidURL+"/link/v2/stable/sim/"+name, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", s.PlaidURL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var obj map[string]any
-	json.NewDecoder(resp.Body).Decode(&obj)
-	if resp.StatusCode != 200 {
-		t.Fatalf("plaid %s: %d %v", name, resp.StatusCode, obj)
-	}
-	return obj
-}
-
 // TestLinkThroughRealPlaidSim runs Cybrid's recipe against the real Plaid
 // simulator: workflow → Link (driven through its page API: First Platypus
 // Bank, user_good/pass_good, one account) → external bank account →
@@ -280,20 +260,11 @@ func TestLinkThroughRealPlaidSim(t *testing.T) {
 		if wf["state"] != "completed" || lt == "" {
 			t.Fatalf("workflow = %v", wf)
 		}
-		open := plaidCall(t, s, "open", map[string]any{"link_token": lt})
-		sid := open["link_session_id"]
-		plaidCall(t, s, "institution", map[string]any{"link_token": lt, "link_session_id": sid, "institution_id": "ins_109508"})
-		sel := plaidCall(t, s, "credentials", map[string]any{"link_token": lt, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
-		accts, _ := sel["accounts"].([]any)
-		if sel["status"] != "select_account" || len(accts) == 0 {
-			t.Fatalf("credentials: %v", sel)
+		l, err := simlink.New(s.PlaidURL).Link(lt)
+		if err != nil {
+			t.Fatal(err)
 		}
-		id := accts[0].(map[string]any)["id"].(string)
-		done := plaidCall(t, s, "accounts", map[string]any{"link_token": lt, "link_session_id": sid, "account_ids": []string{id}})
-		if done["status"] != "connected" {
-			t.Fatalf("accounts: %v", done)
-		}
-		return done["public_token"].(string), id
+		return l.PublicToken, l.Metadata.Accounts[0].ID
 	}
 	createEBA := func(pub, id string) map[string]any {
 		st, eba := call(t, c, "POST", s.BankURL+"/api/external_bank_accounts", at, map[string]any{"name": "Plaid Checking",

@@ -101,7 +101,7 @@ func (r *rig) until(id string, want linkflow.State) linkflow.Attempt {
 // linkInPlaid goes through the simulated Link for one account.
 func (r *rig) linkInPlaid(linkToken string) (string, linkflow.SuccessMetadata) {
 	r.t.Helper()
-	return simlink.Link(r.t, r.sim.PlaidURL, linkToken, 1)
+	return simlink.Link(r.t, r.sim.PlaidURL, linkToken)
 }
 
 // A canary the page might forward by mistake inside Plaid metadata.
@@ -586,33 +586,6 @@ func (g *apiGate) serve(w http.ResponseWriter, req *http.Request, proxy http.Han
 	w.Write(rec.Body.Bytes())
 }
 
-// linkAccount goes through the simulated Link for linkToken, choosing the
-// i-th account First Platypus Bank offers (two attempts for one customer
-// choose different accounts: the same one twice is a duplicate).
-func (r *rig) linkAccount(linkToken string, i int) (string, linkflow.SuccessMetadata) {
-	t := r.t
-	t.Helper()
-	open := simlink.Call(t, r.sim.PlaidURL, "open", map[string]any{"link_token": linkToken})
-	sid := open["link_session_id"]
-	simlink.Call(t, r.sim.PlaidURL, "institution", map[string]any{"link_token": linkToken, "link_session_id": sid, "institution_id": "ins_109508"})
-	sel := simlink.Call(t, r.sim.PlaidURL, "credentials", map[string]any{"link_token": linkToken, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
-	accts, _ := sel["accounts"].([]any)
-	if len(accts) <= i {
-		t.Fatalf("simulated Link offered %d accounts, want more than %d", len(accts), i)
-	}
-	id := accts[i].(map[string]any)["id"]
-	done := simlink.Call(t, r.sim.PlaidURL, "accounts", map[string]any{"link_token": linkToken, "link_session_id": sid, "account_ids": []any{id}})
-	// The answer carries what the page hands to onSuccess: the accounts and
-	// the institution.
-	var meta linkflow.SuccessMetadata
-	b, _ := json.Marshal(done)
-	if err := json.Unmarshal(b, &meta); err != nil || len(meta.Accounts) != 1 {
-		t.Fatalf("simulated Link's onSuccess metadata: %v %s", err, b)
-	}
-	pub, _ := done["public_token"].(string)
-	return pub, meta
-}
-
 // untilBoth waits until each of the attempts ids has reached state want
 // (reading the flow's snapshots, which other attempts share).
 func (r *rig) untilBoth(want linkflow.State, ids ...string) map[string]linkflow.Attempt {
@@ -676,8 +649,8 @@ func TestConcurrentAttemptsKeepTheirOwnCalls(t *testing.T) {
 	}
 	ids := []string{a.ID, b.ID}
 	open := r.untilBoth(linkflow.LinkOpen, ids...)
-	pubA, metaA := r.linkAccount(open[a.ID].LinkToken, 0)
-	pubB, metaB := r.linkAccount(open[b.ID].LinkToken, 1)
+	pubA, metaA := simlink.Link(t, r.sim.PlaidURL, open[a.ID].LinkToken, 0)
+	pubB, metaB := simlink.Link(t, r.sim.PlaidURL, open[b.ID].LinkToken, 1) // another account: the same one twice is a duplicate
 	if err := r.flow.Success(a.ID, pubA, metaA); err != nil {
 		t.Fatal(err)
 	}
