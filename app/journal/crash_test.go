@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
@@ -21,23 +22,18 @@ import (
 
 const childEnv = "LINKDESK_JOURNAL_TEST_CHILD"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		os.Exit(childMain())
-	}
-	os.Exit(m.Run())
-}
-
-// child is a running child process driving one attempt.
+// child is a running child process driving one attempt
+// (BenchmarkCrashChild).
 type child struct {
 	cmd    *exec.Cmd
 	lines  chan string
+	said   []string // every line read so far, for a failure's message
 	stderr *bytes.Buffer
 }
 
 func startChild(t *testing.T, cfg driverConfig) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkCrashChild$", "-test.benchtime=1x")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	in, _ := json.Marshal(cfg)
 	cmd.Stdin = bytes.NewReader(in)
@@ -61,24 +57,36 @@ func startChild(t *testing.T, cfg driverConfig) *child {
 	return c
 }
 
-// waitFor reads the child's lines until one starts with prefix.
+// waitFor reads the child's lines until one starts with prefix, and
+// returns it; the child ending first, or 30 s passing, fails the test with
+// what the child said.
 func (c *child) waitFor(t *testing.T, prefix string) string {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-c.lines:
-			if !ok {
-				c.cmd.Wait()
-				t.Fatalf("the child ended before %q: %s", prefix, c.stderr)
+	var found string
+	ended := false
+	wait.For(t, 30*time.Second, fmt.Sprintf("the child to say %q", prefix), func() (bool, error) {
+		for {
+			select {
+			case l, ok := <-c.lines:
+				if !ok {
+					ended = true
+					return true, nil
+				}
+				c.said = append(c.said, l)
+				if strings.HasPrefix(l, prefix) {
+					found = l
+					return true, nil
+				}
+			default:
+				return false, fmt.Errorf("it said %q", c.said)
 			}
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("no %q from the child after 30s; stderr: %s", prefix, c.stderr)
 		}
+	})
+	if ended {
+		c.cmd.Wait()
+		t.Fatalf("the child ended before %q; it said:\n%s\nstderr: %s", prefix, strings.Join(c.said, "\n"), c.stderr)
 	}
+	return found
 }
 
 // crashRig is a simulator that outlives the child processes it serves.
