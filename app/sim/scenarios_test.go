@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"linkdesk/app/internal/contract"
+	"linkdesk/app/internal/simclock"
 	"linkdesk/app/internal/simlink"
 	"linkdesk/app/sim/plaidsim"
 )
@@ -24,10 +25,11 @@ func errorCode(m map[string]any) (typ, code string) {
 }
 
 // apiRig is a started simulator with an API token and a verified customer,
-// every /api/ exchange checked against Cybrid's spec.
+// every /api/ exchange checked against Cybrid's spec; clk is its clock.
 type apiRig struct {
 	t    *testing.T
 	s    *Sim
+	clk  *simclock.Clock
 	c    *http.Client
 	tr   *contract.Transport
 	at   string
@@ -37,6 +39,8 @@ type apiRig struct {
 
 func newRig(t *testing.T, o Options) *apiRig {
 	t.Helper()
+	clk := &simclock.Clock{}
+	o.Now = clk.Now
 	s, err := Start(o)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +51,7 @@ func newRig(t *testing.T, o Options) *apiRig {
 	_, tok := call(t, c, "POST", s.IdentityURL+"/oauth/token", "", map[string]any{"grant_type": "client_credentials",
 		"client_id": DefaultClientID, "client_secret": DefaultClientSecret,
 		"scope": "workflows:read workflows:execute external_bank_accounts:read external_bank_accounts:write external_bank_accounts:execute"})
-	r := &apiRig{t: t, s: s, c: c, tr: tr, at: tok["access_token"].(string), cust: s.Cybrid.Customers()[0].GUID, link: simlink.New(s.PlaidURL)}
+	r := &apiRig{t: t, s: s, clk: clk, c: c, tr: tr, at: tok["access_token"].(string), cust: s.Cybrid.Customers()[0].GUID, link: simlink.New(s.PlaidURL)}
 	t.Cleanup(func() { tr.Check(t) })
 	return r
 }
@@ -315,7 +319,7 @@ func TestSwitchScenariosThroughTheAPI(t *testing.T) {
 		if wf := r.getWorkflow(guid); wf["state"] != "storing" || wf["plaid_link_token"] != nil {
 			t.Errorf("at once: %v", wf)
 		}
-		time.Sleep(350 * time.Millisecond)
+		r.clk.Skip(350 * time.Millisecond)
 		if wf := r.getWorkflow(guid); wf["state"] != "completed" || wf["plaid_link_token"] == nil {
 			t.Errorf("after the delay: %v", wf)
 		}

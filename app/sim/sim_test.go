@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"linkdesk/app/internal/contract"
+	"linkdesk/app/internal/simclock"
 	"linkdesk/app/internal/simlink"
+	"linkdesk/app/internal/wait"
 )
 
 func call(t *testing.T, c *http.Client, method, url, tok string, body any) (int, map[string]any) {
@@ -48,7 +51,8 @@ func call(t *testing.T, c *http.Client, method, url, tok string, body any) (int,
 // against Cybrid's spec.
 func TestStartRoundTrip(t *testing.T) {
 	spec := contract.Optional(t, contract.BankSpecFile)
-	s, err := Start(Options{WorkflowDelay: 50 * time.Millisecond})
+	clk := &simclock.Clock{}
+	s, err := Start(Options{WorkflowDelay: time.Minute, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,16 +81,14 @@ func TestStartRoundTrip(t *testing.T) {
 	if st != 201 || wf["state"] != "storing" {
 		t.Fatalf("workflow: %d %v", st, wf)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, wf = call(t, c, "GET", s.BankURL+"/api/workflows/"+wf["guid"].(string), at, nil)
-		if st != 200 {
-			t.Fatalf("GET workflow: %d %v", st, wf)
-		}
-		if wf["state"] != "storing" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The workflow stays storing until its delay has passed on the
+	// simulator's clock, and is then completed.
+	if st, wf = call(t, c, "GET", s.BankURL+"/api/workflows/"+wf["guid"].(string), at, nil); st != 200 || wf["state"] != "storing" {
+		t.Fatalf("GET workflow before its delay: %d %v, want storing", st, wf)
+	}
+	clk.Skip(time.Minute)
+	if st, wf = call(t, c, "GET", s.BankURL+"/api/workflows/"+wf["guid"].(string), at, nil); st != 200 {
+		t.Fatalf("GET workflow: %d %v", st, wf)
 	}
 	lt, _ := wf["plaid_link_token"].(string)
 	if wf["state"] != "completed" || !strings.HasPrefix(lt, "link-sandbox-") {
@@ -114,7 +116,7 @@ func TestStartRoundTrip(t *testing.T) {
 	}
 	// The scenario endpoint is routed to cybridsim.
 	st, sc := call(t, http.DefaultClient, "GET", s.BankURL+"/sim/scenario", "", nil)
-	if st != 200 || sc["workflow_delay"] != "50ms" {
+	if st != 200 || sc["workflow_delay"] != "1m0s" {
 		t.Errorf("/sim/scenario: %d %v", st, sc)
 	}
 
@@ -175,22 +177,19 @@ func TestRunPrintsURLsAndStopsOnCancel(t *testing.T) {
 
 func TestRunServesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	out, errb := newSyncBuffer(), newSyncBuffer()
 	done := make(chan int)
 	go func() { done <- Run(ctx, []string{"--addr", "127.0.0.1:0"}, out, errb) }()
 	var url string
-	for i := 0; i < 200 && url == ""; i++ {
+	wait.For(t, 5*time.Second, "the scenario URL in the banner", func() (bool, error) {
 		for _, line := range strings.Split(out.String(), "\n") {
 			if i := strings.Index(line, "Scenario (QA):        GET/PUT "); i >= 0 {
 				url = strings.TrimSpace(line[i+len("Scenario (QA):        GET/PUT "):])
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if url == "" {
-		cancel()
-		t.Fatalf("no scenario URL printed: %s / %s", out.String(), errb.String())
-	}
+		return url != "", fmt.Errorf("printed %q, stderr %q", out.String(), errb.String())
+	})
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatalf("running simulator unreachable: %v", err)
