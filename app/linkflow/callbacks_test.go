@@ -41,6 +41,7 @@ func event(seq int, name string) linkflow.Callback {
 // comes is given up on after CallbackGap and, if it turns up after all, is
 // still recorded, marked late; a repeated one is recorded once.
 func TestDeliverOrdersCallbacksAndSurvivesGaps(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	r := newRig(t, sim.Options{WorkflowDelay: -1}, linkflow.Settings{CallbackGap: 300 * time.Millisecond})
 	a, err := r.Flow.StartLink(r.Sim.Cybrid.Customers()[0].GUID)
 	if err != nil {

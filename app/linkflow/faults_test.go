@@ -28,7 +28,7 @@ func newFaultFlowRig(t *testing.T, settings linkflow.Settings) *rig {
 
 func startFaultSim(t *testing.T) *sim.Sim {
 	t.Helper()
-	s, err := sim.Start(sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond})
+	s, err := sim.Start(sim.Options{WorkflowDelay: flowrig.Brief, AccountDelay: flowrig.Brief})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +206,7 @@ func TestReconcileFailureWaitsForTheOperator(t *testing.T) {
 // TestPublicTokenExpiryEndsTheRetryWindow: in account_retry the attempt
 // fails when the public token expires, saying to link again.
 func TestPublicTokenExpiryEndsTheRetryWindow(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	r := newFaultFlowRig(t, linkflow.Settings{PublicTokenLifetime: 2 * time.Second})
 	r.faults(cybridsim.Fault{Route: "POST /api/external_bank_accounts", Kind: cybridsim.FaultReset})
 	a, cust := r.toSuccess()
@@ -268,6 +269,7 @@ func TestUnauthorizedMidFlowOneNewToken(t *testing.T) {
 // flow create a new workflow (a spare one is harmless); the link still
 // completes.
 func TestWorkflowPostFaults(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	r := newFaultFlowRig(t, linkflow.Settings{})
 	r.faults(cybridsim.Fault{Route: "POST /api/workflows", Kind: cybridsim.FaultReset, Times: 1, Commit: true},
 		cybridsim.Fault{Route: "POST /oauth/token", Kind: cybridsim.Fault502, Times: 1})

@@ -27,7 +27,7 @@ func newRig(t *testing.T, so sim.Options, settings linkflow.Settings) *rig {
 }
 
 func TestLinkCreatesOneAccountAgainstTheSimulator(t *testing.T) {
-	r := newRig(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 200 * time.Millisecond}, linkflow.Settings{})
+	r := newRig(t, sim.Options{WorkflowDelay: flowrig.Brief, AccountDelay: flowrig.Brief}, linkflow.Settings{})
 	cust := r.Sim.Cybrid.Customers()[0].GUID
 	a, err := r.Flow.StartLink(cust)
 	if err != nil {
@@ -66,7 +66,7 @@ func TestLinkCreatesOneAccountAgainstTheSimulator(t *testing.T) {
 }
 
 func TestMoreThanOneAccountIsRefusedBeforeAnyPost(t *testing.T) {
-	r := newRig(t, sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond}, linkflow.Settings{LinkCustomizationName: "multi_account"})
+	r := newRig(t, sim.Options{WorkflowDelay: flowrig.Brief, AccountDelay: flowrig.Brief}, linkflow.Settings{LinkCustomizationName: "multi_account"})
 	cust := r.Sim.Cybrid.Customers()[0].GUID
 	a, _ := r.Flow.StartLink(cust)
 	open := r.Until(a.ID, linkflow.LinkOpen)
@@ -86,7 +86,7 @@ func TestMoreThanOneAccountIsRefusedBeforeAnyPost(t *testing.T) {
 }
 
 func TestFailedWorkflowEndsWithItsFailureCode(t *testing.T) {
-	r := newRig(t, sim.Options{WorkflowDelay: 100 * time.Millisecond}, linkflow.Settings{})
+	r := newRig(t, sim.Options{WorkflowDelay: flowrig.Brief}, linkflow.Settings{})
 	sc := r.Sim.Cybrid.Scenario()
 	sc.WorkflowFailureCode = "plaid_failure"
 	r.Sim.Cybrid.SetScenario(sc)
@@ -100,6 +100,7 @@ func TestFailedWorkflowEndsWithItsFailureCode(t *testing.T) {
 }
 
 func TestWorkflowDeadline(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	r := newRig(t, sim.Options{WorkflowDelay: 5 * time.Second}, linkflow.Settings{WorkflowTimeout: 700 * time.Millisecond})
 	a, _ := r.Flow.StartLink(r.Sim.Cybrid.Customers()[0].GUID)
 	f := r.Until(a.ID, linkflow.Failed)
@@ -110,7 +111,7 @@ func TestWorkflowDeadline(t *testing.T) {
 }
 
 func TestFailedAccountIsExplained(t *testing.T) {
-	r := newRig(t, sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond}, linkflow.Settings{})
+	r := newRig(t, sim.Options{WorkflowDelay: flowrig.Brief, AccountDelay: flowrig.Brief}, linkflow.Settings{})
 	cust := r.Sim.Cybrid.Customers()[0].GUID
 	link := func() linkflow.Attempt {
 		a, _ := r.Flow.StartLink(cust)
@@ -129,7 +130,7 @@ func TestFailedAccountIsExplained(t *testing.T) {
 }
 
 func TestExitSaysWhereTheCustomerLeft(t *testing.T) {
-	r := newRig(t, sim.Options{WorkflowDelay: 100 * time.Millisecond}, linkflow.Settings{})
+	r := newRig(t, sim.Options{WorkflowDelay: flowrig.Brief}, linkflow.Settings{})
 	a, _ := r.Flow.StartLink(r.Sim.Cybrid.Customers()[0].GUID)
 	r.Until(a.ID, linkflow.LinkOpen)
 	status := "requires_credentials"
@@ -165,7 +166,7 @@ func TestExitSaysWhereTheCustomerLeft(t *testing.T) {
 }
 
 func TestRefreshPatchesTheAccountOutOfRefreshRequired(t *testing.T) {
-	r := newRig(t, sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond}, linkflow.Settings{})
+	r := newRig(t, sim.Options{WorkflowDelay: flowrig.Brief, AccountDelay: flowrig.Brief}, linkflow.Settings{})
 	cust := r.Sim.Cybrid.Customers()[0].GUID
 	a, _ := r.Flow.StartLink(cust)
 	open := r.Until(a.ID, linkflow.LinkOpen)

@@ -13,6 +13,7 @@ import (
 // 3.3 s. The real flow against the real simulator now stays within
 // MaxPollsPerSecond, counted by the simulator itself.
 func TestNanosecondPollSettingsDoNotFloodCybrid(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	const delay = 3 * time.Second
 	r := newRig(t, sim.Options{WorkflowDelay: delay, AccountDelay: -1},
 		linkflow.Settings{PollInitial: time.Nanosecond, PollMax: time.Nanosecond, WorkflowTimeout: 30 * time.Second})

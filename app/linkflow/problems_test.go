@@ -47,6 +47,7 @@ func customersIn(s *sim.Sim, state string) []string {
 // customer_state problem that names the state and what to do — before any
 // workflow is requested; a verified customer passes.
 func TestUnverifiedCustomerIsRefusedBeforeAnyWorkflow(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	r := newRig(t, sim.Options{WorkflowDelay: -1}, linkflow.Settings{})
 	ctx := context.Background()
 	for state, want := range map[string]string{"frozen": "This customer is frozen", "unverified": "not verified yet (unverified)"} {
@@ -88,6 +89,7 @@ func TestUnverifiedCustomerIsRefusedBeforeAnyWorkflow(t *testing.T) {
 // customer_state problem — not "check the connection" — and a network
 // failure as a network problem.
 func TestWorkflowRefusalsSayWhy(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	r := newFaultFlowRig(t, linkflow.Settings{})
 	a, err := r.Flow.StartLink(customersIn(r.Sim, "frozen")[0])
 	if err != nil {

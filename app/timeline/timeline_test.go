@@ -48,7 +48,7 @@ func newRig(t *testing.T, env string) *rig { return newRigVia(t, env, nil) }
 // traffic is not held to it.
 func newRigVia(t *testing.T, env string, front func(*sim.Sim) string) *rig {
 	t.Helper()
-	s, err := sim.Start(sim.Options{WorkflowDelay: 150 * time.Millisecond, AccountDelay: 100 * time.Millisecond})
+	s, err := sim.Start(sim.Options{WorkflowDelay: flowrig.Brief, AccountDelay: flowrig.Brief})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,13 @@ import (
 // state by then fails the test.
 const Timeout = 15 * time.Second
 
+// Brief is a simulated delay (sim.Options.WorkflowDelay, AccountDelay) for
+// a test that needs the flow to poll but not to wait: Cybrid answers the
+// POST storing, so the flow polls, and its first poll — no sooner than the
+// poller's floor, linkflow.MinGap — finds the workflow or account done. A
+// test that needs the resource to stay storing sets a longer delay.
+const Brief = time.Millisecond
+
 // Options configure New. The zero value is a flow over a new simulator with
 // the simulator's default delays.
 type Options struct {
