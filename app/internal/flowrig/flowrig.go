@@ -61,7 +61,9 @@ type Options struct {
 	Sim sim.Options
 	// On runs the flow on a simulator already started — another linkdesk
 	// on the same Cybrid, or one that outlives this rig. New does not close
-	// it.
+	// it. The rig itself reads only its URLs and credentials, so On may
+	// stand for another process's simulator with just those set (the
+	// journal's crash child); Customer then has nothing to read.
 	On *sim.Sim
 	// Settings are the flow's settings. Zero fields take the rig's
 	// defaults: language en, asset USD, customization "default", polls
@@ -169,7 +171,8 @@ func New(t testing.TB, o Options) *Rig {
 	return r
 }
 
-// Customer is the simulator's first seeded customer (verified).
+// Customer is the simulator's first seeded customer (verified); it needs
+// the simulator itself (Sim.Cybrid).
 func (r *Rig) Customer() string { return r.Sim.Cybrid.Customers()[0].GUID }
 
 // Until waits for attempt id to reach state want and returns that
