@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"linkdesk/app/credcmd"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/keychain"
 )
 
@@ -50,33 +51,23 @@ func (s *screen) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.bu
 
 func (s *screen) waitFor(t *testing.T, want string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(s.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("terminal never showed %q; it shows:\n%s", want, s.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(t, 5*time.Second, fmt.Sprintf("the terminal to show %q", want), func() (bool, error) {
+		shown := s.String()
+		return strings.Contains(shown, want), fmt.Errorf("it shows:\n%s", shown)
+	})
 }
 
 // waitEchoOff waits until the terminal's echo is off, as a person would see
 // from the prompt before typing.
 func waitEchoOff(t *testing.T, tty *os.File) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	wait.For(t, 5*time.Second, "echo to be turned off for the secret", func() (bool, error) {
 		tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tio.Lflag&unix.ECHO == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("echo was never turned off for the secret")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return tio.Lflag&unix.ECHO == 0, nil
+	})
 }
 
 func TestSetPromptsAtATerminalWithoutEchoingTheSecret(t *testing.T) {

@@ -146,7 +146,7 @@ func TestTokenErrorsSayWhatToDo(t *testing.T) {
 	// Nobody listening.
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	c, err := New(Options{BankURL: dead.URL, IdentityURL: dead.URL, ClientID: "id", ClientSecret: "secret-xyz"})
+	c, err := New(Options{BankURL: dead.URL, IdentityURL: dead.URL, ClientID: "id", ClientSecret: "secret-xyz", Retry: fastRetries})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -246,6 +246,7 @@ func TestPostIsNeverRetriedBlindly(t *testing.T) {
 // TestPostRetriedWhenCertainlyNotDone: 429 (rate limited before any work)
 // and 401 are retried for a POST too, and exactly one account results.
 func TestPostRetriedWhenCertainlyNotDone(t *testing.T) {
+	t.Parallel() // a 429 costs its whole-second Retry-After; nothing shared with other tests
 	r := newFaultRig(t, cybrid.RetryPolicy{})
 	for _, kind := range []cybridsim.FaultKind{cybridsim.FaultRateLimited, cybridsim.FaultUnauthorized} {
 		r.reset()
@@ -323,6 +324,7 @@ func TestUnauthorizedMidFlowFetchesOneToken(t *testing.T) {
 // TestTokenEndpointFaults: a token request that fails temporarily is
 // retried; refused credentials are not.
 func TestTokenEndpointFaults(t *testing.T) {
+	t.Parallel() // a 429 costs its whole-second Retry-After; nothing shared with other tests
 	kinds := append(append([]cybridsim.FaultKind(nil), getFaults...), cybridsim.FaultRateLimited)
 	for _, kind := range kinds {
 		r := newFaultRig(t, cybrid.RetryPolicy{})

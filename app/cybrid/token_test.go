@@ -59,6 +59,7 @@ func TestOneTokenForFiftyCalls(t *testing.T) {
 // TestNewTokenAfterExpiry: a token is reused until just before it expires,
 // then replaced by one new token.
 func TestNewTokenAfterExpiry(t *testing.T) {
+	t.Parallel() // it sleeps until the token is due for renewal; nothing shared with other tests
 	f := newFakeCybrid(t, "test-secret-0123456789")
 	f.with(func() { f.expiresIn = 2 }) // reused for half its life: 1 s
 	c := f.client(t, nil, nil)

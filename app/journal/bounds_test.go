@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
@@ -270,7 +271,7 @@ func TestHugeJournalStartsLikeAnEmptyOne(t *testing.T) {
 	api := &countingAPI{api: client}
 	before := s.Cybrid.Stats().APIRequests
 	big := start(t, dir, api)
-	eventually(t, "reconciliation finished", func() bool { return !big.j.Checking() })
+	wait.True(t, 15*time.Second, "reconciliation to finish", func() bool { return !big.j.Checking() })
 	calls := s.Cybrid.Stats().APIRequests - before
 	st := big.j.Status()
 	big.j.Close()
@@ -340,7 +341,7 @@ func TestTwoThousandInterruptedAttemptsAreListedAndCheckedInBounds(t *testing.T)
 	st := start(t, dir, api)
 	j := st.j
 	defer j.Close()
-	eventually(t, "reconciliation finished", func() bool { return !j.Checking() })
+	wait.True(t, 15*time.Second, "reconciliation to finish", func() bool { return !j.Checking() })
 	calls := s.Cybrid.Stats().APIRequests - before
 	after := j.Status()
 	page, _ := json.Marshal(after)
@@ -383,7 +384,7 @@ func TestTwoThousandInterruptedAttemptsAreListedAndCheckedInBounds(t *testing.T)
 	if err := j.Recheck(time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the recheck finished", func() bool { return !j.Checking() })
+	wait.True(t, 15*time.Second, "the recheck to finish", func() bool { return !j.Checking() })
 	var checked2 int
 	for _, r := range j.Recovered() {
 		if r.Outcome != journal.OutcomeUnchecked {

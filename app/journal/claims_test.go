@@ -37,15 +37,9 @@ func TestClaimsAccountsOfRecordedAttempts(t *testing.T) {
 	// another journal.
 	other := open(t.TempDir())
 	defer other.Close()
-	d, err := newDriver(r.config(""), other, func(string, ...any) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done, _, err := d.run(r.config(""))
-	d.flow.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDriver(t, r.sim, r.config(""), other, func(string, ...any) {})
+	done, _ := run(t, d, r.config(""))
+	d.Flow.Close()
 	x := done.AccountGUID
 	if !other.Claims(x) {
 		t.Errorf("the journal of the attempt that created %s does not claim it", x)

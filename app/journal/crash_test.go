@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/internal/simclock"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
@@ -21,23 +23,18 @@ import (
 
 const childEnv = "LINKDESK_JOURNAL_TEST_CHILD"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		os.Exit(childMain())
-	}
-	os.Exit(m.Run())
-}
-
-// child is a running child process driving one attempt.
+// child is a running child process driving one attempt
+// (BenchmarkCrashChild).
 type child struct {
 	cmd    *exec.Cmd
 	lines  chan string
+	said   []string // every line read so far, for a failure's message
 	stderr *bytes.Buffer
 }
 
 func startChild(t *testing.T, cfg driverConfig) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkCrashChild$", "-test.benchtime=1x")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	in, _ := json.Marshal(cfg)
 	cmd.Stdin = bytes.NewReader(in)
@@ -61,40 +58,66 @@ func startChild(t *testing.T, cfg driverConfig) *child {
 	return c
 }
 
-// waitFor reads the child's lines until one starts with prefix.
+// waitFor reads the child's lines until one starts with prefix, and
+// returns it; the child ending first, or 30 s passing, fails the test with
+// what the child said.
 func (c *child) waitFor(t *testing.T, prefix string) string {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-c.lines:
-			if !ok {
-				c.cmd.Wait()
-				t.Fatalf("the child ended before %q: %s", prefix, c.stderr)
+	var found string
+	ended := false
+	wait.For(t, 30*time.Second, fmt.Sprintf("the child to say %q", prefix), func() (bool, error) {
+		for {
+			select {
+			case l, ok := <-c.lines:
+				if !ok {
+					ended = true
+					return true, nil
+				}
+				c.said = append(c.said, l)
+				if strings.HasPrefix(l, prefix) {
+					found = l
+					return true, nil
+				}
+			default:
+				return false, fmt.Errorf("it said %q", c.said)
 			}
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("no %q from the child after 30s; stderr: %s", prefix, c.stderr)
 		}
+	})
+	if ended {
+		c.cmd.Wait()
+		t.Fatalf("the child ended before %q; it said:\n%s\nstderr: %s", prefix, strings.Join(c.said, "\n"), c.stderr)
 	}
+	return found
 }
 
-// crashRig is a simulator that outlives the child processes it serves.
+// crashRig is a simulator that outlives the child processes it serves; clk
+// is its clock.
 type crashRig struct {
 	sim  *sim.Sim
+	clk  *simclock.Clock
 	cust string
 	dir  string
 }
 
 func newCrashRig(t *testing.T, accountDelay time.Duration) *crashRig {
-	s, err := sim.Start(sim.Options{WorkflowDelay: 150 * time.Millisecond, AccountDelay: accountDelay})
+	clk := &simclock.Clock{}
+	s, err := sim.Start(sim.Options{WorkflowDelay: 150 * time.Millisecond, AccountDelay: accountDelay, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return &crashRig{sim: s, cust: s.Cybrid.Customers()[0].GUID, dir: t.TempDir()}
+	return &crashRig{sim: s, clk: clk, cust: s.Cybrid.Customers()[0].GUID, dir: t.TempDir()}
+}
+
+// afterDelays moves the simulator's clock a second on, past the delays of
+// the cases that settle (150 ms), instead of waiting for them, and requires
+// that the simulator then holds cond.
+func (r *crashRig) afterDelays(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	r.clk.Skip(time.Second)
+	if !cond() {
+		t.Fatalf("once the simulator's delays passed, not %s", what)
+	}
 }
 
 func (r *crashRig) config(dieAt string) driverConfig {
@@ -137,17 +160,6 @@ func (r *crashRig) client(t *testing.T) *cybrid.Client {
 	return c
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after 15s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func writes(st cybridsim.Stats) string {
 	return fmt.Sprintf("POST workflows %d, POST accounts %d, PATCH accounts %d, DELETE accounts %d",
 		st.ByRoute["POST /api/workflows"], st.ByRoute["POST /api/external_bank_accounts"],
@@ -188,7 +200,7 @@ func TestKillAtEveryStepIsReconciledWithCybrid(t *testing.T) {
 		{name: "waiting_for_token, workflow completes after the crash", step: linkflow.WaitingForToken,
 			dieAt: "state:waiting_for_token",
 			settle: func(t *testing.T, r *crashRig) {
-				eventually(t, "completed", func() bool { return r.sim.Cybrid.Workflows()[0].State == "completed" })
+				r.afterDelays(t, "completed", func() bool { return r.sim.Cybrid.Workflows()[0].State == "completed" })
 			},
 			want: want{journal.OutcomeNothingLinked, journal.ActionStartLink, "finished the link-token workflow", false}},
 		{name: "link_open", step: linkflow.LinkOpen, dieAt: "state:link_open",
@@ -198,13 +210,13 @@ func TestKillAtEveryStepIsReconciledWithCybrid(t *testing.T) {
 		{name: "creating_account, POST answered but not recorded", step: linkflow.CreatingAccount,
 			dieAt: "answered:POST /api/external_bank_accounts", earlier: true,
 			settle: func(t *testing.T, r *crashRig) {
-				eventually(t, "stored", func() bool { return r.sim.Cybrid.Accounts(r.cust)[0].State != "storing" })
+				r.afterDelays(t, "stored", func() bool { return r.sim.Cybrid.Accounts(r.cust)[0].State != "storing" })
 			},
 			want: want{journal.OutcomeLinked, journal.ActionOpenAccounts, "is linked; bank-account ownership verification is still needed", true}},
 		{name: "creating_account, POST answered, another linkdesk linked another account just before", step: linkflow.CreatingAccount,
 			dieAt: "answered:POST /api/external_bank_accounts", earlier: true, elsewhere: true,
 			settle: func(t *testing.T, r *crashRig) {
-				eventually(t, "stored", func() bool { return r.sim.Cybrid.Accounts(r.cust)[0].State != "storing" })
+				r.afterDelays(t, "stored", func() bool { return r.sim.Cybrid.Accounts(r.cust)[0].State != "storing" })
 			},
 			want: want{journal.OutcomeLinked, journal.ActionOpenAccounts, "is linked; bank-account ownership verification is still needed", true}},
 		{name: "account_retry, the POST's answer lost and the check failed too", step: linkflow.AccountRetry,
@@ -214,7 +226,7 @@ func TestKillAtEveryStepIsReconciledWithCybrid(t *testing.T) {
 				{Route: "GET /api/external_bank_accounts", Kind: cybridsim.Fault500},
 			},
 			settle: func(t *testing.T, r *crashRig) {
-				eventually(t, "stored", func() bool { return r.sim.Cybrid.Accounts(r.cust)[0].State != "storing" })
+				r.afterDelays(t, "stored", func() bool { return r.sim.Cybrid.Accounts(r.cust)[0].State != "storing" })
 			},
 			want: want{journal.OutcomeLinked, journal.ActionOpenAccounts, "is linked; bank-account ownership verification is still needed", true}},
 		{name: "creating_account, POST answered, account still storing", step: linkflow.CreatingAccount,

@@ -1,33 +1,27 @@
 package journal_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
+	"testing"
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/internal/flowrig"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
+	"linkdesk/app/sim"
 )
 
-// driver runs real attempts through the real flow, desk and journal against
-// a simulator reached over loopback, the way the app does: the journal is
-// the flow's observer, which hears of the account chosen in Link before the
-// flow requests it.
-type driver struct {
-	plaidURL string
-	client   *cybrid.Client
-	flow     *linkflow.Flow
-	snaps    chan linkflow.Attempt
-}
+// A driver is the flow rig (app/internal/flowrig) run the way the app
+// runs it with a journal: the journal is the flow's observer, which hears
+// of the account chosen in Link before the flow requests it, and the
+// flow's Settings.Claimed is journal.Claims. The crash test runs one in a
+// child process it kills at a step (BenchmarkCrashChild).
 
 // driverConfig is what a driver needs; the crash test's child process
 // reads it as JSON on stdin (never argv or the environment: it holds the
@@ -73,175 +67,93 @@ func (t *dieTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-func newDriver(cfg driverConfig, j *journal.Journal, say func(string, ...any)) (*driver, error) {
+// newDriver is a flow on the simulator s journaled in j; say reports each
+// state it reaches, and it stalls where cfg.DieAt says. s may be a
+// simulator of another process with only its URLs and credentials set (the
+// child's).
+func newDriver(tb testing.TB, s *sim.Sim, cfg driverConfig, j *journal.Journal, say func(string, ...any)) *flowrig.Rig {
+	tb.Helper()
 	tr := &dieTransport{base: http.DefaultTransport, say: say}
 	if rest, ok := strings.CutPrefix(cfg.DieAt, "answered:"); ok {
 		tr.method, tr.path, _ = strings.Cut(rest, " ")
 	}
-	client, err := cybrid.New(cybrid.Options{BankURL: cfg.BankURL, IdentityURL: cfg.BankURL,
-		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: &http.Client{Transport: tr, Timeout: 10 * time.Second}})
-	if err != nil {
-		return nil, err
-	}
-	d := &driver{plaidURL: cfg.PlaidURL, client: client, snaps: make(chan linkflow.Attempt, 1000)}
 	last := linkflow.State("")
-	d.flow = linkflow.New(client, linkflow.Settings{
-		Language: "en", LinkCustomizationName: "default", Asset: "USD",
-		PollInitial: 20 * time.Millisecond, PollMax: 100 * time.Millisecond,
-		WorkflowTimeout: 10 * time.Second, AccountTimeout: 20 * time.Second, ReconcileDelay: 50 * time.Millisecond,
-		Claimed: j.Claims, // as the app wires it: accounts of journaled attempts are never adopted
-	}, slog.New(slog.DiscardHandler), func(a linkflow.Attempt, ev linkflow.Event) {
-		j.Observe(a, ev)
-		if a.State != last {
-			last = a.State
-			say("state %s", a.State)
-			if cfg.DieAt == "state:"+string(a.State) {
-				say("dying %s", a.State)
-				stall()
+	return flowrig.New(tb, flowrig.Options{On: s,
+		// Stalled calls and a journal under test, not the contract: the
+		// flow tests hold the traffic to the spec.
+		OffSpec: true,
+		Client: func(o *cybrid.Options) {
+			o.HTTPClient = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		},
+		Settings: linkflow.Settings{
+			PollInitial: 20 * time.Millisecond, PollMax: 100 * time.Millisecond,
+			WorkflowTimeout: 10 * time.Second, AccountTimeout: 20 * time.Second,
+			Claimed: j.Claims, // as the app wires it: accounts of journaled attempts are never adopted
+		},
+		Observe: func(a linkflow.Attempt, ev linkflow.Event) {
+			j.Observe(a, ev)
+			if a.State != last {
+				last = a.State
+				say("state %s", a.State)
+				if cfg.DieAt == "state:"+string(a.State) {
+					say("dying %s", a.State)
+					stall()
+				}
 			}
-		}
-		d.snaps <- a
+		},
 	})
-	return d, nil
 }
 
-// until waits for attempt id to reach want.
-func (d *driver) until(id string, want linkflow.State) (linkflow.Attempt, error) {
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case a := <-d.snaps:
-			if a.ID != id {
-				continue
-			}
-			if a.State == want {
-				return a, nil
-			}
-			if a.State.Final() {
-				return a, fmt.Errorf("attempt ended %s (%s: %s), want %s", a.State, a.Code, a.Error, want)
-			}
-		case <-timeout:
-			return linkflow.Attempt{}, fmt.Errorf("attempt not %s after 20s", want)
-		}
-	}
-}
-
-// run drives one attempt as far as it goes: start, Link in the simulated
-// Plaid (its JSON API, as the Link page calls it), onSuccess delivered to
-// the flow as the page delivers it, and the end of the attempt. It returns the final snapshot and the
-// public token Link produced.
-func (d *driver) run(cfg driverConfig) (linkflow.Attempt, string, error) {
+// run drives one attempt to its end: start (a link, or a refresh of
+// cfg.Refresh), Link in the simulated Plaid (simlink: First Platypus Bank,
+// the account at cfg.AccountIndex), onSuccess delivered to the flow as the
+// page delivers it, and the attempt done. It returns the final snapshot and
+// the public token Link produced; an attempt that ends otherwise fails tb.
+func run(tb testing.TB, d *flowrig.Rig, cfg driverConfig) (linkflow.Attempt, string) {
+	tb.Helper()
 	var a linkflow.Attempt
 	var err error
 	if cfg.Refresh != "" {
-		a, err = d.flow.StartRefresh(cfg.Customer, cfg.Refresh)
+		a, err = d.Flow.StartRefresh(cfg.Customer, cfg.Refresh)
 	} else {
-		a, err = d.flow.StartLink(cfg.Customer)
+		a, err = d.Flow.StartLink(cfg.Customer)
 	}
 	if err != nil {
-		return linkflow.Attempt{}, "", err
+		tb.Fatal(err)
 	}
-	id := a.ID
-	open, err := d.until(id, linkflow.LinkOpen)
-	if err != nil {
-		return open, "", err
-	}
-	pub, meta, err := d.linkInPlaid(open.LinkToken, cfg.AccountIndex)
-	if err != nil {
-		return open, "", err
-	}
+	open := d.Until(a.ID, linkflow.LinkOpen)
+	pub, meta := d.LinkInPlaid(open.LinkToken, cfg.AccountIndex)
 	rawMeta, _ := json.Marshal(meta)
-	if err := d.flow.Deliver(context.Background(), id, linkflow.Callback{Kind: linkflow.OnSuccess, Seq: 1, PublicToken: pub, Metadata: rawMeta}); err != nil {
-		return open, pub, err
+	if err := d.Deliver(a.ID, linkflow.Callback{Kind: linkflow.OnSuccess, Seq: 1, PublicToken: pub, Metadata: rawMeta}); err != nil {
+		tb.Fatal(err)
 	}
-	final, err := d.until(id, linkflow.Done)
-	return final, pub, err
+	return d.Until(a.ID, linkflow.Done), pub
 }
 
-func (d *driver) plaid(name string, body map[string]any) (map[string]any, error) {
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", d.plaidURL+"/link/v2/stable/sim/"+name, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", d.plaidURL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
+// BenchmarkCrashChild is the crash test's child process, not a benchmark:
+// startChild runs the test binary with -test.bench=^BenchmarkCrashChild$
+// -test.benchtime=1x and childEnv set (a benchmark gives the rig its
+// testing.TB, and an ordinary test run never runs it). It reads a
+// driverConfig on stdin, drives one attempt and reports each state on
+// stdout, one line each; it stalls where DieAt says until the parent kills
+// it, or ends with "finished <state> <account>".
+func BenchmarkCrashChild(b *testing.B) {
+	if os.Getenv(childEnv) != "1" {
+		b.Skip("the crash test's child process (startChild), not a benchmark")
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("plaid %s: %d %v", name, resp.StatusCode, out)
-	}
-	return out, nil
-}
-
-// linkInPlaid goes through the simulated Link at First Platypus Bank with
-// the Sandbox credentials and chooses the account at index.
-func (d *driver) linkInPlaid(linkToken string, index int) (string, map[string]any, error) {
-	open, err := d.plaid("open", map[string]any{"link_token": linkToken})
-	if err != nil {
-		return "", nil, err
-	}
-	sid := open["link_session_id"]
-	if open["institution"] == nil {
-		if _, err := d.plaid("institution", map[string]any{"link_token": linkToken, "link_session_id": sid, "institution_id": "ins_109508"}); err != nil {
-			return "", nil, err
-		}
-	}
-	sel, err := d.plaid("credentials", map[string]any{"link_token": linkToken, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
-	if err != nil {
-		return "", nil, err
-	}
-	done := sel
-	if sel["status"] != "connected" { // update mode connects without account selection
-		accts, _ := sel["accounts"].([]any)
-		if index >= len(accts) {
-			return "", nil, fmt.Errorf("Link offers %d accounts; no index %d", len(accts), index)
-		}
-		id := accts[index].(map[string]any)["id"]
-		if done, err = d.plaid("accounts", map[string]any{"link_token": linkToken, "link_session_id": sid, "account_ids": []any{id}}); err != nil {
-			return "", nil, err
-		}
-	}
-	pub, _ := done["public_token"].(string)
-	if done["status"] != "connected" || pub == "" {
-		return "", nil, fmt.Errorf("Link did not connect: %v", done)
-	}
-	meta, _ := done["metadata"].(map[string]any)
-	if meta == nil {
-		meta = map[string]any{"institution": done["institution"], "accounts": done["accounts"]}
-	}
-	return pub, meta, nil
-}
-
-// childMain is the crash test's child process: it reads a driverConfig on
-// stdin, drives one attempt and reports each state on stdout, one line
-// each; it stalls where DieAt says until the parent kills it.
-func childMain() int {
 	var cfg driverConfig
 	if err := json.NewDecoder(os.Stdin).Decode(&cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "child: reading the configuration:", err)
-		return 2
+		b.Fatalf("child: reading the configuration: %v", err)
 	}
 	say := func(f string, a ...any) { fmt.Fprintf(os.Stdout, f+"\n", a...) }
 	j, err := journal.Open(journal.Options{Dir: cfg.Dir, Env: "sandbox", BankURL: cfg.BankURL})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 2
+		b.Fatalf("child: %v", err)
 	}
-	d, err := newDriver(cfg, j, say)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 2
-	}
-	final, _, err := d.run(cfg)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 2
-	}
-	d.flow.Close()
+	parent := &sim.Sim{BankURL: cfg.BankURL, IdentityURL: cfg.BankURL, PlaidURL: cfg.PlaidURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret}
+	d := newDriver(b, parent, cfg, j, say)
+	final, _ := run(b, d, cfg)
+	d.Flow.Close()
 	j.Close()
 	say("finished %s %s", final.State, final.AccountGUID)
-	return 0
 }

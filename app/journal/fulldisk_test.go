@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"linkdesk/app/internal/testneeds"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 )
@@ -98,7 +99,7 @@ func TestFullDiskIsShownAtOnceAndWhatIsHeldIsWrittenWhenSpaceReturns(t *testing.
 		t.Fatal(err)
 	}
 	began := time.Now()
-	eventually(t, "writing again", func() bool { return j.Status().Failing == "" })
+	wait.True(t, 15*time.Second, "the journal writing again", func() bool { return j.Status().Failing == "" })
 	t.Logf("the warning cleared %v after space returned (RetryEvery %v)", time.Since(began).Round(100*time.Millisecond), journal.RetryEvery)
 	if changes.Load() == before {
 		t.Error("the recovery was not reported (OnChange)")
@@ -148,7 +149,7 @@ func TestAStartOnAFullDiskSaysSoAtOnce(t *testing.T) {
 		t.Fatalf("right after a start on a full disk: failing %q, attempts %+v", st.Failing, st.Attempts)
 	}
 	os.Remove(filler)
-	eventually(t, "writing again", func() bool { return j.Status().Failing == "" })
+	wait.True(t, 15*time.Second, "the journal writing again", func() bool { return j.Status().Failing == "" })
 }
 
 // When the disk fills in the middle of a record (tmpfs takes what fits in
@@ -185,7 +186,7 @@ func TestAFailedWriteLeavesNoPartialLine(t *testing.T) {
 		}
 	}
 	os.Remove(filler)
-	eventually(t, "writing again", func() bool { return j.Status().Failing == "" })
+	wait.True(t, 15*time.Second, "the journal writing again", func() bool { return j.Status().Failing == "" })
 	if rec := recordOf(t, j.Path(), last); rec == nil || rec["state"] != string(linkflow.CreatingWorkflow) {
 		t.Errorf("after space returned the record of %s is %v", last, rec)
 	}
@@ -220,7 +221,7 @@ func TestFullDiskThenKillShowsTheAttemptOnceSpaceReturned(t *testing.T) {
 	}
 
 	os.Remove(filler)
-	eventually(t, "the child's journal wrote what it held", func() bool {
+	wait.True(t, 15*time.Second, "the child's journal to write what it held", func() bool {
 		raw, _ := os.ReadFile(path)
 		return bytes.Contains(raw, []byte(accts[0].GUID)) && bytes.Contains(raw, []byte(`"state":"waiting_for_account"`))
 	})

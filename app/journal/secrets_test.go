@@ -28,23 +28,15 @@ func TestJournalHoldsNoSecrets(t *testing.T) {
 	}
 	cust := s.Cybrid.Customers()[0].GUID
 	cfg := driverConfig{BankURL: s.BankURL, PlaidURL: s.PlaidURL, ClientID: s.ClientID, ClientSecret: s.ClientSecret, Customer: cust}
-	d, err := newDriver(cfg, j, func(string, ...any) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	linked, pub1, err := d.run(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDriver(t, s, cfg, j, func(string, ...any) {})
+	linked, pub1 := run(t, d, cfg)
 	if err := s.Cybrid.ExpireConnection(linked.AccountGUID); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Refresh = linked.AccountGUID
-	if _, _, err := d.run(cfg); err != nil {
-		t.Fatal(err)
-	}
+	run(t, d, cfg)
 	// The refresh's public token: Link hands out a new one per session.
-	d.flow.Close()
+	d.Flow.Close()
 	j.Close()
 
 	raw, err := os.ReadFile(j.Path())

@@ -2,12 +2,12 @@ package linkflow_test
 
 import (
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/internal/flowrig"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/problem"
@@ -28,7 +28,7 @@ func newFaultFlowRig(t *testing.T, settings linkflow.Settings) *rig {
 
 func startFaultSim(t *testing.T) *sim.Sim {
 	t.Helper()
-	s, err := sim.Start(sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond})
+	s, err := sim.Start(sim.Options{WorkflowDelay: flowrig.Brief, AccountDelay: flowrig.Brief})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,35 +37,19 @@ func startFaultSim(t *testing.T) *sim.Sim {
 }
 
 // newFaultFlowRigOn is a flow (one linkdesk) on the simulator s; also, when
-// not nil, observes its attempts first (e.g. a journal).
+// not nil, observes its attempts first (e.g. a journal). No contract
+// checking here: faulted answers (a 502 page, cut JSON) are not in the spec
+// on purpose.
 func newFaultFlowRigOn(t *testing.T, s *sim.Sim, settings linkflow.Settings, also linkflow.Observer) *rig {
 	t.Helper()
-	r := &rig{t: t, sim: s, snaps: make(chan linkflow.Attempt, 1000)}
-	// No contract transport here: faulted answers (a 502 page, cut JSON)
-	// are not in the spec on purpose.
-	c, err := cybrid.New(cybrid.Options{BankURL: s.BankURL, IdentityURL: s.IdentityURL, ClientID: s.ClientID, ClientSecret: s.ClientSecret,
-		RequestTimeout: flowRequestTimeout, Retry: cybrid.RetryPolicy{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings.Language, settings.Asset, settings.LinkCustomizationName = "en", "USD", "default"
-	settings.PollInitial, settings.PollMax = 20*time.Millisecond, 100*time.Millisecond
-	if settings.ReconcileDelay == 0 {
-		settings.ReconcileDelay = 50 * time.Millisecond
-	}
-	r.flow = linkflow.New(c, settings, slog.New(slog.DiscardHandler), func(a linkflow.Attempt, ev linkflow.Event) {
-		if also != nil {
-			also(a, ev)
-		}
-		r.mu.Lock()
-		r.events = append(r.events, ev)
-		r.mu.Unlock()
-		r.snaps <- a
-	})
-	t.Cleanup(r.flow.Close)
-	return r
+	return &rig{t: t, Rig: flowrig.New(t, flowrig.Options{On: s, Settings: settings, Observe: also, OffSpec: true,
+		Client: func(o *cybrid.Options) {
+			o.RequestTimeout = flowRequestTimeout
+			o.Retry = cybrid.RetryPolicy{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+		}})}
 }
 
+// faults injects fs (a slow fault holds its answer 1.5 s unless it says).
 func (r *rig) faults(fs ...cybridsim.Fault) {
 	r.t.Helper()
 	for i := range fs {
@@ -73,48 +57,26 @@ func (r *rig) faults(fs ...cybridsim.Fault) {
 			fs[i].Delay = 1500 * time.Millisecond
 		}
 	}
-	if err := r.sim.Cybrid.SetFaults(fs); err != nil {
-		r.t.Fatal(err)
-	}
+	r.Faults(fs...)
 }
 
 // toSuccess starts a link for the first customer, goes through Link and
 // hands onSuccess to the flow.
 func (r *rig) toSuccess() (linkflow.Attempt, string) {
 	r.t.Helper()
-	cust := r.sim.Cybrid.Customers()[0].GUID
-	a, err := r.flow.StartLink(cust)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	open := r.until(a.ID, linkflow.LinkOpen)
-	pub, meta := r.linkInPlaid(open.LinkToken, 1)
-	if err := r.flow.Success(a.ID, pub, meta); err != nil {
-		r.t.Fatal(err)
-	}
-	return a, cust
+	cust := r.Customer()
+	return r.ToSuccess(cust), cust
 }
 
 func (r *rig) posts() int {
-	return r.sim.Cybrid.Stats().ByRoute["POST /api/external_bank_accounts"]
-}
-
-func (r *rig) hasEvent(typ, contains string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, ev := range r.events {
-		if ev.Type == typ && strings.Contains(ev.Message, contains) {
-			return true
-		}
-	}
-	return false
+	return r.Sim.Cybrid.Stats().ByRoute["POST /api/external_bank_accounts"]
 }
 
 // oneLiveAccount checks that the simulator holds exactly one account for
 // the customer, not failed, and that it is the attempt's.
 func (r *rig) oneLiveAccount(cust string, done linkflow.Attempt) {
 	r.t.Helper()
-	accts := r.sim.Cybrid.Accounts(cust)
+	accts := r.Sim.Cybrid.Accounts(cust)
 	if len(accts) != 1 {
 		var states []string
 		for _, a := range accts {
@@ -153,19 +115,19 @@ func TestAmbiguousAccountPostNeverDuplicates(t *testing.T) {
 			r := newFaultFlowRig(t, linkflow.Settings{})
 			r.faults(cybridsim.Fault{Route: "POST /api/external_bank_accounts", Kind: tc.kind, Times: 1, Commit: tc.commit})
 			a, cust := r.toSuccess()
-			done := r.until(a.ID, linkflow.Done)
+			done := r.Until(a.ID, linkflow.Done)
 			r.oneLiveAccount(cust, done)
 			ambiguous := tc.kind != cybridsim.FaultRateLimited && tc.kind != cybridsim.FaultUnauthorized
-			listed := r.sim.Cybrid.Stats().ByRoute["GET /api/external_bank_accounts"]
+			listed := r.Sim.Cybrid.Stats().ByRoute["GET /api/external_bank_accounts"]
 			switch {
 			case ambiguous && tc.commit:
 				// The account the faulted POST created is the one; no second POST.
-				if r.posts() != 1 || listed == 0 || !r.hasEvent("reconcile", "Found the account") {
+				if r.posts() != 1 || listed == 0 || !r.HasEvent("reconcile", "Found the account") {
 					t.Errorf("posts %d, lists %d: the created account was not found by listing", r.posts(), listed)
 				}
 			case ambiguous:
 				// Nothing was created: listed, then POSTed again.
-				if r.posts() != 2 || listed == 0 || !r.hasEvent("reconcile", "safe to send it again") {
+				if r.posts() != 2 || listed == 0 || !r.HasEvent("reconcile", "safe to send it again") {
 					t.Errorf("posts %d, lists %d: want a list, then a second POST", r.posts(), listed)
 				}
 			default:
@@ -186,7 +148,7 @@ func TestAccountRetryByOperator(t *testing.T) {
 	r := newFaultFlowRig(t, linkflow.Settings{})
 	r.faults(cybridsim.Fault{Route: "POST /api/external_bank_accounts", Kind: cybridsim.Fault503}) // every POST
 	a, cust := r.toSuccess()
-	wait := r.until(a.ID, linkflow.AccountRetry)
+	wait := r.Until(a.ID, linkflow.AccountRetry)
 	if wait.Code != linkflow.CodeAccountNotCreated || !strings.Contains(wait.Error, "Retry account creation") ||
 		!strings.Contains(wait.Error, "without sending the customer through Link") {
 		t.Errorf("account_retry = %s: %s", wait.Code, wait.Error)
@@ -195,19 +157,19 @@ func TestAccountRetryByOperator(t *testing.T) {
 	if wait.Problem.Action != problem.RetryAccount || !strings.Contains(wait.Problem.Fix, "503") {
 		t.Errorf("account_retry problem: %+v, want the retry_account action and the 503 as its cause", wait.Problem)
 	}
-	if r.posts() != 2 || len(r.sim.Cybrid.Accounts(cust)) != 0 {
-		t.Fatalf("posts %d, accounts %d: want the first POST and one automatic retry, nothing created", r.posts(), len(r.sim.Cybrid.Accounts(cust)))
+	if r.posts() != 2 || len(r.Sim.Cybrid.Accounts(cust)) != 0 {
+		t.Fatalf("posts %d, accounts %d: want the first POST and one automatic retry, nothing created", r.posts(), len(r.Sim.Cybrid.Accounts(cust)))
 	}
-	if dl, ok := r.flow.RetryDeadline(a.ID); !ok || time.Until(dl) < 29*time.Minute || time.Until(dl) > 30*time.Minute {
+	if dl, ok := r.Flow.RetryDeadline(a.ID); !ok || time.Until(dl) < 29*time.Minute || time.Until(dl) > 30*time.Minute {
 		t.Errorf("retry deadline %v (%v from now), want ~30 minutes", dl, time.Until(dl))
 	}
-	r.sim.Cybrid.ClearFaults()
-	if err := r.flow.RetryAccount(a.ID); err != nil {
+	r.Sim.Cybrid.ClearFaults()
+	if err := r.Flow.RetryAccount(a.ID); err != nil {
 		t.Fatal(err)
 	}
-	done := r.until(a.ID, linkflow.Done)
+	done := r.Until(a.ID, linkflow.Done)
 	r.oneLiveAccount(cust, done)
-	if err := r.flow.RetryAccount(a.ID); err == nil || !strings.Contains(err.Error(), "account_retry") {
+	if err := r.Flow.RetryAccount(a.ID); err == nil || !strings.Contains(err.Error(), "account_retry") {
 		t.Errorf("RetryAccount on a done attempt: %v", err)
 	}
 }
@@ -222,7 +184,7 @@ func TestReconcileFailureWaitsForTheOperator(t *testing.T) {
 		cybridsim.Fault{Route: "GET /api/external_bank_accounts", Kind: cybridsim.Fault502}, // every listing
 	)
 	a, cust := r.toSuccess()
-	wait := r.until(a.ID, linkflow.AccountRetry)
+	wait := r.Until(a.ID, linkflow.AccountRetry)
 	if wait.Code != linkflow.CodeOutcomeUnknown || !strings.Contains(wait.Error, "Nothing is sent again") {
 		t.Errorf("account_retry = %s: %s", wait.Code, wait.Error)
 	}
@@ -230,11 +192,11 @@ func TestReconcileFailureWaitsForTheOperator(t *testing.T) {
 	if r.posts() != 1 {
 		t.Fatalf("%d POSTs while the outcome was unknown, want 1", r.posts())
 	}
-	r.sim.Cybrid.ClearFaults()
-	if err := r.flow.RetryAccount(a.ID); err != nil {
+	r.Sim.Cybrid.ClearFaults()
+	if err := r.Flow.RetryAccount(a.ID); err != nil {
 		t.Fatal(err)
 	}
-	done := r.until(a.ID, linkflow.Done)
+	done := r.Until(a.ID, linkflow.Done)
 	r.oneLiveAccount(cust, done)
 	if r.posts() != 1 {
 		t.Errorf("%d POSTs, want 1: the retry must find the account, not create another", r.posts())
@@ -244,18 +206,19 @@ func TestReconcileFailureWaitsForTheOperator(t *testing.T) {
 // TestPublicTokenExpiryEndsTheRetryWindow: in account_retry the attempt
 // fails when the public token expires, saying to link again.
 func TestPublicTokenExpiryEndsTheRetryWindow(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	r := newFaultFlowRig(t, linkflow.Settings{PublicTokenLifetime: 2 * time.Second})
 	r.faults(cybridsim.Fault{Route: "POST /api/external_bank_accounts", Kind: cybridsim.FaultReset})
 	a, cust := r.toSuccess()
-	r.until(a.ID, linkflow.AccountRetry)
-	f := r.until(a.ID, linkflow.Failed)
+	r.Until(a.ID, linkflow.AccountRetry)
+	f := r.Until(a.ID, linkflow.Failed)
 	if f.Code != linkflow.CodePublicTokenExpired || !strings.Contains(f.Error, "Link again") {
 		t.Errorf("failure = %s: %s", f.Code, f.Error)
 	}
-	if err := r.flow.RetryAccount(a.ID); err == nil {
+	if err := r.Flow.RetryAccount(a.ID); err == nil {
 		t.Error("RetryAccount accepted after the public token expired")
 	}
-	if n := len(r.sim.Cybrid.Accounts(cust)); n != 0 {
+	if n := len(r.Sim.Cybrid.Accounts(cust)); n != 0 {
 		t.Errorf("%d accounts", n)
 	}
 }
@@ -278,9 +241,9 @@ func TestWorkflowAndAccountGetsRideOutFaults(t *testing.T) {
 				cybridsim.Fault{Route: "GET /api/external_bank_accounts/{guid}", Kind: kind, Times: times},
 			)
 			a, cust := r.toSuccess()
-			done := r.until(a.ID, linkflow.Done)
+			done := r.Until(a.ID, linkflow.Done)
 			r.oneLiveAccount(cust, done)
-			for _, fs := range r.sim.Cybrid.Faults() {
+			for _, fs := range r.Sim.Cybrid.Faults() {
 				if fs.Applied != times {
 					t.Errorf("%s on %s applied %d times, want %d", fs.Kind, fs.Route, fs.Applied, times)
 				}
@@ -295,9 +258,9 @@ func TestUnauthorizedMidFlowOneNewToken(t *testing.T) {
 	r := newFaultFlowRig(t, linkflow.Settings{})
 	r.faults(cybridsim.Fault{Route: "GET /api/workflows/{guid}", Kind: cybridsim.FaultUnauthorized, Times: 1})
 	a, cust := r.toSuccess()
-	done := r.until(a.ID, linkflow.Done)
+	done := r.Until(a.ID, linkflow.Done)
 	r.oneLiveAccount(cust, done)
-	if n := r.sim.Cybrid.Stats().TokenRequests; n != 2 {
+	if n := r.Sim.Cybrid.Stats().TokenRequests; n != 2 {
 		t.Errorf("%d token requests, want 2 (the first and exactly one after the revocation)", n)
 	}
 }
@@ -306,19 +269,20 @@ func TestUnauthorizedMidFlowOneNewToken(t *testing.T) {
 // flow create a new workflow (a spare one is harmless); the link still
 // completes.
 func TestWorkflowPostFaults(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	r := newFaultFlowRig(t, linkflow.Settings{})
 	r.faults(cybridsim.Fault{Route: "POST /api/workflows", Kind: cybridsim.FaultReset, Times: 1, Commit: true},
 		cybridsim.Fault{Route: "POST /oauth/token", Kind: cybridsim.Fault502, Times: 1})
 	a, cust := r.toSuccess()
-	done := r.until(a.ID, linkflow.Done)
+	done := r.Until(a.ID, linkflow.Done)
 	r.oneLiveAccount(cust, done)
-	if n := len(r.sim.Cybrid.Workflows()); n != 2 {
+	if n := len(r.Sim.Cybrid.Workflows()); n != 2 {
 		t.Errorf("%d workflows, want 2 (the one whose answer was lost, and the new one)", n)
 	}
-	if !r.hasEvent("retry", "creating a new one") {
+	if !r.HasEvent("retry", "creating a new one") {
 		t.Error("no event says a new workflow was created")
 	}
-	if n := r.sim.Cybrid.Stats().TokenRequests; n != 2 {
+	if n := r.Sim.Cybrid.Stats().TokenRequests; n != 2 {
 		t.Errorf("%d token requests, want 2 (one 502, one good)", n)
 	}
 }
@@ -329,27 +293,27 @@ func TestWorkflowPostFaults(t *testing.T) {
 func TestRefreshPatchIsRetried(t *testing.T) {
 	r := newFaultFlowRig(t, linkflow.Settings{})
 	a, cust := r.toSuccess()
-	done := r.until(a.ID, linkflow.Done)
-	if err := r.sim.Cybrid.ExpireConnection(done.AccountGUID); err != nil {
+	done := r.Until(a.ID, linkflow.Done)
+	if err := r.Sim.Cybrid.ExpireConnection(done.AccountGUID); err != nil {
 		t.Fatal(err)
 	}
 	r.faults(cybridsim.Fault{Route: "PATCH /api/external_bank_accounts/{guid}", Kind: cybridsim.FaultReset, Times: 1, Commit: true})
-	ref, err := r.flow.StartRefresh(cust, done.AccountGUID)
+	ref, err := r.Flow.StartRefresh(cust, done.AccountGUID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := r.until(ref.ID, linkflow.LinkOpen)
-	pub, meta := r.linkInPlaid(open.LinkToken, 1)
-	r.flow.Success(ref.ID, pub, meta)
-	fin := r.until(ref.ID, linkflow.Done)
-	acct, _ := r.sim.Cybrid.Account(done.AccountGUID)
+	open := r.Until(ref.ID, linkflow.LinkOpen)
+	pub, meta := r.LinkInPlaid(open.LinkToken)
+	r.Flow.Success(ref.ID, pub, meta)
+	fin := r.Until(ref.ID, linkflow.Done)
+	acct, _ := r.Sim.Cybrid.Account(done.AccountGUID)
 	if acct.State == "refresh_required" || fin.Account.State != acct.State {
 		t.Errorf("after update mode: simulator %s, attempt %s", acct.State, fin.Account.State)
 	}
-	if n := r.sim.Cybrid.Stats().ByRoute["PATCH /api/external_bank_accounts/{guid}"]; n != 2 {
+	if n := r.Sim.Cybrid.Stats().ByRoute["PATCH /api/external_bank_accounts/{guid}"]; n != 2 {
 		t.Errorf("%d PATCHes, want 2 (the one whose answer was lost, and its retry)", n)
 	}
-	if n := len(r.sim.Cybrid.Accounts(cust)); n != 1 {
+	if n := len(r.Sim.Cybrid.Accounts(cust)); n != 1 {
 		t.Errorf("%d accounts", n)
 	}
 }
@@ -365,7 +329,7 @@ func TestRefreshPatchIsRetried(t *testing.T) {
 func TestLostPostNeverAdoptsAnotherAttemptsAccount(t *testing.T) {
 	r := newFaultFlowRig(t, linkflow.Settings{})
 	first, cust := r.toSuccess()
-	linked := r.until(first.ID, linkflow.Done)
+	linked := r.Until(first.ID, linkflow.Done)
 	guidA := linked.AccountGUID
 
 	r.faults(
@@ -373,11 +337,11 @@ func TestLostPostNeverAdoptsAnotherAttemptsAccount(t *testing.T) {
 		cybridsim.Fault{Route: "GET /api/external_bank_accounts", Kind: cybridsim.Fault500, Times: 6},
 	)
 	second, _ := r.toSuccess()
-	wait := r.until(second.ID, linkflow.AccountRetry)
+	wait := r.Until(second.ID, linkflow.AccountRetry)
 	if wait.Code != linkflow.CodeOutcomeUnknown || wait.AccountGUID != "" {
 		t.Fatalf("account_retry = %s, account %q: %s; want outcome_unknown with no account", wait.Code, wait.AccountGUID, wait.Error)
 	}
-	accts := r.sim.Cybrid.Accounts(cust)
+	accts := r.Sim.Cybrid.Accounts(cust)
 	if len(accts) != 2 {
 		t.Fatalf("the simulator holds %d accounts for the customer, want 2 (A, and B from the lost POST)", len(accts))
 	}
@@ -398,10 +362,10 @@ func TestLostPostNeverAdoptsAnotherAttemptsAccount(t *testing.T) {
 		t.Fatalf("A %+v and B %+v do not reproduce the issue (same bank account within %s)", a, b, linkflow.ClockSkew)
 	}
 
-	if err := r.flow.RetryAccount(second.ID); err != nil {
+	if err := r.Flow.RetryAccount(second.ID); err != nil {
 		t.Fatal(err)
 	}
-	end := r.until(second.ID, linkflow.Failed)
+	end := r.Until(second.ID, linkflow.Failed)
 	if end.AccountGUID == guidA || end.Account != nil && end.Account.GUID == guidA {
 		t.Fatalf("the retry adopted A (%s), the first attempt's account: %s %s", guidA, end.Code, end.Error)
 	}
@@ -409,18 +373,18 @@ func TestLostPostNeverAdoptsAnotherAttemptsAccount(t *testing.T) {
 		end.Account.FailureCode != "duplicate" || !strings.Contains(end.Error, "already linked") {
 		t.Errorf("attempt ended %s with account %s (%+v): %s; want B %s failed duplicate", end.Code, end.AccountGUID, end.Account, end.Error, b.GUID)
 	}
-	if got, _ := r.sim.Cybrid.Account(b.GUID); got.State != "failed" || got.FailureCode != "duplicate" {
+	if got, _ := r.Sim.Cybrid.Account(b.GUID); got.State != "failed" || got.FailureCode != "duplicate" {
 		t.Errorf("the simulator's B is %s/%s, want failed/duplicate", got.State, got.FailureCode)
 	}
 	if r.posts() != 2 {
 		t.Errorf("%d POSTs, want 2 (A's, and the one whose answer was lost): the retry must not send another", r.posts())
 	}
-	for _, fs := range r.sim.Cybrid.Faults() {
+	for _, fs := range r.Sim.Cybrid.Faults() {
 		if fs.Remaining != 0 {
 			t.Errorf("fault %s on %s applied %d times, %d left: the sequence did not run as in the issue", fs.Kind, fs.Route, fs.Applied, fs.Remaining)
 		}
 	}
-	if still, _ := r.flow.Get(first.ID); still.State != linkflow.Done || still.AccountGUID != guidA {
+	if still, _ := r.Flow.Get(first.ID); still.State != linkflow.Done || still.AccountGUID != guidA {
 		t.Errorf("the first attempt is now %s with %s", still.State, still.AccountGUID)
 	}
 }
@@ -443,8 +407,8 @@ func TestLostPostAfterRestartNeverAdoptsAJournaledAccount(t *testing.T) {
 	j := openJournal()
 	before := newFaultFlowRigOn(t, s, linkflow.Settings{}, j.Observe)
 	first, cust := before.toSuccess()
-	guidA := before.until(first.ID, linkflow.Done).AccountGUID
-	before.flow.Close()
+	guidA := before.Until(first.ID, linkflow.Done).AccountGUID
+	before.Flow.Close()
 	j.Close()
 
 	j = openJournal() // the restart
@@ -455,13 +419,13 @@ func TestLostPostAfterRestartNeverAdoptsAJournaledAccount(t *testing.T) {
 		cybridsim.Fault{Route: "GET /api/external_bank_accounts", Kind: cybridsim.Fault500, Times: 6},
 	)
 	second, _ := r.toSuccess()
-	r.until(second.ID, linkflow.AccountRetry)
-	if err := r.flow.RetryAccount(second.ID); err != nil {
+	r.Until(second.ID, linkflow.AccountRetry)
+	if err := r.Flow.RetryAccount(second.ID); err != nil {
 		t.Fatal(err)
 	}
-	end := r.until(second.ID, linkflow.Failed)
+	end := r.Until(second.ID, linkflow.Failed)
 	var guidB string
-	for _, x := range r.sim.Cybrid.Accounts(cust) {
+	for _, x := range r.Sim.Cybrid.Accounts(cust) {
 		if x.GUID != guidA {
 			guidB = x.GUID
 		}
@@ -489,14 +453,14 @@ func TestSeveralCandidatesAreNotGuessed(t *testing.T) {
 
 	other := newFaultFlowRigOn(t, s, linkflow.Settings{}, nil)
 	oa, cust := other.toSuccess()
-	guidA := other.until(oa.ID, linkflow.WaitingForAccount).AccountGUID
+	guidA := other.Until(oa.ID, linkflow.WaitingForAccount).AccountGUID
 
 	r := newFaultFlowRigOn(t, s, linkflow.Settings{}, nil)
 	r.faults(cybridsim.Fault{Route: "POST /api/external_bank_accounts", Kind: cybridsim.Fault502, Times: 1, Commit: true})
 	a, _ := r.toSuccess()
-	wait := r.until(a.ID, linkflow.AccountRetry)
+	wait := r.Until(a.ID, linkflow.AccountRetry)
 	var guidB string
-	for _, x := range r.sim.Cybrid.Accounts(cust) {
+	for _, x := range r.Sim.Cybrid.Accounts(cust) {
 		if x.GUID != guidA {
 			guidB = x.GUID
 		}
@@ -512,12 +476,12 @@ func TestSeveralCandidatesAreNotGuessed(t *testing.T) {
 		}
 	}
 	check("after the automatic check", wait)
-	if err := r.flow.RetryAccount(a.ID); err != nil {
+	if err := r.Flow.RetryAccount(a.ID); err != nil {
 		t.Fatal(err)
 	}
-	r.until(a.ID, linkflow.CreatingAccount)
-	check("after the operator's retry", r.until(a.ID, linkflow.AccountRetry))
-	if err := r.flow.Cancel(a.ID); err != nil {
+	r.Until(a.ID, linkflow.CreatingAccount)
+	check("after the operator's retry", r.Until(a.ID, linkflow.AccountRetry))
+	if err := r.Flow.Cancel(a.ID); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -9,43 +9,28 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"linkdesk/app/cybrid"
+	"linkdesk/app/internal/flowrig"
+	"linkdesk/app/internal/simclock"
 	"linkdesk/app/internal/simlink"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 	"linkdesk/app/sim/cybridsim"
-	"linkdesk/app/sim/plaidsim"
 )
-
-// clock is real time plus an offset the test moves forward (the
-// simulator's workflows still take their real delay).
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
-}
 
 // prefetchRig is a Flow with prefetching on, over the real Cybrid client and
 // the real simulated Cybrid and Plaid on one loopback port.
 type prefetchRig struct {
 	*rig
-	clk      *clock
+	clk      *simclock.Clock
+	sim      *sim.Sim
 	cyb      *cybridsim.Server
 	plaidURL string
-	client   *cybrid.Client
 	shelf    *linkflow.Shelf
 
 	pmu   sync.Mutex
@@ -56,19 +41,13 @@ type prefetchRig struct {
 
 func newPrefetchRig(t *testing.T, delay time.Duration, settings linkflow.Settings) *prefetchRig {
 	t.Helper()
-	clk := &clock{}
-	plaid := plaidsim.New(plaidsim.Options{Now: clk.Now})
-	cyb := cybridsim.New(cybridsim.Options{ClientID: "id", ClientSecret: "secret-3f1", Plaid: plaid, Now: clk.Now, WorkflowDelay: delay, AccountDelay: 100 * time.Millisecond})
-	srv := httptest.NewServer(sim.Handler(cyb, plaid))
-	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL)
-	p := &prefetchRig{clk: clk, cyb: cyb, plaidURL: "http://localhost:" + u.Port(), preps: make(chan linkflow.Prepared, 100)}
-	c, err := cybrid.New(cybrid.Options{BankURL: srv.URL, IdentityURL: srv.URL, ClientID: "id", ClientSecret: "secret-3f1",
-		Observer: func(c cybrid.Call) { p.pmu.Lock(); p.calls = append(p.calls, c); p.pmu.Unlock() }})
+	clk := &simclock.Clock{}
+	s, err := sim.Start(sim.Options{ClientID: "id", ClientSecret: "secret-3f1", Now: clk.Now, WorkflowDelay: delay, AccountDelay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.client = c
+	t.Cleanup(func() { s.Close() })
+	p := &prefetchRig{clk: clk, sim: s, cyb: s.Cybrid, plaidURL: s.PlaidURL, preps: make(chan linkflow.Prepared, 100)}
 	if settings.Shelf == nil {
 		settings.Shelf = linkflow.NewShelf()
 	}
@@ -77,11 +56,11 @@ func newPrefetchRig(t *testing.T, delay time.Duration, settings linkflow.Setting
 	return p
 }
 
-// newFlow starts a(nother) Flow on the rig's client and shelf, as an
-// environment that is entered again does.
+// newFlow starts a(nother) Flow on the rig's simulator and shelf, as an
+// environment that is entered again does; the rig records every Cybrid
+// call (by attempt) and every prefetch note.
 func (p *prefetchRig) newFlow(t *testing.T, settings linkflow.Settings) *rig {
 	t.Helper()
-	settings.Language, settings.Asset, settings.LinkCustomizationName = "en", "USD", "default"
 	if settings.PollInitial == 0 {
 		settings.PollInitial, settings.PollMax = 20*time.Millisecond, 200*time.Millisecond
 	}
@@ -95,15 +74,10 @@ func (p *prefetchRig) newFlow(t *testing.T, settings linkflow.Settings) *rig {
 		p.pmu.Unlock()
 		p.preps <- pr
 	}
-	r := &rig{t: t, snaps: make(chan linkflow.Attempt, 1000)}
-	r.flow = linkflow.New(p.client, settings, nil, func(a linkflow.Attempt, ev linkflow.Event) {
-		r.mu.Lock()
-		r.events = append(r.events, ev)
-		r.mu.Unlock()
-		r.snaps <- a
-	})
-	t.Cleanup(r.flow.Close)
-	return r
+	r := flowrig.New(t, flowrig.Options{On: p.sim, Settings: settings, Client: func(o *cybrid.Options) {
+		o.Observer = func(c cybrid.Call) { p.pmu.Lock(); p.calls = append(p.calls, c); p.pmu.Unlock() }
+	}})
+	return &rig{Rig: r, t: t}
 }
 
 // customer returns the n-th seeded customer in the given state.
@@ -170,39 +144,28 @@ func (p *prefetchRig) callsFor(id string) []string {
 
 func (p *prefetchRig) prefetch(customer string) linkflow.Prepared {
 	p.t.Helper()
-	pr, ok, err := p.flow.Prefetch(customer)
+	pr, ok, err := p.Flow.Prefetch(customer)
 	if err != nil || !ok {
 		p.t.Fatalf("Prefetch(%s) = %+v, %v, %v", customer, pr, ok, err)
 	}
 	return pr
 }
 
-// untilFunc waits for a snapshot of attempt id for which ok holds.
+// untilFunc waits until attempt id is in a state for which ok holds.
 func (r *rig) untilFunc(id string, ok func(linkflow.Attempt) bool) linkflow.Attempt {
 	r.t.Helper()
-	timeout := time.After(15 * time.Second)
-	for {
-		select {
-		case a := <-r.snaps:
-			if a.ID == id && ok(a) {
-				return a
-			}
-		case <-timeout:
-			a, _ := r.flow.Get(id)
-			r.t.Fatalf("attempt %+v after 15 s: not what the test waits for", a)
-		}
-	}
+	return flowrig.Await(r.t, r.Flow, id, "the state the test waits for", ok)
 }
 
 // linkAndFinish goes through the simulated Link with the attempt's token
 // and waits for the attempt to be done.
 func (r *rig) linkAndFinish(p *prefetchRig, a linkflow.Attempt) {
 	r.t.Helper()
-	pub, meta := simlink.Link(r.t, p.plaidURL, a.LinkToken, 1)
-	if err := r.flow.Success(a.ID, pub, meta); err != nil {
+	pub, meta := r.LinkInPlaid(a.LinkToken, 1)
+	if err := r.Flow.Success(a.ID, pub, meta); err != nil {
 		r.t.Fatal(err)
 	}
-	r.until(a.ID, linkflow.Done)
+	r.Until(a.ID, linkflow.Done)
 }
 
 // Opening a verified customer prepares one token, under a reserved attempt
@@ -224,10 +187,10 @@ func TestPrefetchedTokenIsTakenByTheClick(t *testing.T) {
 		t.Errorf("usable until %s for a token requested at %s: want 3.5 h later", ready.UsableUntil, ready.RequestedAt)
 	}
 	// No attempt exists before the click.
-	if n := len(p.flow.Running()); n != 0 {
+	if n := len(p.Flow.Running()); n != 0 {
 		t.Errorf("%d attempts run before any click", n)
 	}
-	if _, ok := p.flow.Latest(cust); ok {
+	if _, ok := p.Flow.Latest(cust); ok {
 		t.Error("the customer has an attempt before any click")
 	}
 	// Opened again: the same token, no second workflow.
@@ -252,7 +215,7 @@ func TestPrefetchedTokenIsTakenByTheClick(t *testing.T) {
 	}
 
 	// The click.
-	a, err := p.flow.StartLink(cust)
+	a, err := p.Flow.StartLink(cust)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,20 +233,20 @@ func TestPrefetchedTokenIsTakenByTheClick(t *testing.T) {
 		t.Errorf("%d workflows after the link, want 1", n)
 	}
 	// The next click has nothing prepared: a new attempt and a new workflow.
-	b, err := p.flow.StartLink(cust)
+	b, err := p.Flow.StartLink(cust)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b.ID == a.ID || b.State != linkflow.CreatingWorkflow || b.Prefetched != nil {
 		t.Errorf("second click = %+v, want a new attempt creating its own workflow", b)
 	}
-	p.until(b.ID, linkflow.LinkOpen)
+	p.Until(b.ID, linkflow.LinkOpen)
 	if n := p.workflowPosts(); n != 2 {
 		t.Errorf("%d workflows after the second click, want 2", n)
 	}
 	// Opened again while that link runs: nothing is prepared (its Link is
 	// the customer's).
-	if pr, ok, err := p.flow.Prefetch(cust); ok || err != nil {
+	if pr, ok, err := p.Flow.Prefetch(cust); ok || err != nil {
 		t.Errorf("Prefetch during the customer's running link = %+v, %v, %v", pr, ok, err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -301,21 +264,21 @@ func TestClickDuringPrefetchTakesItOver(t *testing.T) {
 	pr := p.prefetch(cust)
 	p.prepared(cust, linkflow.PreparedPending) // the note that it started
 	time.Sleep(400 * time.Millisecond)
-	a, err := p.flow.StartLink(cust)
+	a, err := p.Flow.StartLink(cust)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.ID != pr.AttemptID || (a.State != linkflow.WaitingForToken && a.State != linkflow.CreatingWorkflow) || a.Prefetched == nil || !a.Prefetched.ReadyAt.IsZero() {
 		t.Fatalf("the click's attempt = %+v", a)
 	}
-	open := p.until(a.ID, linkflow.LinkOpen)
+	open := p.Until(a.ID, linkflow.LinkOpen)
 	if !strings.HasPrefix(open.LinkToken, "link-sandbox-") || open.Polls == 0 || open.Prefetched.ReadyAt.IsZero() {
 		t.Errorf("link_open = %+v (prefetched %+v)", open, open.Prefetched)
 	}
 	if n := p.workflowPosts(); n != 1 {
 		t.Errorf("%d workflows created, want 1", n)
 	}
-	if n := len(p.flow.Running()); n != 1 {
+	if n := len(p.Flow.Running()); n != 1 {
 		t.Errorf("%d attempts run after one click, want 1", n)
 	}
 	p.linkAndFinish(p, open)
@@ -345,7 +308,7 @@ func TestNoPrefetchForCustomersWhoCannotLink(t *testing.T) {
 // nothing and calls nothing.
 func TestPrefetchOff(t *testing.T) {
 	p := newPrefetchRig(t, 100*time.Millisecond, linkflow.Settings{})
-	offFlow := linkflow.New(p.client, linkflow.Settings{Language: "en", Asset: "USD", LinkCustomizationName: "default"}, nil, nil)
+	offFlow := linkflow.New(p.Client, linkflow.Settings{Language: "en", Asset: "USD", LinkCustomizationName: "default"}, nil, nil)
 	defer offFlow.Close()
 	cust := p.customer("verified", 0)
 	if pr, ok, err := offFlow.Prefetch(cust); ok || err != nil {
@@ -368,8 +331,8 @@ func TestExpiringPreparedTokenIsReplaced(t *testing.T) {
 
 	// 3 h 40 min later the token still lives at Plaid, but has less than
 	// the 30 minutes a Link session may take.
-	p.clk.Add(3*time.Hour + 40*time.Minute)
-	a, err := p.flow.StartLink(cust)
+	p.clk.Skip(3*time.Hour + 40*time.Minute)
+	a, err := p.Flow.StartLink(cust)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +342,7 @@ func TestExpiringPreparedTokenIsReplaced(t *testing.T) {
 	if _, ok := p.note("has less than 30 min left; the click creates a new one"); !ok {
 		t.Errorf("no note on the discarded token: %+v", p.notes)
 	}
-	open := p.until(a.ID, linkflow.LinkOpen)
+	open := p.Until(a.ID, linkflow.LinkOpen)
 	if open.LinkToken == old.LinkToken || open.WorkflowGUID == old.WorkflowGUID {
 		t.Errorf("the attempt opened with the old token or workflow")
 	}
@@ -389,7 +352,7 @@ func TestExpiringPreparedTokenIsReplaced(t *testing.T) {
 	other := p.customer("verified", 3)
 	p.prefetch(other)
 	first := p.prepared(other, linkflow.PreparedReady)
-	p.clk.Add(3*time.Hour + 45*time.Minute)
+	p.clk.Skip(3*time.Hour + 45*time.Minute)
 	again := p.prefetch(other)
 	if again.State != linkflow.PreparedPending || again.AttemptID == first.AttemptID {
 		t.Errorf("opened again after 3 h 45 min: %+v, want a new preparation", again)
@@ -400,7 +363,7 @@ func TestExpiringPreparedTokenIsReplaced(t *testing.T) {
 	}
 	// Plaid's side agrees: 4 hours on, the old token is refused and the
 	// new one is not.
-	p.clk.Add(20 * time.Minute)
+	p.clk.Skip(20 * time.Minute)
 	if code := linkInit(t, p.plaidURL, first.LinkToken); code != "INVALID_LINK_TOKEN" {
 		t.Errorf("Plaid's verdict on the 4-hour-old token: %q, want INVALID_LINK_TOKEN", code)
 	}
@@ -444,7 +407,7 @@ func TestRefusedBeforeTheClickIsReplaced(t *testing.T) {
 		t.Fatalf("Plaid's verdict on a used token: %q", code)
 	}
 	invalid := &linkflow.LinkError{ErrorType: "INVALID_INPUT", ErrorCode: "INVALID_LINK_TOKEN", ErrorMessage: "the link token was already used to link an item"}
-	re, ok, err := p.flow.PrefetchRefused(first.AttemptID, invalid)
+	re, ok, err := p.Flow.PrefetchRefused(first.AttemptID, invalid)
 	if err != nil || !ok || re.AttemptID != first.AttemptID || re.State != linkflow.PreparedPending {
 		t.Fatalf("PrefetchRefused = %+v, %v, %v", re, ok, err)
 	}
@@ -462,7 +425,7 @@ func TestRefusedBeforeTheClickIsReplaced(t *testing.T) {
 		t.Errorf("why the replacement = %q", second.Why)
 	}
 	// The attempt that takes it says so, and both workflows are filed under it.
-	a, _ := p.flow.StartLink(cust)
+	a, _ := p.Flow.StartLink(cust)
 	if a.ID != first.AttemptID || a.LinkToken != second.LinkToken {
 		t.Fatalf("click = %+v", a)
 	}
@@ -482,7 +445,7 @@ func TestRefusedBeforeTheClickIsReplaced(t *testing.T) {
 	p.prefetch(other)
 	for i := 0; i < 4; i++ {
 		pr := p.prepared(other, linkflow.PreparedReady)
-		_, ok, _ := p.flow.PrefetchRefused(pr.AttemptID, invalid)
+		_, ok, _ := p.Flow.PrefetchRefused(pr.AttemptID, invalid)
 		if ok != (i < 3) {
 			t.Fatalf("refusal %d: replaced %v", i+1, ok)
 		}
@@ -506,12 +469,12 @@ func TestRefusedAfterTheClickIsReplaced(t *testing.T) {
 	p.prefetch(cust)
 	pr := p.prepared(cust, linkflow.PreparedReady)
 	simlink.Link(t, p.plaidURL, pr.LinkToken, 1) // used elsewhere meanwhile
-	a, _ := p.flow.StartLink(cust)
+	a, _ := p.Flow.StartLink(cust)
 	if a.State != linkflow.LinkOpen {
 		t.Fatalf("click = %+v", a)
 	}
 	exit := func(a linkflow.Attempt) error {
-		return p.flow.Deliver(t.Context(), a.ID, linkflow.Callback{Kind: linkflow.OnExit, Seq: a.PlaidSeq + 1,
+		return p.Flow.Deliver(t.Context(), a.ID, linkflow.Callback{Kind: linkflow.OnExit, Seq: a.PlaidSeq + 1,
 			Error:    json.RawMessage(`{"error_type":"INVALID_INPUT","error_code":"INVALID_LINK_TOKEN","error_message":"the link token was already used to link an item","display_message":null}`),
 			Metadata: json.RawMessage(`{"institution":null,"status":null,"link_session_id":"x","request_id":"y"}`)})
 	}
@@ -523,11 +486,9 @@ func TestRefusedAfterTheClickIsReplaced(t *testing.T) {
 		t.Errorf("after the refusal: %+v (prefetched %+v)", open, open.Prefetched)
 	}
 	found := false
-	p.mu.Lock()
-	for _, ev := range p.events {
+	for _, ev := range p.Events() {
 		found = found || ev.AttemptID == a.ID && ev.Seq == 1 && strings.Contains(ev.Message, "INVALID_LINK_TOKEN") && strings.Contains(ev.Message, "creating a new one")
 	}
-	p.mu.Unlock()
 	if !found {
 		t.Error("the onExit that triggered the replacement is not recorded as such")
 	}
@@ -535,7 +496,7 @@ func TestRefusedAfterTheClickIsReplaced(t *testing.T) {
 	if err := exit(open); err != nil {
 		t.Fatal(err)
 	}
-	end := p.until(a.ID, linkflow.Failed)
+	end := p.Until(a.ID, linkflow.Failed)
 	if end.Code != "INVALID_LINK_TOKEN" {
 		t.Errorf("second refusal: %+v", end)
 	}
@@ -563,7 +524,7 @@ func TestFailedPrefetchWorkflowIsReplaced(t *testing.T) {
 	if n := p.workflowPosts(); n != 2 {
 		t.Errorf("%d workflows, want 2", n)
 	}
-	a, _ := p.flow.StartLink(cust)
+	a, _ := p.Flow.StartLink(cust)
 	if a.ID != ready.AttemptID || a.State != linkflow.LinkOpen {
 		t.Errorf("click = %+v", a)
 	}
@@ -620,17 +581,17 @@ func TestShelfOutlivesTheFlow(t *testing.T) {
 	for p.workflowPosts() < 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	p.flow.Close() // the environment is left
+	p.Flow.Close() // the environment is left
 	paused, _ := p.shelf.Get(pending)
 	if paused.State != linkflow.PreparedPending || paused.WorkflowGUID == "" {
 		t.Fatalf("after the Flow closed the pending token is %+v", paused)
 	}
 	next := p.newFlow(t, linkflow.Settings{}) // the environment again
-	got, ok, _ := next.flow.Prefetch(ready)
+	got, ok, _ := next.Flow.Prefetch(ready)
 	if !ok || got.LinkToken != kept.LinkToken || got.AttemptID != kept.AttemptID {
 		t.Errorf("after coming back: %+v, want the token kept", got)
 	}
-	resumed, _, _ := next.flow.Prefetch(pending)
+	resumed, _, _ := next.Flow.Prefetch(pending)
 	if resumed.AttemptID != paused.AttemptID || resumed.WorkflowGUID != paused.WorkflowGUID {
 		t.Errorf("resumed = %+v", resumed)
 	}
@@ -641,7 +602,7 @@ func TestShelfOutlivesTheFlow(t *testing.T) {
 	if n := p.workflowPosts(); n != 2 {
 		t.Errorf("%d workflows, want 2: nothing still valid is created again", n)
 	}
-	a, _ := next.flow.StartLink(ready)
+	a, _ := next.Flow.StartLink(ready)
 	if a.ID != kept.AttemptID || a.State != linkflow.LinkOpen {
 		t.Errorf("click after coming back = %+v", a)
 	}

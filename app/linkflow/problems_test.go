@@ -47,14 +47,15 @@ func customersIn(s *sim.Sim, state string) []string {
 // customer_state problem that names the state and what to do — before any
 // workflow is requested; a verified customer passes.
 func TestUnverifiedCustomerIsRefusedBeforeAnyWorkflow(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	r := newRig(t, sim.Options{WorkflowDelay: -1}, linkflow.Settings{})
 	ctx := context.Background()
 	for state, want := range map[string]string{"frozen": "This customer is frozen", "unverified": "not verified yet (unverified)"} {
-		guids := customersIn(r.sim, state)
+		guids := customersIn(r.Sim, state)
 		if len(guids) == 0 {
 			t.Fatalf("the simulator seeds no %s customer", state)
 		}
-		err := r.flow.CheckCustomer(ctx, guids[0])
+		err := r.Flow.CheckCustomer(ctx, guids[0])
 		if err == nil {
 			t.Fatalf("%s customer: not refused", state)
 		}
@@ -64,20 +65,20 @@ func TestUnverifiedCustomerIsRefusedBeforeAnyWorkflow(t *testing.T) {
 		}
 		t.Logf("%s: %s %s", state, p.Headline, p.Fix)
 	}
-	st := r.sim.Cybrid.Stats()
-	if n := st.ByRoute["POST /api/workflows"]; n != 0 || len(r.sim.Cybrid.Workflows()) != 0 {
-		t.Errorf("%d workflow requests, %d workflows after refusals: want none", n, len(r.sim.Cybrid.Workflows()))
+	st := r.Sim.Cybrid.Stats()
+	if n := st.ByRoute["POST /api/workflows"]; n != 0 || len(r.Sim.Cybrid.Workflows()) != 0 {
+		t.Errorf("%d workflow requests, %d workflows after refusals: want none", n, len(r.Sim.Cybrid.Workflows()))
 	}
 	if n := st.ByRoute["GET /api/customers/{guid}"]; n != 2 {
 		t.Errorf("%d customer reads, want one per check", n)
 	}
-	if err := r.flow.CheckCustomer(ctx, customersIn(r.sim, "verified")[0]); err != nil {
+	if err := r.Flow.CheckCustomer(ctx, customersIn(r.Sim, "verified")[0]); err != nil {
 		t.Errorf("verified customer refused: %v", err)
 	}
 	// Cybrid could not be asked: its error, classified, and still nothing
 	// created.
 	r.faults(cybridsim.Fault{Route: "GET /api/customers/{guid}", Kind: cybridsim.Fault503})
-	err := r.flow.CheckCustomer(ctx, customersIn(r.sim, "verified")[0])
+	err := r.Flow.CheckCustomer(ctx, customersIn(r.Sim, "verified")[0])
 	if p := problem.Classify(err); err == nil || p.Kind != problem.CybridFailure {
 		t.Errorf("check while Cybrid fails: %v (%+v)", err, p)
 	}
@@ -88,12 +89,13 @@ func TestUnverifiedCustomerIsRefusedBeforeAnyWorkflow(t *testing.T) {
 // customer_state problem — not "check the connection" — and a network
 // failure as a network problem.
 func TestWorkflowRefusalsSayWhy(t *testing.T) {
+	t.Parallel() // its own simulator and flow; it waits on the flow's real-time timers
 	r := newFaultFlowRig(t, linkflow.Settings{})
-	a, err := r.flow.StartLink(customersIn(r.sim, "frozen")[0])
+	a, err := r.Flow.StartLink(customersIn(r.Sim, "frozen")[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := r.until(a.ID, linkflow.Failed)
+	f := r.Until(a.ID, linkflow.Failed)
 	wantProblem(t, f, problem.CustomerState, "frozen")
 	if strings.Contains(f.Error, "Check the connection") || !strings.Contains(f.Error, "Cybrid did not create the link-token workflow.") || !strings.Contains(f.Error, "frozen") {
 		t.Errorf("error: %q", f.Error)
@@ -104,8 +106,8 @@ func TestWorkflowRefusalsSayWhy(t *testing.T) {
 
 	r.faults(cybridsim.Fault{Route: "POST /api/workflows", Kind: cybridsim.FaultReset})
 	start := time.Now()
-	b, _ := r.flow.StartLink(customersIn(r.sim, "verified")[0])
-	f = r.until(b.ID, linkflow.Failed)
+	b, _ := r.Flow.StartLink(customersIn(r.Sim, "verified")[0])
+	f = r.Until(b.ID, linkflow.Failed)
 	wantProblem(t, f, problem.Network, "cannot reach Cybrid")
 	if f.Problem.Action != problem.TryAgain || !strings.Contains(f.Problem.Fix, "closed without an answer") {
 		t.Errorf("network problem: %+v", *f.Problem)

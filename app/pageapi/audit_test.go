@@ -2,7 +2,6 @@ package pageapi_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -17,7 +16,8 @@ import (
 	"linkdesk/app/desk"
 	"linkdesk/app/environment"
 	"linkdesk/app/institutions"
-	"linkdesk/app/internal/simlink"
+	"linkdesk/app/internal/flowrig"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/pageapi"
@@ -50,26 +50,6 @@ func startEnvOn(t *testing.T, sims *target.Simulator, dir string) (env *environm
 	stop = func() { once.Do(func() { e.Close(); al.Close() }) }
 	t.Cleanup(stop)
 	return e, stop
-}
-
-// linkWalk links an account for customer as the page does (startLink, the
-// simulated Link's JSON API, onSuccess) and returns the ended attempt and
-// the Plaid tokens it went through.
-func linkWalk(t *testing.T, api *pageapi.API, env *environment.Env, customer string) (at linkflow.Attempt, publicToken, linkToken string) {
-	t.Helper()
-	v, err := serve(t, api, "startLink", `{"customer_guid":"`+customer+`"}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := v.(linkflow.Attempt).ID
-	open := waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
-	pub, meta := simlink.Link(t, env.Target.Sim.PlaidURL, open.LinkToken, 1)
-	m, _ := json.Marshal(meta)
-	p, _ := json.Marshal(map[string]any{"attempt_id": id, "seq": 1, "public_token": pub, "metadata": json.RawMessage(m)})
-	if _, err := serve(t, api, "plaid.onSuccess", string(p)); err != nil {
-		t.Fatal(err)
-	}
-	return waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State.Final() }), pub, open.LinkToken
 }
 
 // The audit trail through the page's calls, over a restart: a link (its
@@ -119,8 +99,8 @@ func TestTheAuditTrailAnswersWhoDidWhatWhen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	left := waitAttempt(t, env, v.(linkflow.Attempt).ID, func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
-	waitFor(t, "the account deleted", func() bool { x, _ := sm.Cybrid.Account(acct); return x.State == "deleted" })
+	left := waitAttempt(t, env, v.(linkflow.Attempt).ID, "link_open", func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
+	wait.True(t, flowrig.Timeout, "the account deleted", func() bool { x, _ := sm.Cybrid.Account(acct); return x.State == "deleted" })
 	stop()
 
 	// linkdesk starts again on the same state folder.
@@ -237,17 +217,6 @@ func TestTheAuditTrailAnswersWhoDidWhatWhen(t *testing.T) {
 	t.Logf("searched %d files for %d secrets", files, len(secrets))
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after 15s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Refreshing a connection and verifying ownership, through the page's
 // calls on the simulator, are audited like links: start and end, with the
 // account and its bank.
@@ -266,12 +235,16 @@ func TestRefreshAndVerifyAreAudited(t *testing.T) {
 	acct := at.Account.GUID
 	ids := map[string]string{}
 
-	// Verify the (unverified) account.
+	// Verify the (unverified) account; the verification passes through its
+	// states at once (what is checked is the audit, not the wait).
+	sc := sm.Cybrid.Scenario()
+	sc.VerificationDelay = flowrig.Brief
+	sm.Cybrid.SetScenario(sc)
 	v, err := serve(t, api, "verifyAccount", `{"customer_guid":"`+cust+`","account_guid":"`+acct+`"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ver := waitAttempt(t, env, v.(linkflow.Attempt).ID, func(a linkflow.Attempt) bool { return a.State.Final() })
+	ver := waitAttempt(t, env, v.(linkflow.Attempt).ID, "ended", func(a linkflow.Attempt) bool { return a.State.Final() })
 	ids[ver.ID] = "verify"
 
 	// Expire its connection and renew it in update mode.
@@ -282,15 +255,7 @@ func TestRefreshAndVerifyAreAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := v.(linkflow.Attempt).ID
-	open := waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
-	pub, meta := simlink.Link(t, sm.PlaidURL, open.LinkToken, 1)
-	m, _ := json.Marshal(meta)
-	p, _ := json.Marshal(map[string]any{"attempt_id": id, "seq": 1, "public_token": pub, "metadata": json.RawMessage(m)})
-	if _, err := serve(t, api, "plaid.onSuccess", string(p)); err != nil {
-		t.Fatal(err)
-	}
-	ref := waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State.Final() })
+	ref, _, _ := throughLink(t, api, env, v.(linkflow.Attempt).ID)
 	ids[ref.ID] = "refresh"
 
 	v, err = serve(t, api, "audit.list", `{"account_guid":"`+acct+`"}`)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"linkdesk/app/desk"
-	"linkdesk/app/environment"
-	"linkdesk/app/internal/simlink"
 	"linkdesk/app/journal"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/pageapi"
@@ -145,7 +143,7 @@ func TestUnlinkUpdatesTheAttemptThatLinkedTheAccount(t *testing.T) {
 	sm := env.Target.Sim
 	custs := sm.Cybrid.Customers()
 	a, b := custs[0].GUID, custs[1].GUID
-	at := linkThrough(t, api, env, a)
+	at, _, _ := linkWalk(t, api, env, a)
 	if at.State != linkflow.Done || at.Account == nil {
 		t.Fatalf("the link ended %s: %s", at.State, at.Error)
 	}
@@ -171,40 +169,5 @@ func TestUnlinkUpdatesTheAttemptThatLinkedTheAccount(t *testing.T) {
 	}
 	if got := cur.(*linkflow.Attempt); got.ID != at.ID || got.Account.State != "deleting" && got.Account.State != "deleted" {
 		t.Errorf("after unlinking, the attempt that linked it shows account %+v", got.Account)
-	}
-}
-
-// linkThrough links an account for customer as the page does: startLink,
-// the simulated Link, onSuccess forwarded with its number; it returns the
-// attempt once it has ended.
-func linkThrough(t *testing.T, api *pageapi.API, env *environment.Env, customer string) linkflow.Attempt {
-	t.Helper()
-	v, err := serve(t, api, "startLink", `{"customer_guid":"`+customer+`"}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := v.(linkflow.Attempt).ID
-	open := waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
-	pub, meta := simlink.Link(t, env.Target.Sim.PlaidURL, open.LinkToken, 1)
-	m, _ := json.Marshal(meta)
-	p, _ := json.Marshal(map[string]any{"attempt_id": id, "seq": 1, "public_token": pub, "metadata": json.RawMessage(m)})
-	if _, err := serve(t, api, "plaid.onSuccess", string(p)); err != nil {
-		t.Fatal(err)
-	}
-	return waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State.Final() })
-}
-
-func waitAttempt(t *testing.T, env *environment.Env, id string, ok func(linkflow.Attempt) bool) linkflow.Attempt {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		a, _ := env.Flow.Get(id)
-		if ok(a) {
-			return a
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("attempt %s is still %s", id, a.State)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,6 +1,7 @@
 package pageapi_test
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"testing"
@@ -9,7 +10,10 @@ import (
 	"linkdesk/app/config"
 	"linkdesk/app/environment"
 	"linkdesk/app/institutions"
+	"linkdesk/app/internal/flowrig"
+	"linkdesk/app/internal/simlink"
 	"linkdesk/app/keychain"
+	"linkdesk/app/linkflow"
 	"linkdesk/app/pageapi"
 	"linkdesk/app/problem"
 	"linkdesk/app/sim"
@@ -106,4 +110,39 @@ func (b envBackend) AuditLog() *audit.Log {
 		return nil
 	}
 	return b.env.Audit.Log()
+}
+
+// linkWalk links an account for customer as the page does (startLink, then
+// throughLink) and returns the ended attempt and the Plaid tokens it went
+// through.
+func linkWalk(t *testing.T, api *pageapi.API, env *environment.Env, customer string) (at linkflow.Attempt, publicToken, linkToken string) {
+	t.Helper()
+	v, err := serve(t, api, "startLink", `{"customer_guid":"`+customer+`"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return throughLink(t, api, env, v.(linkflow.Attempt).ID)
+}
+
+// throughLink takes the started attempt id through Link as the page does:
+// it waits for Link to open, goes through the simulated Link's JSON API
+// (simlink), forwards onSuccess with its number, and returns the attempt
+// once it has ended, with the Plaid tokens it went through.
+func throughLink(t *testing.T, api *pageapi.API, env *environment.Env, id string) (at linkflow.Attempt, publicToken, linkToken string) {
+	t.Helper()
+	open := waitAttempt(t, env, id, "link_open", func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
+	pub, meta := simlink.Link(t, env.Target.Sim.PlaidURL, open.LinkToken)
+	m, _ := json.Marshal(meta)
+	p, _ := json.Marshal(map[string]any{"attempt_id": id, "seq": 1, "public_token": pub, "metadata": json.RawMessage(m)})
+	if _, err := serve(t, api, "plaid.onSuccess", string(p)); err != nil {
+		t.Fatal(err)
+	}
+	return waitAttempt(t, env, id, "ended", func(a linkflow.Attempt) bool { return a.State.Final() }), pub, open.LinkToken
+}
+
+// waitAttempt waits until the environment's attempt id satisfies ok, which
+// what names (see flowrig.Await).
+func waitAttempt(t *testing.T, env *environment.Env, id, what string, ok func(linkflow.Attempt) bool) linkflow.Attempt {
+	t.Helper()
+	return flowrig.Await(t, env.Flow, id, what, ok)
 }

@@ -3,6 +3,7 @@ package pageapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"linkdesk/app/config"
 	"linkdesk/app/environment"
 	"linkdesk/app/internal/testneeds"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/journal"
 	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
@@ -106,15 +108,9 @@ func TestNewAttemptsAreRefusedWhileTheJournalCannotWrite(t *testing.T) {
 		t.Fatalf("startLink once space returned: %v", err)
 	}
 	id := a.(linkflow.Attempt).ID
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.For(t, 10*time.Second, "the attempt started once space returned in the journal", func() (bool, error) {
 		b, _ := os.ReadFile(e.Journal.Path())
-		if bytes.Contains(b, []byte(id)) && e.Journal.Status().Failing == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the attempt started once space returned is not in the journal: %s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		failing := e.Journal.Status().Failing
+		return bytes.Contains(b, []byte(id)) && failing == "", fmt.Errorf("failing %q; the journal holds %s", failing, b)
+	})
 }

@@ -60,7 +60,7 @@ func TestCallbacksAreRecordedInDeliveryOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := v.(linkflow.Attempt).ID
-		waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
+		waitAttempt(t, env, id, "link_open", func(a linkflow.Attempt) bool { return a.State == linkflow.LinkOpen })
 		calls := delivered(id)
 		t0 := time.Now()
 		var wg sync.WaitGroup
@@ -88,7 +88,7 @@ func TestCallbacksAreRecordedInDeliveryOrder(t *testing.T) {
 		for err := range errs {
 			t.Error(err)
 		}
-		final := waitAttempt(t, env, id, func(a linkflow.Attempt) bool { return a.State.Final() })
+		final := waitAttempt(t, env, id, "ended", func(a linkflow.Attempt) bool { return a.State.Final() })
 		if final.State != linkflow.Failed || final.Code != "INTERNAL_SERVER_ERROR" || final.PlaidSeq != len(calls) {
 			t.Errorf("round %d: the attempt ended %s (%s), plaid_seq %d", round, final.State, final.Code, final.PlaidSeq)
 		}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"linkdesk/app/config"
+	"linkdesk/app/internal/simlink"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/journal"
 	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
@@ -96,36 +98,6 @@ func (p *pageClient) call(t *testing.T, name string, params, out any) {
 	}
 }
 
-func plaidCall(t *testing.T, plaidURL, name string, body map[string]any) map[string]any {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", plaidURL+"/link/v2/stable/sim/"+name, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", plaidURL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != 200 {
-		t.Fatalf("plaid %s: %d %v", name, resp.StatusCode, out)
-	}
-	return out
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after 15s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestSessionJournalsAttemptsAndReconcilesThemAtTheNextStart(t *testing.T) {
 	other, err := sim.Start(sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond})
 	if err != nil {
@@ -159,28 +131,21 @@ func TestSessionJournalsAttemptsAndReconcilesThemAtTheNextStart(t *testing.T) {
 	var a linkflow.Attempt
 	page1.call(t, "startLink", map[string]any{"customer_guid": cust}, &a)
 	var open linkflow.Attempt
-	waitFor(t, "link_open", func() bool { open, _ = e1.Flow.Get(a.ID); return open.State == linkflow.LinkOpen })
-	o := plaidCall(t, other.PlaidURL, "open", map[string]any{"link_token": open.LinkToken})
-	sid := o["link_session_id"]
-	if o["institution"] == nil {
-		plaidCall(t, other.PlaidURL, "institution", map[string]any{"link_token": open.LinkToken, "link_session_id": sid, "institution_id": "ins_109508"})
-	}
-	sel := plaidCall(t, other.PlaidURL, "credentials", map[string]any{"link_token": open.LinkToken, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
-	first := sel["accounts"].([]any)[0].(map[string]any)
-	done := plaidCall(t, other.PlaidURL, "accounts", map[string]any{"link_token": open.LinkToken, "link_session_id": sid, "account_ids": []any{first["id"]}})
+	wait.True(t, 15*time.Second, "link_open", func() bool { open, _ = e1.Flow.Get(a.ID); return open.State == linkflow.LinkOpen })
+	pub, meta := simlink.Link(t, other.PlaidURL, open.LinkToken)
 	if err := other.Cybrid.SetFaults([]cybridsim.Fault{{Route: "POST /api/external_bank_accounts", Kind: cybridsim.FaultSlow, Commit: true, Delay: time.Minute}}); err != nil {
 		t.Fatal(err)
 	}
-	meta := map[string]any{"institution": done["institution"], "accounts": done["accounts"]} // what the page forwards from onSuccess
-	page1.call(t, "plaid.onSuccess", map[string]any{"attempt_id": a.ID, "seq": 1, "at": time.Now().UnixMilli(), "public_token": done["public_token"], "metadata": meta}, nil)
-	waitFor(t, "the account created", func() bool { return len(other.Cybrid.Accounts(cust)) == 1 })
+	// What the page forwards from onSuccess.
+	page1.call(t, "plaid.onSuccess", map[string]any{"attempt_id": a.ID, "seq": 1, "at": time.Now().UnixMilli(), "public_token": pub, "metadata": meta}, nil)
+	wait.True(t, 15*time.Second, "the account created", func() bool { return len(other.Cybrid.Accounts(cust)) == 1 })
 	s1.Close()
 	other.Cybrid.ClearFaults()
 	raw, _ := os.ReadFile(path)
-	if !bytes.Contains(raw, []byte(`"plaid_account_name":"`+first["name"].(string)+`"`)) || !bytes.Contains(raw, []byte(`"state":"creating_account"`)) {
+	if !bytes.Contains(raw, []byte(`"plaid_account_name":"`+meta.Accounts[0].Name+`"`)) || !bytes.Contains(raw, []byte(`"state":"creating_account"`)) {
 		t.Fatalf("the journal lacks the chosen account or the step:\n%s", raw)
 	}
-	if bytes.Contains(raw, []byte(done["public_token"].(string))) || bytes.Contains(raw, []byte(open.LinkToken)) {
+	if bytes.Contains(raw, []byte(pub)) || bytes.Contains(raw, []byte(open.LinkToken)) {
 		t.Fatal("the journal holds a Plaid token")
 	}
 
@@ -192,7 +157,7 @@ func TestSessionJournalsAttemptsAndReconcilesThemAtTheNextStart(t *testing.T) {
 	defer s2.Close()
 	page2 := newPageClient(t, s2)
 	var st journal.Status
-	waitFor(t, "reconciled", func() bool {
+	wait.True(t, 15*time.Second, "the attempt reconciled", func() bool {
 		page2.call(t, "recovered.list", nil, &st)
 		return len(st.Attempts) == 1 && st.Attempts[0].Outcome != journal.OutcomeChecking
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"linkdesk/app/config"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
@@ -21,7 +22,7 @@ import (
 func (p *pageClient) readyToken(t *testing.T, customer string) linkflow.Prepared {
 	t.Helper()
 	var got *linkflow.Prepared
-	waitFor(t, "a prepared link token for "+customer, func() bool {
+	wait.True(t, 15*time.Second, "a prepared link token for "+customer, func() bool {
 		got = nil
 		p.call(t, "prefetchLink", map[string]any{"customer_guid": customer}, &got)
 		return got != nil && got.State == linkflow.PreparedReady

@@ -12,25 +12,10 @@ import (
 	"time"
 
 	"linkdesk/app/internal/contract"
+	"linkdesk/app/internal/simclock"
+	"linkdesk/app/internal/simlink"
 	"linkdesk/app/sim/plaidsim"
 )
-
-// plaidTry is plaidCall without the 200 requirement.
-func plaidTry(t *testing.T, s *Sim, name string, body map[string]any) (int, map[string]any) {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", s.PlaidURL+"/link/v2/stable/sim/"+name, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", s.PlaidURL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var obj map[string]any
-	json.NewDecoder(resp.Body).Decode(&obj)
-	return resp.StatusCode, obj
-}
 
 func errorCode(m map[string]any) (typ, code string) {
 	e, _ := m["error"].(map[string]any)
@@ -40,18 +25,22 @@ func errorCode(m map[string]any) (typ, code string) {
 }
 
 // apiRig is a started simulator with an API token and a verified customer,
-// every /api/ exchange checked against Cybrid's spec.
+// every /api/ exchange checked against Cybrid's spec; clk is its clock.
 type apiRig struct {
 	t    *testing.T
 	s    *Sim
+	clk  *simclock.Clock
 	c    *http.Client
 	tr   *contract.Transport
 	at   string
 	cust string
+	link *simlink.Client
 }
 
 func newRig(t *testing.T, o Options) *apiRig {
 	t.Helper()
+	clk := &simclock.Clock{}
+	o.Now = clk.Now
 	s, err := Start(o)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +51,7 @@ func newRig(t *testing.T, o Options) *apiRig {
 	_, tok := call(t, c, "POST", s.IdentityURL+"/oauth/token", "", map[string]any{"grant_type": "client_credentials",
 		"client_id": DefaultClientID, "client_secret": DefaultClientSecret,
 		"scope": "workflows:read workflows:execute external_bank_accounts:read external_bank_accounts:write external_bank_accounts:execute"})
-	r := &apiRig{t: t, s: s, c: c, tr: tr, at: tok["access_token"].(string), cust: s.Cybrid.Customers()[0].GUID}
+	r := &apiRig{t: t, s: s, clk: clk, c: c, tr: tr, at: tok["access_token"].(string), cust: s.Cybrid.Customers()[0].GUID, link: simlink.New(s.PlaidURL)}
 	t.Cleanup(func() { tr.Check(t) })
 	return r
 }
@@ -96,41 +85,24 @@ func (r *apiRig) linkToken() string {
 }
 
 // toAccountSelect opens Link with lt, chooses First Platypus Bank and signs
-// in with user_good / pass_good; it returns the session body and the
-// accounts offered.
-func (r *apiRig) toAccountSelect(lt string) (map[string]any, []string) {
+// in with user_good / pass_good; it returns the session and the accounts
+// offered.
+func (r *apiRig) toAccountSelect(lt string) (*simlink.Session, []string) {
 	r.t.Helper()
-	plaidCall(r.t, r.s, "init", map[string]any{"link_token": lt})
-	sid := plaidCall(r.t, r.s, "open", map[string]any{"link_token": lt})["link_session_id"]
-	base := map[string]any{"link_token": lt, "link_session_id": sid}
-	plaidCall(r.t, r.s, "institution", with(base, "institution_id", "ins_109508"))
-	sel := plaidCall(r.t, r.s, "credentials", with(base, "username", "user_good", "password", "pass_good"))
+	se := r.link.Open(r.t, lt)
+	se.Call(r.t, "institution", "institution_id", "ins_109508")
+	sel := se.Call(r.t, "credentials", "username", "user_good", "password", "pass_good")
 	if sel["status"] != "select_account" {
 		r.t.Fatalf("credentials: %v", sel)
 	}
-	var ids []string
-	for _, a := range sel["accounts"].([]any) {
-		ids = append(ids, a.(map[string]any)["id"].(string))
-	}
-	return base, ids
+	return se, simlink.Accounts(sel)
 }
 
-func with(base map[string]any, kv ...any) map[string]any {
-	m := map[string]any{}
-	for k, v := range base {
-		m[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i].(string)] = kv[i+1]
-	}
-	return m
-}
-
-// createAccount links accountIDs in a session and POSTs an external bank
+// createAccount links accountIDs in the session se and POSTs an external bank
 // account for the first; it returns the account after storing.
-func (r *apiRig) createAccount(base map[string]any, accountIDs []string) map[string]any {
+func (r *apiRig) createAccount(se *simlink.Session, accountIDs []string) map[string]any {
 	r.t.Helper()
-	done := plaidCall(r.t, r.s, "accounts", with(base, "account_ids", accountIDs))
+	done := se.Call(r.t, "accounts", "account_ids", accountIDs)
 	if done["status"] != "connected" {
 		r.t.Fatalf("accounts: %v", done)
 	}
@@ -347,7 +319,7 @@ func TestSwitchScenariosThroughTheAPI(t *testing.T) {
 		if wf := r.getWorkflow(guid); wf["state"] != "storing" || wf["plaid_link_token"] != nil {
 			t.Errorf("at once: %v", wf)
 		}
-		time.Sleep(350 * time.Millisecond)
+		r.clk.Skip(350 * time.Millisecond)
 		if wf := r.getWorkflow(guid); wf["state"] != "completed" || wf["plaid_link_token"] == nil {
 			t.Errorf("after the delay: %v", wf)
 		}
@@ -361,49 +333,45 @@ func TestSwitchScenariosThroughTheAPI(t *testing.T) {
 	t.Run("several_accounts", func(t *testing.T) {
 		s.ApplyScenario("several_accounts", nil)
 		lt := r.linkToken()
-		if got := plaidCall(t, s, "init", map[string]any{"link_token": lt})["account_select"]; got != "multi" {
+		if got := r.link.Call(t, "init", map[string]any{"link_token": lt})["account_select"]; got != "multi" {
 			t.Errorf("account_select = %v with customization default", got)
 		}
 		spare := r.linkToken()
-		base, ids := r.toAccountSelect(lt)
-		eba := r.createAccount(base, ids[:2])
+		se, ids := r.toAccountSelect(lt)
+		eba := r.createAccount(se, ids[:2])
 		if eba["state"] != "failed" || eba["failure_code"] != "plaid_multiple_accounts" {
 			t.Errorf("account from a two-account token = %v", eba)
 		}
 		// A token issued before the switch is reset keeps its customization;
 		// one issued after is single-select again.
 		s.ResetScenario()
-		if got := plaidCall(t, s, "init", map[string]any{"link_token": spare})["account_select"]; got != "multi" {
+		if got := r.link.Call(t, "init", map[string]any{"link_token": spare})["account_select"]; got != "multi" {
 			t.Errorf("an issued token changed: %v", got)
 		}
-		if got := plaidCall(t, s, "init", map[string]any{"link_token": r.linkToken()})["account_select"]; got != "single" {
+		if got := r.link.Call(t, "init", map[string]any{"link_token": r.linkToken()})["account_select"]; got != "single" {
 			t.Errorf("after reset account_select = %v", got)
 		}
 	})
 	t.Run("wrong_password", func(t *testing.T) {
 		s.ApplyScenario("wrong_password", nil)
-		lt := r.linkToken()
-		plaidCall(t, s, "init", map[string]any{"link_token": lt})
-		base := map[string]any{"link_token": lt, "link_session_id": plaidCall(t, s, "open", map[string]any{"link_token": lt})["link_session_id"]}
-		plaidCall(t, s, "institution", with(base, "institution_id", "ins_109508"))
+		se := r.link.Open(t, r.linkToken())
+		se.Call(t, "institution", "institution_id", "ins_109508")
 		for i := 0; i < 2; i++ { // retryable: the session goes on
-			o := plaidCall(t, s, "credentials", with(base, "username", "user_good", "password", "pass_good"))
+			o := se.Call(t, "credentials", "username", "user_good", "password", "pass_good")
 			if typ, code := errorCode(o); o["status"] != "error" || o["retry"] != true || typ != "ITEM_ERROR" || code != "INVALID_CREDENTIALS" {
 				t.Fatalf("credentials #%d = %v", i+1, o)
 			}
 		}
 		// error_<CODE> passwords keep forcing their own code.
-		if _, code := errorCode(plaidCall(t, s, "credentials", with(base, "username", "user_good", "password", "error_ITEM_LOCKED"))); code != "ITEM_LOCKED" {
+		if _, code := errorCode(se.Call(t, "credentials", "username", "user_good", "password", "error_ITEM_LOCKED")); code != "ITEM_LOCKED" {
 			t.Errorf("error_ITEM_LOCKED gave %s", code)
 		}
 	})
 	t.Run("institution_down", func(t *testing.T) {
 		s.ApplyScenario("institution_down", nil)
-		lt := r.linkToken()
-		plaidCall(t, s, "init", map[string]any{"link_token": lt})
-		base := map[string]any{"link_token": lt, "link_session_id": plaidCall(t, s, "open", map[string]any{"link_token": lt})["link_session_id"]}
+		se := r.link.Open(t, r.linkToken())
 		for _, ins := range []string{"ins_109508", "ins_127287"} { // any bank, OAuth too; the session goes on
-			o := plaidCall(t, s, "institution", with(base, "institution_id", ins))
+			o := se.Call(t, "institution", "institution_id", ins)
 			if typ, code := errorCode(o); typ != "INSTITUTION_ERROR" || code != "INSTITUTION_DOWN" || o["oauth"] != nil {
 				t.Errorf("selecting %s = %v", ins, o)
 			}
@@ -411,37 +379,37 @@ func TestSwitchScenariosThroughTheAPI(t *testing.T) {
 	})
 	t.Run("account_creation_failed", func(t *testing.T) {
 		s.ApplyScenario("account_creation_failed", nil)
-		base, ids := r.toAccountSelect(r.linkToken())
-		if eba := r.createAccount(base, ids[:1]); eba["state"] != "failed" || eba["failure_code"] != "create_failed" {
+		se, ids := r.toAccountSelect(r.linkToken())
+		if eba := r.createAccount(se, ids[:1]); eba["state"] != "failed" || eba["failure_code"] != "create_failed" {
 			t.Errorf("first account = %v", eba)
 		}
 		if got := s.ActiveScenario(); got != "normal" {
 			t.Errorf("after striking once the active scenario is %q, want normal", got)
 		}
-		base, ids = r.toAccountSelect(r.linkToken())
-		if eba := r.createAccount(base, ids[1:2]); eba["state"] != "unverified" {
+		se, ids = r.toAccountSelect(r.linkToken())
+		if eba := r.createAccount(se, ids[1:2]); eba["state"] != "unverified" {
 			t.Errorf("second account = %v", eba)
 		}
 	})
 	t.Run("link_token_expired", func(t *testing.T) {
 		s.ApplyScenario("link_token_expired", nil)
 		lt := r.linkToken()
-		st, o := plaidTry(t, s, "init", map[string]any{"link_token": lt})
+		st, o := r.link.Try(t, "init", map[string]any{"link_token": lt})
 		if typ, code := errorCode(o); st != 400 || typ != "INVALID_INPUT" || code != "INVALID_LINK_TOKEN" || !strings.Contains(o["error"].(map[string]any)["error_message"].(string), "expired") {
 			t.Errorf("init with the expired token: %d %v", st, o)
 		}
 		if got := s.ActiveScenario(); got != "normal" {
 			t.Errorf("after one token the active scenario is %q, want normal", got)
 		}
-		plaidCall(t, s, "init", map[string]any{"link_token": r.linkToken()}) // the next token works
+		r.link.Call(t, "init", map[string]any{"link_token": r.linkToken()}) // the next token works
 	})
 	t.Run("connection_expired", func(t *testing.T) {
 		s.ResetScenario()
 		// Two more accounts (masks 0000 and 4444; 1111 is linked above).
 		var guids []string
 		for _, i := range []int{0, 2} {
-			base, ids := r.toAccountSelect(r.linkToken())
-			eba := r.createAccount(base, ids[i:i+1])
+			se, ids := r.toAccountSelect(r.linkToken())
+			eba := r.createAccount(se, ids[i:i+1])
 			if eba["state"] != "unverified" {
 				t.Fatalf("account = %v", eba)
 			}

@@ -71,6 +71,11 @@ type Options struct {
 	// themselves. It is part of the "normal" state the QA scenarios return
 	// to.
 	VerificationReview bool
+	// Now is the simulator's clock (time.Now when nil): Cybrid's delays and
+	// timestamps and Plaid's token lifetimes run on it (cybridsim.Options.Now,
+	// plaidsim.Options.Now). A test that moves it forward (see
+	// app/internal/simclock) skips a delay instead of sleeping through it.
+	Now func() time.Time
 	// Logger for both simulators; discarded when nil.
 	Logger *slog.Logger
 }
@@ -170,11 +175,11 @@ func Start(o Options) (*Sim, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	plaid := plaidsim.New(plaidsim.Options{Logger: log.With("sim", "plaid"), TestDriver: o.TestDriver})
+	plaid := plaidsim.New(plaidsim.Options{Logger: log.With("sim", "plaid"), TestDriver: o.TestDriver, Now: o.Now})
 	cyb := cybridsim.New(cybridsim.Options{
 		ClientID: o.ClientID, ClientSecret: o.ClientSecret, ClientScopes: o.ClientScopes, BankGUID: o.BankGUID, Plaid: plaid,
 		WorkflowDelay: o.WorkflowDelay, AccountDelay: o.AccountDelay, VerificationReview: o.VerificationReview,
-		Logger: log.With("sim", "cybrid"),
+		Now: o.Now, Logger: log.With("sim", "cybrid"),
 	})
 	cors, err := newCORS(o.CORSOrigins, func(path string) []string {
 		if m := scenarioMethods(path); m != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"linkdesk/app/internal/contract"
+	"linkdesk/app/internal/simclock"
+	"linkdesk/app/internal/simlink"
+	"linkdesk/app/internal/wait"
 )
 
 func call(t *testing.T, c *http.Client, method, url, tok string, body any) (int, map[string]any) {
@@ -47,7 +51,8 @@ func call(t *testing.T, c *http.Client, method, url, tok string, body any) (int,
 // against Cybrid's spec.
 func TestStartRoundTrip(t *testing.T) {
 	spec := contract.Optional(t, contract.BankSpecFile)
-	s, err := Start(Options{WorkflowDelay: 50 * time.Millisecond})
+	clk := &simclock.Clock{}
+	s, err := Start(Options{WorkflowDelay: time.Minute, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,16 +81,14 @@ func TestStartRoundTrip(t *testing.T) {
 	if st != 201 || wf["state"] != "storing" {
 		t.Fatalf("workflow: %d %v", st, wf)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, wf = call(t, c, "GET", s.BankURL+"/api/workflows/"+wf["guid"].(string), at, nil)
-		if st != 200 {
-			t.Fatalf("GET workflow: %d %v", st, wf)
-		}
-		if wf["state"] != "storing" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The workflow stays storing until its delay has passed on the
+	// simulator's clock, and is then completed.
+	if st, wf = call(t, c, "GET", s.BankURL+"/api/workflows/"+wf["guid"].(string), at, nil); st != 200 || wf["state"] != "storing" {
+		t.Fatalf("GET workflow before its delay: %d %v, want storing", st, wf)
+	}
+	clk.Skip(time.Minute)
+	if st, wf = call(t, c, "GET", s.BankURL+"/api/workflows/"+wf["guid"].(string), at, nil); st != 200 {
+		t.Fatalf("GET workflow: %d %v", st, wf)
 	}
 	lt, _ := wf["plaid_link_token"].(string)
 	if wf["state"] != "completed" || !strings.HasPrefix(lt, "link-sandbox-") {
@@ -113,7 +116,7 @@ func TestStartRoundTrip(t *testing.T) {
 	}
 	// The scenario endpoint is routed to cybridsim.
 	st, sc := call(t, http.DefaultClient, "GET", s.BankURL+"/sim/scenario", "", nil)
-	if st != 200 || sc["workflow_delay"] != "50ms" {
+	if st != 200 || sc["workflow_delay"] != "1m0s" {
 		t.Errorf("/sim/scenario: %d %v", st, sc)
 	}
 
@@ -174,22 +177,19 @@ func TestRunPrintsURLsAndStopsOnCancel(t *testing.T) {
 
 func TestRunServesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	out, errb := newSyncBuffer(), newSyncBuffer()
 	done := make(chan int)
 	go func() { done <- Run(ctx, []string{"--addr", "127.0.0.1:0"}, out, errb) }()
 	var url string
-	for i := 0; i < 200 && url == ""; i++ {
+	wait.For(t, 5*time.Second, "the scenario URL in the banner", func() (bool, error) {
 		for _, line := range strings.Split(out.String(), "\n") {
 			if i := strings.Index(line, "Scenario (QA):        GET/PUT "); i >= 0 {
 				url = strings.TrimSpace(line[i+len("Scenario (QA):        GET/PUT "):])
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if url == "" {
-		cancel()
-		t.Fatalf("no scenario URL printed: %s / %s", out.String(), errb.String())
-	}
+		return url != "", fmt.Errorf("printed %q, stderr %q", out.String(), errb.String())
+	})
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatalf("running simulator unreachable: %v", err)
@@ -231,27 +231,6 @@ func TestRunBadArguments(t *testing.T) {
 	}
 }
 
-// plaidCall drives the simulated Link page's JSON API as the page would
-// (same origin), returning the reply.
-func plaidCall(t *testing.T, s *Sim, name string, body map[string]any) map[string]any {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", s.PlaidURL+"/link/v2/stable/sim/"+name, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", s.PlaidURL)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var obj map[string]any
-	json.NewDecoder(resp.Body).Decode(&obj)
-	if resp.StatusCode != 200 {
-		t.Fatalf("plaid %s: %d %v", name, resp.StatusCode, obj)
-	}
-	return obj
-}
-
 // TestLinkThroughRealPlaidSim runs Cybrid's recipe against the real Plaid
 // simulator: workflow → Link (driven through its page API: First Platypus
 // Bank, user_good/pass_good, one account) → external bank account →
@@ -280,20 +259,11 @@ func TestLinkThroughRealPlaidSim(t *testing.T) {
 		if wf["state"] != "completed" || lt == "" {
 			t.Fatalf("workflow = %v", wf)
 		}
-		open := plaidCall(t, s, "open", map[string]any{"link_token": lt})
-		sid := open["link_session_id"]
-		plaidCall(t, s, "institution", map[string]any{"link_token": lt, "link_session_id": sid, "institution_id": "ins_109508"})
-		sel := plaidCall(t, s, "credentials", map[string]any{"link_token": lt, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
-		accts, _ := sel["accounts"].([]any)
-		if sel["status"] != "select_account" || len(accts) == 0 {
-			t.Fatalf("credentials: %v", sel)
+		l, err := simlink.New(s.PlaidURL).Link(lt)
+		if err != nil {
+			t.Fatal(err)
 		}
-		id := accts[0].(map[string]any)["id"].(string)
-		done := plaidCall(t, s, "accounts", map[string]any{"link_token": lt, "link_session_id": sid, "account_ids": []string{id}})
-		if done["status"] != "connected" {
-			t.Fatalf("accounts: %v", done)
-		}
-		return done["public_token"].(string), id
+		return l.PublicToken, l.Metadata.Accounts[0].ID
 	}
 	createEBA := func(pub, id string) map[string]any {
 		st, eba := call(t, c, "POST", s.BankURL+"/api/external_bank_accounts", at, map[string]any{"name": "Plaid Checking",

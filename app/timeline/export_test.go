@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/timeline"
 )
 
@@ -47,10 +48,7 @@ func TestOpenFolderPassesThePathAsOneArgument(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []byte
-	for i := 0; i < 100 && len(got) == 0; i++ {
-		time.Sleep(20 * time.Millisecond)
-		got, _ = os.ReadFile(out)
-	}
+	wait.True(t, 5*time.Second, "xdg-open to run", func() bool { got, _ = os.ReadFile(out); return len(got) > 0 })
 	if string(got) != dir+"\n" {
 		t.Errorf("xdg-open got %q, want the one argument %q", got, dir)
 	}

@@ -24,84 +24,48 @@ import (
 	"golang.org/x/net/html"
 
 	"linkdesk/app/cybrid"
-	"linkdesk/app/internal/simlink"
+	"linkdesk/app/internal/flowrig"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 	"linkdesk/app/timeline"
 )
 
-// rig is the real flow over the real Cybrid client against the real
-// simulator on loopback, with a Recorder fed by both observers exactly as
-// the session wires it.
+// rig is the flow rig (app/internal/flowrig: the real flow over the real
+// Cybrid client against the real simulator on loopback) with a Recorder fed
+// by both observers exactly as the session wires it.
 type rig struct {
-	t     *testing.T
-	sim   *sim.Sim
-	flow  *linkflow.Flow
-	rec   *timeline.Recorder
-	snaps chan linkflow.Attempt
-	dir   string
+	*flowrig.Rig
+	t   *testing.T
+	rec *timeline.Recorder
+	dir string
 }
 
 func newRig(t *testing.T, env string) *rig { return newRigVia(t, env, nil) }
 
 // newRigVia is newRig with the client's Bank API requests sent to front(sim)
-// (a proxy in front of the simulator) when front is not nil.
+// (a proxy in front of the simulator) when front is not nil. What the proxy
+// answers for Cybrid (a 429 on a POST) is not in Cybrid's spec, so its
+// traffic is not held to it.
 func newRigVia(t *testing.T, env string, front func(*sim.Sim) string) *rig {
 	t.Helper()
-	s, err := sim.Start(sim.Options{WorkflowDelay: 150 * time.Millisecond, AccountDelay: 100 * time.Millisecond})
+	s, err := sim.Start(sim.Options{WorkflowDelay: flowrig.Brief, AccountDelay: flowrig.Brief})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	r := &rig{t: t, sim: s, snaps: make(chan linkflow.Attempt, 1000), dir: t.TempDir()}
+	r := &rig{t: t, dir: t.TempDir()}
 	r.rec = timeline.New(timeline.Options{
 		Environment: env, BankGUID: s.Cybrid.BankGUID(), Version: "1.2.3-test",
 		Dir: r.dir, Secrets: []string{s.ClientSecret},
 	})
-	bankURL := s.BankURL
-	if front != nil {
-		bankURL = front(s)
-	}
-	c, err := cybrid.New(cybrid.Options{BankURL: bankURL, IdentityURL: s.IdentityURL, ClientID: s.ClientID, ClientSecret: s.ClientSecret,
-		HTTPClient: &http.Client{Timeout: 10 * time.Second}, Observer: r.rec.ObserveCall})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.flow = linkflow.New(c, linkflow.Settings{Language: "en", Asset: "USD", LinkCustomizationName: "default",
-		PollInitial: 20 * time.Millisecond, PollMax: 100 * time.Millisecond}, nil,
-		func(a linkflow.Attempt, ev linkflow.Event) {
-			r.rec.ObserveAttempt(a, ev)
-			r.snaps <- a
-		})
-	t.Cleanup(r.flow.Close)
+	r.Rig = flowrig.New(t, flowrig.Options{On: s, Observe: r.rec.ObserveAttempt, OffSpec: front != nil,
+		Client: func(o *cybrid.Options) {
+			o.Observer = r.rec.ObserveCall
+			if front != nil {
+				o.BankURL = front(s)
+			}
+		}})
 	return r
-}
-
-func (r *rig) until(id string, want linkflow.State) linkflow.Attempt {
-	r.t.Helper()
-	timeout := time.After(15 * time.Second)
-	for {
-		select {
-		case a := <-r.snaps:
-			if a.ID != id {
-				continue
-			}
-			if a.State == want {
-				return a
-			}
-			if a.State.Final() {
-				r.t.Fatalf("attempt ended %s (%s: %s), want %s", a.State, a.Code, a.Error, want)
-			}
-		case <-timeout:
-			r.t.Fatalf("attempt not %s after 15s", want)
-		}
-	}
-}
-
-// linkInPlaid goes through the simulated Link for one account.
-func (r *rig) linkInPlaid(linkToken string) (string, linkflow.SuccessMetadata) {
-	r.t.Helper()
-	return simlink.Link(r.t, r.sim.PlaidURL, linkToken, 1)
 }
 
 // A canary the page might forward by mistake inside Plaid metadata.
@@ -116,25 +80,25 @@ const (
 // its link and public tokens.
 func (r *rig) linkedAttempt() (linkflow.Attempt, string, string) {
 	t := r.t
-	cust := r.sim.Cybrid.Customers()[0].GUID
-	a, err := r.flow.StartLink(cust)
+	cust := r.Sim.Cybrid.Customers()[0].GUID
+	a, err := r.Flow.StartLink(cust)
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := r.until(a.ID, linkflow.LinkOpen)
-	if err := r.flow.Loaded(a.ID); err != nil {
+	open := r.Until(a.ID, linkflow.LinkOpen)
+	if err := r.Flow.Loaded(a.ID); err != nil {
 		t.Fatal(err)
 	}
-	r.flow.PlaidEvent(a.ID, "OPEN", map[string]any{"link_session_id": "sess-1", "view_name": nil, "timestamp": "2025-01-01T00:00:00Z"})
-	r.flow.PlaidEvent(a.ID, "SELECT_INSTITUTION", map[string]any{"institution_id": "ins_109508", "institution_name": "First Platypus Bank",
+	r.Flow.PlaidEvent(a.ID, "OPEN", map[string]any{"link_session_id": "sess-1", "view_name": nil, "timestamp": "2025-01-01T00:00:00Z"})
+	r.Flow.PlaidEvent(a.ID, "SELECT_INSTITUTION", map[string]any{"institution_id": "ins_109508", "institution_name": "First Platypus Bank",
 		"public_token": canaryPublic, "note": "Bearer " + canaryJWT, "echo": "token " + canaryPublic + " for " + canaryLink})
-	r.flow.LinkWindowEvent("The bank's sign-in window opened", map[string]any{"popup": "opened"})
-	pub, meta := r.linkInPlaid(open.LinkToken)
-	r.flow.PlaidEvent(a.ID, "HANDOFF", map[string]any{"link_session_id": meta.LinkSessionID})
-	if err := r.flow.Success(a.ID, pub, meta); err != nil {
+	r.Flow.LinkWindowEvent("The bank's sign-in window opened", map[string]any{"popup": "opened"})
+	pub, meta := r.LinkInPlaid(open.LinkToken)
+	r.Flow.PlaidEvent(a.ID, "HANDOFF", map[string]any{"link_session_id": meta.LinkSessionID})
+	if err := r.Flow.Success(a.ID, pub, meta); err != nil {
 		t.Fatal(err)
 	}
-	done := r.until(a.ID, linkflow.Done)
+	done := r.Until(a.ID, linkflow.Done)
 	return done, open.LinkToken, pub
 }
 
@@ -248,14 +212,14 @@ func TestExportsRoundTripAndCarryNoSecret(t *testing.T) {
 	r := newRig(t, "sim")
 	a, linkToken, pub := r.linkedAttempt()
 	// A second attempt that ends with a Plaid error, for the session report.
-	b, _ := r.flow.StartLink(r.sim.Cybrid.Customers()[1].GUID)
-	r.until(b.ID, linkflow.LinkOpen)
-	r.flow.Loaded(b.ID)
-	r.flow.PlaidEvent(b.ID, "ERROR", map[string]any{"error_code": "INVALID_CREDENTIALS", "error_type": "ITEM_ERROR", "view_name": "CREDENTIAL", "institution_name": "First Platypus Bank"})
+	b, _ := r.Flow.StartLink(r.Sim.Cybrid.Customers()[1].GUID)
+	r.Until(b.ID, linkflow.LinkOpen)
+	r.Flow.Loaded(b.ID)
+	r.Flow.PlaidEvent(b.ID, "ERROR", map[string]any{"error_code": "INVALID_CREDENTIALS", "error_type": "ITEM_ERROR", "view_name": "CREDENTIAL", "institution_name": "First Platypus Bank"})
 	status := "requires_credentials"
-	r.flow.Exit(b.ID, &linkflow.LinkError{ErrorType: "ITEM_ERROR", ErrorCode: "INVALID_CREDENTIALS", ErrorMessage: "the provided credentials were not correct"},
+	r.Flow.Exit(b.ID, &linkflow.LinkError{ErrorType: "ITEM_ERROR", ErrorCode: "INVALID_CREDENTIALS", ErrorMessage: "the provided credentials were not correct"},
 		linkflow.ExitMetadata{Status: &status, LinkSessionID: "sess-2", RequestID: "req-2", Institution: &linkflow.Institution{Name: "First Platypus Bank", InstitutionID: "ins_109508"}})
-	r.until(b.ID, linkflow.Failed)
+	r.Until(b.ID, linkflow.Failed)
 
 	files, err := r.rec.Export(a.ID, timeline.JSONL, timeline.HTML)
 	if err != nil {
@@ -279,7 +243,7 @@ func TestExportsRoundTripAndCarryNoSecret(t *testing.T) {
 	}
 	nameRE := regexp.MustCompile(`^linkdesk-sim-(attempt-[0-9a-f]+|session)-\d{8}T\d{6}Z(-\d+)?\.(jsonl|html)$`)
 	forbidden := map[string]string{
-		"link token": linkToken, "public token": pub, "client secret": r.sim.ClientSecret,
+		"link token": linkToken, "public token": pub, "client secret": r.Sim.ClientSecret,
 		"canary public token": canaryPublic, "canary JWT": canaryJWT, "canary link token": canaryLink,
 		"canary link token's tail":   strings.TrimPrefix(canaryLink, "link-production-"),
 		"canary public token's tail": strings.TrimPrefix(canaryPublic, "public-sandbox-"),
@@ -586,53 +550,12 @@ func (g *apiGate) serve(w http.ResponseWriter, req *http.Request, proxy http.Han
 	w.Write(rec.Body.Bytes())
 }
 
-// linkAccount goes through the simulated Link for linkToken, choosing the
-// i-th account First Platypus Bank offers (two attempts for one customer
-// choose different accounts: the same one twice is a duplicate).
-func (r *rig) linkAccount(linkToken string, i int) (string, linkflow.SuccessMetadata) {
-	t := r.t
-	t.Helper()
-	open := simlink.Call(t, r.sim.PlaidURL, "open", map[string]any{"link_token": linkToken})
-	sid := open["link_session_id"]
-	simlink.Call(t, r.sim.PlaidURL, "institution", map[string]any{"link_token": linkToken, "link_session_id": sid, "institution_id": "ins_109508"})
-	sel := simlink.Call(t, r.sim.PlaidURL, "credentials", map[string]any{"link_token": linkToken, "link_session_id": sid, "username": "user_good", "password": "pass_good"})
-	accts, _ := sel["accounts"].([]any)
-	if len(accts) <= i {
-		t.Fatalf("simulated Link offered %d accounts, want more than %d", len(accts), i)
-	}
-	id := accts[i].(map[string]any)["id"]
-	done := simlink.Call(t, r.sim.PlaidURL, "accounts", map[string]any{"link_token": linkToken, "link_session_id": sid, "account_ids": []any{id}})
-	// The answer carries what the page hands to onSuccess: the accounts and
-	// the institution.
-	var meta linkflow.SuccessMetadata
-	b, _ := json.Marshal(done)
-	if err := json.Unmarshal(b, &meta); err != nil || len(meta.Accounts) != 1 {
-		t.Fatalf("simulated Link's onSuccess metadata: %v %s", err, b)
-	}
-	pub, _ := done["public_token"].(string)
-	return pub, meta
-}
-
-// untilBoth waits until each of the attempts ids has reached state want
-// (reading the flow's snapshots, which other attempts share).
+// untilBoth waits until each of the attempts ids has reached state want.
 func (r *rig) untilBoth(want linkflow.State, ids ...string) map[string]linkflow.Attempt {
 	r.t.Helper()
 	got := map[string]linkflow.Attempt{}
-	timeout := time.After(15 * time.Second)
-	for len(got) < len(ids) {
-		select {
-		case a := <-r.snaps:
-			if !slices.Contains(ids, a.ID) {
-				continue
-			}
-			if a.State == want {
-				got[a.ID] = a
-			} else if a.State.Final() {
-				r.t.Fatalf("attempt %s ended %s (%s: %s), want %s", a.ID, a.State, a.Code, a.Error, want)
-			}
-		case <-timeout:
-			r.t.Fatalf("attempts %v not all %s after 15s (reached: %v)", ids, want, got)
-		}
+	for _, id := range ids {
+		got[id] = r.Until(id, want)
 	}
 	return got
 }
@@ -665,23 +588,23 @@ func TestConcurrentAttemptsKeepTheirOwnCalls(t *testing.T) {
 		t.Cleanup(front.Close)
 		return front.URL
 	})
-	cust := r.sim.Cybrid.Customers()[0].GUID
-	a, err := r.flow.StartLink(cust)
+	cust := r.Sim.Cybrid.Customers()[0].GUID
+	a, err := r.Flow.StartLink(cust)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := r.flow.StartLink(cust)
+	b, err := r.Flow.StartLink(cust)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ids := []string{a.ID, b.ID}
 	open := r.untilBoth(linkflow.LinkOpen, ids...)
-	pubA, metaA := r.linkAccount(open[a.ID].LinkToken, 0)
-	pubB, metaB := r.linkAccount(open[b.ID].LinkToken, 1)
-	if err := r.flow.Success(a.ID, pubA, metaA); err != nil {
+	pubA, metaA := r.LinkInPlaid(open[a.ID].LinkToken, 0)
+	pubB, metaB := r.LinkInPlaid(open[b.ID].LinkToken, 1) // another account: the same one twice is a duplicate
+	if err := r.Flow.Success(a.ID, pubA, metaA); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.flow.Success(b.ID, pubB, metaB); err != nil {
+	if err := r.Flow.Success(b.ID, pubB, metaB); err != nil {
 		t.Fatal(err)
 	}
 	done := r.untilBoth(linkflow.Done, ids...)
@@ -797,7 +720,7 @@ func TestConcurrentAttemptsKeepTheirOwnCalls(t *testing.T) {
 					t.Errorf("attempt %s's %s export names %s of the other attempt", id, f.Format, theirs)
 				}
 			}
-			for _, secret := range []string{pubA, pubB, open[a.ID].LinkToken, open[b.ID].LinkToken, r.sim.ClientSecret} {
+			for _, secret := range []string{pubA, pubB, open[a.ID].LinkToken, open[b.ID].LinkToken, r.Sim.ClientSecret} {
 				if bytes.Contains(data, []byte(secret)) {
 					t.Errorf("attempt %s's %s export holds a secret", id, f.Format)
 				}
@@ -896,7 +819,7 @@ func TestAPIEntriesKeepTheirBodiesWithoutSecrets(t *testing.T) {
 		if !strings.Contains(out, `plaid_account_id`) || !strings.Contains(out, a.AccountGUID) {
 			t.Errorf("the %s export lacks the bodies", name)
 		}
-		for _, secret := range []string{pub, r.sim.ClientSecret} {
+		for _, secret := range []string{pub, r.Sim.ClientSecret} {
 			if strings.Contains(out, secret) {
 				t.Errorf("the %s export holds a secret", name)
 			}

@@ -18,6 +18,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/sim"
 	"linkdesk/app/ui"
 	"linkdesk/app/ui/httplimit"
@@ -184,10 +185,8 @@ func floodOne(t *testing.T, tg floodTarget) {
 
 	// Within idleBound the server has closed every idle connection; the
 	// client has closed none.
-	deadline := end.Add(idleBound)
-	for heldSockets(t, port) > 0 && time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
-	}
+	// (A timeout is reported below, with the count and the timing.)
+	wait.Until(time.Until(end.Add(idleBound)), func() (bool, error) { return heldSockets(t, port) == 0, nil })
 	after := heldSockets(t, port)
 	t.Logf("%s: %v after the flood (IdleTimeout %v) the server holds %d of its connections; the client still has %d open", tg.name, time.Since(end).Round(100*time.Millisecond), tg.limits.IdleTimeout, after, len(open))
 	if after != 0 {

@@ -36,6 +36,14 @@ var ErrTimeout = errors.New("timed out")
 // once cond is done, else an error wrapping ErrTimeout with cond's last
 // reason.
 func Until(timeout time.Duration, cond func() (done bool, why error)) error {
+	return UntilWoken(timeout, nil, cond)
+}
+
+// UntilWoken is Until that also checks cond as soon as wake receives,
+// without waiting for the next poll: a source that signals every change
+// (see Signal) is awaited as fast as a channel read, and polling still
+// covers a missed signal. A nil wake is Until.
+func UntilWoken(timeout time.Duration, wake <-chan struct{}, cond func() (done bool, why error)) error {
 	deadline := time.Now().Add(timeout)
 	interval := minInterval
 	var last error
@@ -53,8 +61,13 @@ func Until(timeout time.Duration, cond func() (done bool, why error)) error {
 			}
 			return fmt.Errorf("%w after %s", ErrTimeout, timeout)
 		}
-		time.Sleep(min(interval, time.Until(deadline)+time.Millisecond))
-		interval = min(interval*3/2, maxInterval)
+		nap := time.NewTimer(min(interval, time.Until(deadline)+time.Millisecond))
+		select {
+		case <-nap.C:
+			interval = min(interval*3/2, maxInterval)
+		case <-wake:
+			nap.Stop()
+		}
 	}
 }
 
@@ -62,7 +75,13 @@ func Until(timeout time.Duration, cond func() (done bool, why error)) error {
 // awaited and cond's last reason.
 func For(t testing.TB, timeout time.Duration, what string, cond func() (done bool, why error)) {
 	t.Helper()
-	if err := Until(timeout, cond); err != nil {
+	ForWoken(t, timeout, what, nil, cond)
+}
+
+// ForWoken is UntilWoken for a test, failing t as For does.
+func ForWoken(t testing.TB, timeout time.Duration, what string, wake <-chan struct{}, cond func() (done bool, why error)) {
+	t.Helper()
+	if err := UntilWoken(timeout, wake, cond); err != nil {
 		t.Fatalf("waited for %s: %v", what, err)
 	}
 }
@@ -71,4 +90,20 @@ func For(t testing.TB, timeout time.Duration, what string, cond func() (done boo
 func True(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	For(t, timeout, what, func() (bool, error) { return cond(), nil })
+}
+
+// Signal tells a waiter (UntilWoken, ForWoken) that what it waits for may
+// have changed. Make it with NewSignal; Notify never blocks, and
+// notifications that nobody has received yet count as one.
+type Signal chan struct{}
+
+// NewSignal returns a Signal to pass, as a channel, to UntilWoken.
+func NewSignal() Signal { return make(Signal, 1) }
+
+// Notify wakes the waiter, or the next one to wait.
+func (s Signal) Notify() {
+	select {
+	case s <- struct{}{}:
+	default:
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -28,5 +29,41 @@ func TestUntilSaysWhyOnTimeout(t *testing.T) {
 	}
 	if n < 3 || n > 20 {
 		t.Errorf("%d checks in 100 ms: want a few, neither one nor a busy loop", n)
+	}
+}
+
+func TestUntilWokenChecksAtOnceOnASignal(t *testing.T) {
+	sig := NewSignal()
+	var ready atomic.Bool
+	var readyAt atomic.Int64
+	checks := 0
+	cond := func() (bool, error) {
+		checks++
+		if checks == 8 {
+			// By the 8th check (about 320 ms in) the interval has grown to
+			// 170 ms: polling alone would see the change below 150 ms late.
+			go func() {
+				time.Sleep(20 * time.Millisecond)
+				readyAt.Store(time.Now().UnixNano())
+				ready.Store(true)
+				sig.Notify()
+				sig.Notify() // a second notification before the waiter runs must not block
+			}()
+		}
+		return ready.Load(), nil
+	}
+	if err := UntilWoken(5*time.Second, sig, cond); err != nil {
+		t.Fatal(err)
+	}
+	if late := time.Since(time.Unix(0, readyAt.Load())); late > 60*time.Millisecond {
+		t.Errorf("returned %v after the signal; want at once, not at the next poll", late)
+	}
+	if checks < 9 || checks > 10 {
+		t.Errorf("%d checks, want 9: eight polls, then one on the signal (10 if a poll came first)", checks)
+	}
+	// A nil wake is plain polling: it still returns once done.
+	start := time.Now()
+	if err := UntilWoken(time.Second, nil, func() (bool, error) { return time.Since(start) > 30*time.Millisecond, nil }); err != nil {
+		t.Fatalf("nil wake: %v", err)
 	}
 }

@@ -1,8 +1,6 @@
 package plaidsim
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,15 +8,17 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"linkdesk/app/internal/simlink"
 )
 
 // front is a TLS reverse proxy in front of the simulator, as a tester puts
 // one to serve Link under Plaid's hostname.
 type front struct {
-	t      *testing.T
-	srv    *httptest.Server
-	host   string // the hostname pages are served under
-	origin string // https://host
+	t    *testing.T
+	srv  *httptest.Server
+	host string          // the hostname pages are served under
+	link *simlink.Client // the Link API through the front, from its pages' origin https://host
 }
 
 // startFront starts a TLS front for ss. keepHost: forward the Host header
@@ -38,48 +38,30 @@ func startFront(t *testing.T, ss *simServer, keepHost bool) *front {
 	}}
 	srv := httptest.NewTLSServer(rp)
 	t.Cleanup(srv.Close)
-	return &front{t: t, srv: srv, host: "cdn.plaid.com", origin: "https://cdn.plaid.com"}
+	f := &front{t: t, srv: srv, host: "cdn.plaid.com"}
+	f.link = f.from("https://" + f.host)
+	return f
 }
 
-// do sends a request through the front as a browser on a page of origin
-// does (Host: the front's hostname).
-func (f *front) do(method, path, origin string, body any) (int, map[string]any, string) {
+// from is a client of the Link API through the front, calling from a page
+// of origin ("" for none).
+func (f *front) from(origin string) *simlink.Client {
+	return &simlink.Client{URL: f.srv.URL, Origin: origin, Host: f.host, HTTP: f.srv.Client()}
+}
+
+// get loads a page through the front as a browser does (Host: the front's
+// hostname) and returns its status and body.
+func (f *front) get(path string) (int, string) {
 	f.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
 	req.Host = f.host
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if origin != "" {
-		req.Header.Set("Origin", origin)
-	}
 	resp, err := f.srv.Client().Do(req)
 	if err != nil {
-		f.t.Fatalf("%s %s through the front: %v", method, path, err)
+		f.t.Fatalf("GET %s through the front: %v", path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			f.t.Fatalf("%s %s: reply is not JSON: %s", method, path, raw)
-		}
-	}
-	return resp.StatusCode, out, string(raw)
-}
-
-func (f *front) must(name string, body map[string]any) map[string]any {
-	f.t.Helper()
-	code, out, _ := f.do("POST", apiPrefix+name, f.origin, body)
-	if code != http.StatusOK {
-		f.t.Fatalf("POST %s through the front: HTTP %d %v", name, code, out)
-	}
-	return out
+	return resp.StatusCode, string(raw)
 }
 
 // TestLinkWorksBehindAFrontThatKeepsPlaidsHostname: served through a TLS
@@ -95,44 +77,41 @@ func TestLinkWorksBehindAFrontThatKeepsPlaidsHostname(t *testing.T) {
 			f := startFront(t, ss, keepHost)
 			tok := ss.token(LinkTokenRequest{})
 
-			if code, body, _ := f.do("GET", "/link/v2/stable/link.html?token="+tok, "", nil); code != 200 || body != nil {
+			if code, page := f.get("/link/v2/stable/link.html?token=" + tok); code != 200 || !strings.Contains(page, "link.js") {
 				t.Fatalf("Link page through the front: HTTP %d", code)
 			}
-			f.must("init", map[string]any{"link_token": tok})
-			sid := f.must("open", map[string]any{"link_token": tok})["link_session_id"].(string)
-			base := map[string]any{"link_token": tok, "link_session_id": sid}
-			oauth := f.must("institution", with(base, "institution_id", "ins_127287"))["oauth"].(map[string]any)
+			se := f.link.Open(t, tok)
+			oauth := se.Call(t, "institution", "institution_id", "ins_127287")["oauth"].(map[string]any)
 			state := oauth["oauth_state_id"].(string)
 
 			// The pop-up: the bank's page and its calls, then Plaid's
 			// return page, all under the front's origin.
-			if code, _, html := f.do("GET", oauth["url"].(string), "", nil); code != 200 || !strings.Contains(html, "bank.js") {
+			if code, html := f.get(oauth["url"].(string)); code != 200 || !strings.Contains(html, "bank.js") {
 				t.Fatalf("bank page through the front: HTTP %d", code)
 			}
-			f.must("bank/info", map[string]any{"oauth_state_id": state})
-			ret := f.must("bank/decide", map[string]any{"oauth_state_id": state, "decision": "approve"})["return_url"].(string)
-			if code, _, _ := f.do("GET", ret, "", nil); code != 200 {
+			f.link.Call(t, "bank/info", map[string]any{"oauth_state_id": state})
+			ret := f.link.Call(t, "bank/decide", map[string]any{"oauth_state_id": state, "decision": "approve"})["return_url"].(string)
+			if code, _ := f.get(ret); code != 200 {
 				t.Fatalf("return page through the front: HTTP %d", code)
 			}
-			if r := f.must("bank/return", map[string]any{"oauth_state_id": state}); r["result"] != "approved" {
+			if r := f.link.Call(t, "bank/return", map[string]any{"oauth_state_id": state}); r["result"] != "approved" {
 				t.Fatalf("bank/return = %v", r)
 			}
-			c := f.must("oauth/complete", base)
+			c := se.Call(t, "oauth/complete")
 			if c["status"] != "select_account" {
 				t.Fatalf("oauth/complete = %v, want select_account", c)
 			}
-			first := c["accounts"].([]any)[0].(map[string]any)["id"]
-			if done := f.must("accounts", with(base, "account_ids", []any{first})); done["status"] != "connected" {
+			if done := se.Call(t, "accounts", "account_ids", simlink.Accounts(c)[:1]); done["status"] != "connected" {
 				t.Fatalf("accounts = %v, want connected", done)
 			}
 
 			// Other pages stay refused, through the front or not.
 			for _, origin := range []string{"https://evil.example", "https://cdn.plaid.com.evil.example", "http://127.0.0.1:1", ""} {
-				if code, out, _ := f.do("POST", apiPrefix+"init", origin, map[string]any{"link_token": tok}); code != 403 || errCode(out) != "FORBIDDEN_ORIGIN" {
+				if code, out := f.from(origin).Try(t, "init", map[string]any{"link_token": tok}); code != 403 || errCode(out) != "FORBIDDEN_ORIGIN" {
 					t.Errorf("Origin %q through the front: HTTP %d %v, want 403 FORBIDDEN_ORIGIN", origin, code, out)
 				}
 			}
-			if code, out := ss.callFrom("https://cdn.plaid.com", "init", map[string]any{"link_token": tok}); code != 403 {
+			if code, out := ss.from("https://cdn.plaid.com").Try(t, "init", map[string]any{"link_token": tok}); code != 403 {
 				t.Errorf("Origin https://cdn.plaid.com straight to the simulator (Host %s): HTTP %d %v, want 403", ss.srv.Listener.Addr(), code, out)
 			}
 		})

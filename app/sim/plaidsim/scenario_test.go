@@ -13,10 +13,10 @@ func TestScenarioSwitches(t *testing.T) {
 		on := ss.token(LinkTokenRequest{LinkCustomizationName: "default"})
 		ss.sim.SetScenario(Scenario{})
 		off := ss.token(LinkTokenRequest{LinkCustomizationName: "default"})
-		if got := ss.must("init", map[string]any{"link_token": on})["account_select"]; got != "multi" {
+		if got := ss.link.Call(t, "init", map[string]any{"link_token": on})["account_select"]; got != "multi" {
 			t.Errorf("token issued with MultiSelect: account_select %v", got)
 		}
-		if got := ss.must("init", map[string]any{"link_token": off})["account_select"]; got != "single" {
+		if got := ss.link.Call(t, "init", map[string]any{"link_token": off})["account_select"]; got != "single" {
 			t.Errorf("token issued after: account_select %v", got)
 		}
 	})
@@ -25,16 +25,15 @@ func TestScenarioSwitches(t *testing.T) {
 		ss.sim.SetScenario(Scenario{InstitutionDown: true})
 		defer ss.sim.SetScenario(Scenario{})
 		tok := ss.token(LinkTokenRequest{})
-		sid := ss.open(tok)
-		base := map[string]any{"link_token": tok, "link_session_id": sid}
+		se := ss.link.Open(t, tok)
 		for _, ins := range []string{"ins_127287", "ins_109508"} {
-			r := ss.must("institution", with(base, "institution_id", ins))
+			r := se.Call(t, "institution", "institution_id", ins)
 			if errType(r) != "INSTITUTION_ERROR" || errCode(r) != "INSTITUTION_DOWN" || r["health"] != "down" || r["oauth"] != nil {
 				t.Errorf("selecting %s: %v", ins, r)
 			}
 		}
 		// Credentials are refused: no institution that takes them is selected.
-		if code, _ := ss.call("credentials", with(base, "username", "user_good", "password", "pass_good")); code != http.StatusBadRequest {
+		if code, _ := se.Try(t, "credentials", "username", "user_good", "password", "pass_good"); code != http.StatusBadRequest {
 			t.Errorf("credentials after a down institution: HTTP %d", code)
 		}
 	})
@@ -48,8 +47,8 @@ func TestScenarioSwitches(t *testing.T) {
 		ss.sim.SetScenario(Scenario{InstitutionDown: true})
 		defer ss.sim.SetScenario(Scenario{})
 		tok := ss.token(LinkTokenRequest{UpdateItemID: it.ItemID})
-		base := map[string]any{"link_token": tok, "link_session_id": ss.open(tok)}
-		r := ss.must("credentials", with(base, "username", "user_good", "password", "pass_good"))
+		se := ss.link.Open(t, tok)
+		r := se.Call(t, "credentials", "username", "user_good", "password", "pass_good")
 		if r["status"] != "error" || r["retry"] == true || errType(r) != "INSTITUTION_ERROR" || errCode(r) != "INSTITUTION_DOWN" {
 			t.Errorf("update-mode sign-in with the bank down: %v", r)
 		}
@@ -59,10 +58,10 @@ func TestScenarioSwitches(t *testing.T) {
 		ss.sim.SetScenario(Scenario{RejectCredentials: true})
 		defer ss.sim.SetScenario(Scenario{})
 		tok := ss.token(LinkTokenRequest{})
-		base := map[string]any{"link_token": tok, "link_session_id": ss.open(tok)}
-		ss.must("institution", with(base, "institution_id", "ins_109508"))
+		se := ss.link.Open(t, tok)
+		se.Call(t, "institution", "institution_id", "ins_109508")
 		for _, pw := range []string{"pass_good", "mfa_device"} {
-			r := ss.must("credentials", with(base, "username", "user_good", "password", pw))
+			r := se.Call(t, "credentials", "username", "user_good", "password", pw)
 			if r["status"] != "error" || r["retry"] != true || errType(r) != "ITEM_ERROR" || errCode(r) != "INVALID_CREDENTIALS" {
 				t.Errorf("password %s: %v", pw, r)
 			}
@@ -73,7 +72,7 @@ func TestScenarioSwitches(t *testing.T) {
 		ss.sim.SetScenario(Scenario{ExpiredLinkTokens: 2})
 		var codes []string
 		for i := 0; i < 3; i++ {
-			_, r := ss.call("init", map[string]any{"link_token": ss.token(LinkTokenRequest{})})
+			_, r := ss.link.Try(t, "init", map[string]any{"link_token": ss.token(LinkTokenRequest{})})
 			codes = append(codes, errCode(r))
 		}
 		if codes[0] != "INVALID_LINK_TOKEN" || codes[1] != "INVALID_LINK_TOKEN" || codes[2] != "" {

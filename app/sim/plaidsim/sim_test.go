@@ -1,8 +1,6 @@
 package plaidsim
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -13,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"linkdesk/app/internal/simlink"
 )
 
 // clock is a settable time source for token expiry tests.
@@ -30,12 +30,14 @@ func (c *clock) Add(d time.Duration) {
 
 func newClock() *clock { return &clock{t: time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC)} }
 
-// simServer runs a Sim on a real loopback HTTP server.
+// simServer runs a Sim on a real loopback HTTP server; link calls its Link
+// API as the Link page does (Origin = the simulator's own origin).
 type simServer struct {
-	t   *testing.T
-	sim *Sim
-	clk *clock
-	srv *httptest.Server
+	t    *testing.T
+	sim  *Sim
+	clk  *clock
+	srv  *httptest.Server
+	link *simlink.Client
 }
 
 func startSim(t *testing.T, o Options) *simServer {
@@ -47,44 +49,13 @@ func startSim(t *testing.T, o Options) *simServer {
 	s := New(o)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &simServer{t: t, sim: s, clk: clk, srv: srv}
+	return &simServer{t: t, sim: s, clk: clk, srv: srv, link: simlink.New(srv.URL)}
 }
 
-// call POSTs a JSON API call the way the Link page does (Origin = the
-// simulator's own origin) and decodes the reply.
-func (ss *simServer) call(name string, body map[string]any) (int, map[string]any) {
-	ss.t.Helper()
-	return ss.callFrom(ss.srv.URL, name, body)
-}
-
-func (ss *simServer) callFrom(origin, name string, body map[string]any) (int, map[string]any) {
-	ss.t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, ss.srv.URL+apiPrefix+name, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	if origin != "" {
-		req.Header.Set("Origin", origin)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		ss.t.Fatalf("POST %s: %v", name, err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		ss.t.Fatalf("POST %s: reply is not JSON: %v", name, err)
-	}
-	return resp.StatusCode, out
-}
-
-// must calls and requires HTTP 200.
-func (ss *simServer) must(name string, body map[string]any) map[string]any {
-	ss.t.Helper()
-	code, out := ss.call(name, body)
-	if code != http.StatusOK {
-		ss.t.Fatalf("POST %s: HTTP %d %v", name, code, out)
-	}
-	return out
+// from is a client of ss's Link API calling from a page of origin ("" for
+// none).
+func (ss *simServer) from(origin string) *simlink.Client {
+	return &simlink.Client{URL: ss.srv.URL, Origin: origin}
 }
 
 func errCode(m map[string]any) string {
@@ -111,43 +82,23 @@ func (ss *simServer) token(req LinkTokenRequest) string {
 	return lt.Token
 }
 
-// open starts a Link session for tok and returns its link_session_id.
-func (ss *simServer) open(tok string) string {
-	ss.t.Helper()
-	ss.must("init", map[string]any{"link_token": tok})
-	r := ss.must("open", map[string]any{"link_token": tok})
-	return r["link_session_id"].(string)
-}
-
-// linkItem walks a non-OAuth flow to Account Select and picks the first
-// account; it returns the public token and the connected reply.
+// linkItem walks a non-OAuth flow at institutionID to Account Select and
+// picks the first account; it returns the public token and the connected
+// reply.
 func (ss *simServer) linkItem(tok, institutionID string) (string, map[string]any) {
-	ss.t.Helper()
-	sid := ss.open(tok)
-	base := map[string]any{"link_token": tok, "link_session_id": sid}
-	ss.must("institution", with(base, "institution_id", institutionID))
-	r := ss.must("credentials", with(base, "username", "user_good", "password", "pass_good"))
+	t := ss.t
+	t.Helper()
+	se := ss.link.Open(t, tok)
+	se.Call(t, "institution", "institution_id", institutionID)
+	r := se.Call(t, "credentials", "username", "user_good", "password", "pass_good")
 	if r["status"] != "select_account" {
-		ss.t.Fatalf("credentials user_good/pass_good: status %v, want select_account (%v)", r["status"], r)
+		t.Fatalf("credentials user_good/pass_good: status %v, want select_account (%v)", r["status"], r)
 	}
-	accts := r["accounts"].([]any)
-	first := accts[0].(map[string]any)["id"]
-	c := ss.must("accounts", with(base, "account_ids", []any{first}))
+	c := se.Call(t, "accounts", "account_ids", simlink.Accounts(r)[:1])
 	if c["status"] != "connected" {
-		ss.t.Fatalf("accounts: status %v, want connected", c["status"])
+		t.Fatalf("accounts: status %v, want connected", c["status"])
 	}
 	return c["public_token"].(string), c
-}
-
-func with(base map[string]any, kv ...any) map[string]any {
-	m := map[string]any{}
-	for k, v := range base {
-		m[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i].(string)] = kv[i+1]
-	}
-	return m
 }
 
 var (
@@ -168,13 +119,13 @@ func TestLinkTokenLifetimeAndExpiry(t *testing.T) {
 		t.Errorf("expiration %v, want %v (4 h)", lt.Expiration, want)
 	}
 	ss.clk.Add(4*time.Hour - time.Second)
-	ss.must("init", map[string]any{"link_token": lt.Token})
+	ss.link.Call(t, "init", map[string]any{"link_token": lt.Token})
 	ss.clk.Add(time.Second)
-	code, r := ss.call("init", map[string]any{"link_token": lt.Token})
+	code, r := ss.link.Try(t, "init", map[string]any{"link_token": lt.Token})
 	if code != http.StatusBadRequest || errCode(r) != "INVALID_LINK_TOKEN" || errType(r) != "INVALID_INPUT" {
 		t.Errorf("init at expiry: HTTP %d %v, want 400 INVALID_INPUT/INVALID_LINK_TOKEN", code, r)
 	}
-	code, r = ss.call("init", map[string]any{"link_token": "link-sandbox-00000000-0000-4000-8000-000000000000"})
+	code, r = ss.link.Try(t, "init", map[string]any{"link_token": "link-sandbox-00000000-0000-4000-8000-000000000000"})
 	if code != http.StatusBadRequest || errCode(r) != "INVALID_LINK_TOKEN" {
 		t.Errorf("unknown token: HTTP %d %v, want INVALID_LINK_TOKEN", code, r)
 	}
@@ -209,26 +160,26 @@ func TestCreateLinkTokenRejectsBadRequests(t *testing.T) {
 func TestNonOAuthFlowAndPublicTokenSingleUse(t *testing.T) {
 	ss := startSim(t, Options{})
 	tok := ss.token(LinkTokenRequest{LinkCustomizationName: "default"})
-	init := ss.must("init", map[string]any{"link_token": tok})
+	init := ss.link.Call(t, "init", map[string]any{"link_token": tok})
 	if init["update_mode"] != false || init["start_view"] != "CONSENT" || init["account_select"] != "single" {
 		t.Errorf("init = %v, want new-item mode starting at CONSENT with single Account Select", init)
 	}
 	if n := len(init["institutions"].([]any)); n < 7 {
 		t.Errorf("init lists %d institutions, want the Sandbox set", n)
 	}
-	sid := ss.must("open", map[string]any{"link_token": tok})["link_session_id"].(string)
-	base := map[string]any{"link_token": tok, "link_session_id": sid}
-	ss.must("institution", with(base, "institution_id", "ins_109508"))
+	sid := ss.link.Call(t, "open", map[string]any{"link_token": tok})["link_session_id"].(string)
+	se := ss.link.Session(tok, sid)
+	se.Call(t, "institution", "institution_id", "ins_109508")
 
-	bad := ss.must("credentials", with(base, "username", "user_good", "password", "error_INVALID_CREDENTIALS"))
+	bad := se.Call(t, "credentials", "username", "user_good", "password", "error_INVALID_CREDENTIALS")
 	if bad["status"] != "error" || errCode(bad) != "INVALID_CREDENTIALS" || bad["retry"] != true {
 		t.Fatalf("error_INVALID_CREDENTIALS: %v, want a retryable INVALID_CREDENTIALS", bad)
 	}
-	wrong := ss.must("credentials", with(base, "username", "someone", "password", "guess"))
+	wrong := se.Call(t, "credentials", "username", "someone", "password", "guess")
 	if errCode(wrong) != "INVALID_CREDENTIALS" {
 		t.Errorf("wrong credentials: %v, want INVALID_CREDENTIALS", wrong)
 	}
-	r := ss.must("credentials", with(base, "username", "user_good", "password", "pass_good"))
+	r := se.Call(t, "credentials", "username", "user_good", "password", "pass_good")
 	accts := r["accounts"].([]any)
 	if r["status"] != "select_account" || len(accts) != 3 {
 		t.Fatalf("user_good/pass_good: %v, want Account Select with First Platypus Bank's 3 accounts", r)
@@ -243,11 +194,11 @@ func TestNonOAuthFlowAndPublicTokenSingleUse(t *testing.T) {
 			t.Errorf("account %s = %v (present %v), want present and null", k, v, ok)
 		}
 	}
-	code, two := ss.call("accounts", with(base, "account_ids", []any{a0["id"], accts[1].(map[string]any)["id"]}))
+	code, two := se.Try(t, "accounts", "account_ids", []any{a0["id"], accts[1].(map[string]any)["id"]})
 	if code != http.StatusBadRequest {
 		t.Errorf("two accounts under the default customization: HTTP %d %v, want 400", code, two)
 	}
-	c := ss.must("accounts", with(base, "account_ids", []any{a0["id"]}))
+	c := se.Call(t, "accounts", "account_ids", []any{a0["id"]})
 	pt := c["public_token"].(string)
 	if !publicTokenRE.MatchString(pt) {
 		t.Errorf("public token %q does not look like public-sandbox-<uuid>", pt)
@@ -276,7 +227,7 @@ func TestNonOAuthFlowAndPublicTokenSingleUse(t *testing.T) {
 		t.Errorf("Sessions() = %+v", sess)
 	}
 	// The link token is used up once it linked an item.
-	if code, r := ss.call("init", map[string]any{"link_token": tok}); code != http.StatusBadRequest || errCode(r) != "INVALID_LINK_TOKEN" {
+	if code, r := ss.link.Try(t, "init", map[string]any{"link_token": tok}); code != http.StatusBadRequest || errCode(r) != "INVALID_LINK_TOKEN" {
 		t.Errorf("init with a used link token: HTTP %d %v, want INVALID_LINK_TOKEN", code, r)
 	}
 }
@@ -298,18 +249,18 @@ func TestPublicTokenExpiresAfter30Minutes(t *testing.T) {
 func TestMultiAccountCustomization(t *testing.T) {
 	ss := startSim(t, Options{})
 	tok := ss.token(LinkTokenRequest{LinkCustomizationName: "multi_account"})
-	if ss.must("init", map[string]any{"link_token": tok})["account_select"] != "multi" {
+	if ss.link.Call(t, "init", map[string]any{"link_token": tok})["account_select"] != "multi" {
 		t.Fatal("customization multi_account: Account Select is not multi")
 	}
-	sid := ss.must("open", map[string]any{"link_token": tok})["link_session_id"].(string)
-	base := map[string]any{"link_token": tok, "link_session_id": sid}
-	ss.must("institution", with(base, "institution_id", "ins_109509"))
-	r := ss.must("credentials", with(base, "username", "user_good", "password", "pass_good"))
+	sid := ss.link.Call(t, "open", map[string]any{"link_token": tok})["link_session_id"].(string)
+	se := ss.link.Session(tok, sid)
+	se.Call(t, "institution", "institution_id", "ins_109509")
+	r := se.Call(t, "credentials", "username", "user_good", "password", "pass_good")
 	var ids []any
 	for _, a := range r["accounts"].([]any) {
 		ids = append(ids, a.(map[string]any)["id"])
 	}
-	c := ss.must("accounts", with(base, "account_ids", ids))
+	c := se.Call(t, "accounts", "account_ids", ids)
 	if n := len(c["accounts"].([]any)); n != len(ids) {
 		t.Errorf("connected with %d accounts, want %d", n, len(ids))
 	}
@@ -318,21 +269,20 @@ func TestMultiAccountCustomization(t *testing.T) {
 func TestMFAAndSandboxErrors(t *testing.T) {
 	ss := startSim(t, Options{})
 	tok := ss.token(LinkTokenRequest{})
-	sid := ss.open(tok)
-	base := map[string]any{"link_token": tok, "link_session_id": sid}
-	ss.must("institution", with(base, "institution_id", "ins_109508"))
-	if code, _ := ss.call("mfa", with(base, "code", "1234")); code != http.StatusBadRequest {
+	se := ss.link.Open(t, tok)
+	se.Call(t, "institution", "institution_id", "ins_109508")
+	if code, _ := se.Try(t, "mfa", "code", "1234"); code != http.StatusBadRequest {
 		t.Errorf("MFA without a challenge: HTTP %d, want 400", code)
 	}
-	r := ss.must("credentials", with(base, "username", "user_good", "password", "mfa_device"))
+	r := se.Call(t, "credentials", "username", "user_good", "password", "mfa_device")
 	if r["status"] != "mfa" || r["mfa_type"] != "code" {
 		t.Fatalf("mfa_device: %v, want an MFA code challenge", r)
 	}
-	r = ss.must("mfa", with(base, "code", "0000"))
+	r = se.Call(t, "mfa", "code", "0000")
 	if errCode(r) != "INVALID_MFA" || r["retry"] != true {
 		t.Errorf("wrong code: %v, want retryable INVALID_MFA", r)
 	}
-	if r = ss.must("mfa", with(base, "code", "1234")); r["status"] != "select_account" {
+	if r = se.Call(t, "mfa", "code", "1234"); r["status"] != "select_account" {
 		t.Errorf("code 1234: %v, want select_account", r)
 	}
 
@@ -340,25 +290,23 @@ func TestMFAAndSandboxErrors(t *testing.T) {
 		{"ITEM_LOCKED", "ITEM_ERROR"}, {"INSTITUTION_DOWN", "INSTITUTION_ERROR"}, {"INTERNAL_SERVER_ERROR", "API_ERROR"},
 	} {
 		tok := ss.token(LinkTokenRequest{})
-		sid := ss.open(tok)
-		base := map[string]any{"link_token": tok, "link_session_id": sid}
-		ss.must("institution", with(base, "institution_id", "ins_109510"))
-		r := ss.must("credentials", with(base, "username", "user_good", "password", "error_"+c.code))
+		se := ss.link.Open(t, tok)
+		se.Call(t, "institution", "institution_id", "ins_109510")
+		r := se.Call(t, "credentials", "username", "user_good", "password", "error_"+c.code)
 		if errCode(r) != c.code || errType(r) != c.typ || r["retry"] == true {
 			t.Errorf("error_%s: %v, want final %s/%s", c.code, r, c.typ, c.code)
 		}
-		if code, _ := ss.call("credentials", with(base, "username", "user_good", "password", "pass_good")); code != http.StatusBadRequest {
+		if code, _ := se.Try(t, "credentials", "username", "user_good", "password", "pass_good"); code != http.StatusBadRequest {
 			t.Errorf("after error_%s the session must be over; retry got HTTP %d", c.code, code)
 		}
 	}
 
 	tok = ss.token(LinkTokenRequest{})
-	sid = ss.open(tok)
-	base = map[string]any{"link_token": tok, "link_session_id": sid}
-	if r := ss.must("institution", with(base, "institution_id", "ins_132361")); errCode(r) != "INSTITUTION_DOWN" {
+	se = ss.link.Open(t, tok)
+	if r := se.Call(t, "institution", "institution_id", "ins_132361"); errCode(r) != "INSTITUTION_DOWN" {
 		t.Errorf("selecting the Down bank: %v, want INSTITUTION_DOWN", r)
 	}
-	ss.must("exit", with(base, "status", "institution_not_found", "error_code", "INSTITUTION_DOWN"))
+	se.Call(t, "exit", "status", "institution_not_found", "error_code", "INSTITUTION_DOWN")
 	last := ss.sim.Sessions()[len(ss.sim.Sessions())-1]
 	if last.Step != "exited" || last.ExitStatus != "institution_not_found" || last.ErrorCode != "INSTITUTION_DOWN" {
 		t.Errorf("session after exit = %+v", last)
@@ -388,19 +336,19 @@ func TestUpdateModeAndResetLogin(t *testing.T) {
 	if want := ss.clk.Now().Add(30 * time.Minute); !lt.Expiration.Equal(want) {
 		t.Errorf("update-mode token expires %v, want %v (30 min)", lt.Expiration, want)
 	}
-	init := ss.must("init", map[string]any{"link_token": lt.Token})
+	init := ss.link.Call(t, "init", map[string]any{"link_token": lt.Token})
 	if init["update_mode"] != true || init["start_view"] != "CREDENTIAL" {
 		t.Errorf("update-mode init = %v, want update_mode and start at CREDENTIAL", init)
 	}
-	o := ss.must("open", map[string]any{"link_token": lt.Token})
+	o := ss.link.Call(t, "open", map[string]any{"link_token": lt.Token})
 	if ins := o["institution"].(map[string]any); ins["institution_id"] != "ins_109508" {
 		t.Errorf("update-mode session institution = %v", ins)
 	}
-	base := map[string]any{"link_token": lt.Token, "link_session_id": o["link_session_id"]}
-	if code, _ := ss.call("institution", with(base, "institution_id", "ins_109509")); code != http.StatusBadRequest {
+	se := ss.link.Session(lt.Token, o["link_session_id"].(string))
+	if code, _ := se.Try(t, "institution", "institution_id", "ins_109509"); code != http.StatusBadRequest {
 		t.Errorf("choosing another institution in update mode: HTTP %d, want 400", code)
 	}
-	c := ss.must("credentials", with(base, "username", "user_good", "password", "pass_good"))
+	c := se.Call(t, "credentials", "username", "user_good", "password", "pass_good")
 	if c["status"] != "connected" || !publicTokenRE.MatchString(c["public_token"].(string)) {
 		t.Fatalf("update-mode credentials: %v, want connected with a public token", c)
 	}
@@ -417,7 +365,7 @@ func TestUpdateModeAndResetLogin(t *testing.T) {
 
 	lt2, _ := ss.sim.CreateLinkToken(LinkTokenRequest{CustomerGUID: "cust-9", UpdateItemID: it.ItemID})
 	ss.clk.Add(30 * time.Minute)
-	if code, r := ss.call("init", map[string]any{"link_token": lt2.Token}); code != http.StatusBadRequest || errCode(r) != "INVALID_LINK_TOKEN" {
+	if code, r := ss.link.Try(t, "init", map[string]any{"link_token": lt2.Token}); code != http.StatusBadRequest || errCode(r) != "INVALID_LINK_TOKEN" {
 		t.Errorf("update token after 30 min: HTTP %d %v, want INVALID_LINK_TOKEN", code, r)
 	}
 }
@@ -426,9 +374,8 @@ func TestOAuthApproveDenyAndRedirectResume(t *testing.T) {
 	ss := startSim(t, Options{})
 	// Approve through the pop-up path.
 	tok := ss.token(LinkTokenRequest{})
-	sid := ss.open(tok)
-	base := map[string]any{"link_token": tok, "link_session_id": sid}
-	r := ss.must("institution", with(base, "institution_id", "ins_127287"))
+	se := ss.link.Open(t, tok)
+	r := se.Call(t, "institution", "institution_id", "ins_127287")
 	oauth := r["oauth"].(map[string]any)
 	state := oauth["oauth_state_id"].(string)
 	if !strings.HasPrefix(oauth["url"].(string), "/link/v2/stable/sandbox-oauth-login.html?oauth_state_id=") {
@@ -439,67 +386,65 @@ func TestOAuthApproveDenyAndRedirectResume(t *testing.T) {
 		t.Fatalf("bank page: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	if code, _ := ss.call("credentials", with(base, "username", "user_good", "password", "pass_good")); code != http.StatusBadRequest {
+	if code, _ := se.Try(t, "credentials", "username", "user_good", "password", "pass_good"); code != http.StatusBadRequest {
 		t.Errorf("credentials at an OAuth bank: HTTP %d, want 400", code)
 	}
-	if s := ss.must("oauth/status", base); s["result"] != "pending" {
+	if s := se.Call(t, "oauth/status"); s["result"] != "pending" {
 		t.Errorf("status before the bank decided = %v", s["result"])
 	}
-	if c := ss.must("oauth/complete", base); c["status"] != "pending" {
+	if c := se.Call(t, "oauth/complete"); c["status"] != "pending" {
 		t.Errorf("complete before the bank decided = %v, want pending", c)
 	}
-	d := ss.must("bank/decide", map[string]any{"oauth_state_id": state, "decision": "approve"})
+	d := ss.link.Call(t, "bank/decide", map[string]any{"oauth_state_id": state, "decision": "approve"})
 	if d["return_url"] != "/link/v2/stable/oauth-return.html?oauth_state_id="+state {
 		t.Errorf("return_url = %v", d["return_url"])
 	}
-	if rr := ss.must("bank/return", map[string]any{"oauth_state_id": state}); rr["result"] != "approved" || rr["redirect_uri"] != "" {
+	if rr := ss.link.Call(t, "bank/return", map[string]any{"oauth_state_id": state}); rr["result"] != "approved" || rr["redirect_uri"] != "" {
 		t.Errorf("bank/return = %v", rr)
 	}
-	c := ss.must("oauth/complete", base)
+	c := se.Call(t, "oauth/complete")
 	if c["status"] != "select_account" {
 		t.Fatalf("complete after approve = %v, want select_account", c)
 	}
-	if c2 := ss.must("oauth/complete", base); errCode(c2) != "OAUTH_STATE_ID_ALREADY_PROCESSED" {
+	if c2 := se.Call(t, "oauth/complete"); errCode(c2) != "OAUTH_STATE_ID_ALREADY_PROCESSED" {
 		t.Errorf("second complete = %v, want OAUTH_STATE_ID_ALREADY_PROCESSED", c2)
 	}
 
 	// Deny.
 	tok = ss.token(LinkTokenRequest{})
-	sid = ss.open(tok)
-	base = map[string]any{"link_token": tok, "link_session_id": sid}
-	state = ss.must("institution", with(base, "institution_id", "ins_127287"))["oauth"].(map[string]any)["oauth_state_id"].(string)
-	ss.must("bank/decide", map[string]any{"oauth_state_id": state, "decision": "deny"})
-	if c := ss.must("oauth/complete", base); c["status"] != "error" || errCode(c) != "INTERNAL_SERVER_ERROR" {
+	se = ss.link.Open(t, tok)
+	state = se.Call(t, "institution", "institution_id", "ins_127287")["oauth"].(map[string]any)["oauth_state_id"].(string)
+	ss.link.Call(t, "bank/decide", map[string]any{"oauth_state_id": state, "decision": "deny"})
+	if c := se.Call(t, "oauth/complete"); c["status"] != "error" || errCode(c) != "INTERNAL_SERVER_ERROR" {
 		t.Errorf("complete after deny = %v, want INTERNAL_SERVER_ERROR", c)
 	}
 
 	// Redirect flow: re-initialise with receivedRedirectUri.
 	redirect := "http://localhost:5555/oauth-return"
 	tok = ss.token(LinkTokenRequest{RedirectURI: redirect})
-	sid = ss.open(tok)
-	base = map[string]any{"link_token": tok, "link_session_id": sid}
-	state = ss.must("institution", with(base, "institution_id", "ins_127287"))["oauth"].(map[string]any)["oauth_state_id"].(string)
-	ss.must("bank/decide", map[string]any{"oauth_state_id": state, "decision": "approve"})
-	if rr := ss.must("bank/return", map[string]any{"oauth_state_id": state}); rr["redirect_uri"] != redirect {
+	se = ss.link.Open(t, tok)
+	state = se.Call(t, "institution", "institution_id", "ins_127287")["oauth"].(map[string]any)["oauth_state_id"].(string)
+	ss.link.Call(t, "bank/decide", map[string]any{"oauth_state_id": state, "decision": "approve"})
+	if rr := ss.link.Call(t, "bank/return", map[string]any{"oauth_state_id": state}); rr["redirect_uri"] != redirect {
 		t.Errorf("bank/return redirect_uri = %v, want %s", rr["redirect_uri"], redirect)
 	}
-	code, bad := ss.call("init", map[string]any{"link_token": tok, "received_redirect_uri": redirect + "?oauth_state_id=" + newUUID()})
+	code, bad := ss.link.Try(t, "init", map[string]any{"link_token": tok, "received_redirect_uri": redirect + "?oauth_state_id=" + newUUID()})
 	if code != http.StatusBadRequest || errCode(bad) != "OAUTH_STATE_ID_NOT_FOUND" || errType(bad) != "OAUTH_ERROR" {
 		t.Errorf("unknown oauth_state_id: HTTP %d %v", code, bad)
 	}
-	if code, bad := ss.call("init", map[string]any{"link_token": tok, "received_redirect_uri": "http://localhost:5555/elsewhere?oauth_state_id=" + state}); code != http.StatusBadRequest {
+	if code, bad := ss.link.Try(t, "init", map[string]any{"link_token": tok, "received_redirect_uri": "http://localhost:5555/elsewhere?oauth_state_id=" + state}); code != http.StatusBadRequest {
 		t.Errorf("received URI off the token's redirect_uri: HTTP %d %v, want 400", code, bad)
 	}
 	received := redirect + "?oauth_state_id=" + url.QueryEscape(state)
-	init := ss.must("init", map[string]any{"link_token": tok, "received_redirect_uri": received})
-	if init["resume"] != true || init["link_session_id"] != sid {
-		t.Errorf("resume init = %v, want resume of session %s", init, sid)
+	init := ss.link.Call(t, "init", map[string]any{"link_token": tok, "received_redirect_uri": received})
+	if init["resume"] != true || init["link_session_id"] != se.ID {
+		t.Errorf("resume init = %v, want resume of session %s", init, se.ID)
 	}
-	o := ss.must("open", map[string]any{"link_token": tok, "oauth_state_id": state})
-	if o["link_session_id"] != sid || o["resume"].(map[string]any)["status"] != "select_account" {
+	o := ss.link.Call(t, "open", map[string]any{"link_token": tok, "oauth_state_id": state})
+	if o["link_session_id"] != se.ID || o["resume"].(map[string]any)["status"] != "select_account" {
 		t.Errorf("resume open = %v, want the same session at select_account", o)
 	}
-	if code, again := ss.call("init", map[string]any{"link_token": tok, "received_redirect_uri": received}); code != http.StatusBadRequest ||
+	if code, again := ss.link.Try(t, "init", map[string]any{"link_token": tok, "received_redirect_uri": received}); code != http.StatusBadRequest ||
 		errCode(again) != "OAUTH_STATE_ID_ALREADY_PROCESSED" {
 		t.Errorf("re-using the oauth_state_id: HTTP %d %v", code, again)
 	}
@@ -509,12 +454,12 @@ func TestAPIRefusesOtherOrigins(t *testing.T) {
 	ss := startSim(t, Options{})
 	tok := ss.token(LinkTokenRequest{})
 	for _, origin := range []string{"", "http://127.0.0.1:1", "https://evil.example", "null"} {
-		code, r := ss.callFrom(origin, "init", map[string]any{"link_token": tok})
+		code, r := ss.from(origin).Try(t, "init", map[string]any{"link_token": tok})
 		if code != http.StatusForbidden || errCode(r) != "FORBIDDEN_ORIGIN" {
 			t.Errorf("Origin %q: HTTP %d %v, want 403 FORBIDDEN_ORIGIN", origin, code, r)
 		}
 	}
-	if code, _ := ss.callFrom(ss.srv.URL, "init", map[string]any{"link_token": tok}); code != http.StatusOK {
+	if code, _ := ss.from(ss.srv.URL).Try(t, "init", map[string]any{"link_token": tok}); code != http.StatusOK {
 		t.Errorf("own origin refused: HTTP %d", code)
 	}
 	resp, err := http.Get(ss.srv.URL + apiPrefix + "init")

@@ -2,6 +2,7 @@ package httplimit_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/ui/httplimit"
 )
 
@@ -62,7 +64,7 @@ func TestSilentConnectionsHoldTheServerOnlyUntilReadHeaderTimeout(t *testing.T) 
 		}
 		defer c.Close()
 	}
-	waitFor(t, func() bool { return s.Stats().Open == l.MaxConns })
+	waitOpen(t, s, l.MaxConns)
 	began := time.Now()
 	if _, code, err := get(t, addr, "/"); err != nil || code != 200 {
 		t.Fatalf("a newcomer while silent connections fill the server: %d, %v; want 200 once they time out", code, err)
@@ -89,7 +91,7 @@ func TestANewcomerToABusyServerIsClosedAfterWaiting(t *testing.T) {
 	}
 	defer busy.Close()
 	io.WriteString(busy, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitFor(t, func() bool { return s.Stats().Open == 1 })
+	waitOpen(t, s, 1)
 	began := time.Now()
 	if _, code, err := get(t, addr, "/"); err == nil {
 		t.Fatalf("a newcomer was answered (%d) while the only connection was busy", code)
@@ -127,7 +129,7 @@ func TestIdleConnectionsMakeRoomAndTimeOut(t *testing.T) {
 	if st := s.Stats(); st.Evicted != 1 || st.Peak != 2 {
 		t.Errorf("stats %+v: want 1 evicted, peak 2", st)
 	}
-	waitFor(t, func() bool { return s.Stats().Open == 0 })
+	waitOpen(t, s, 0)
 }
 
 // WriteTimeout cuts a slow answer unless the handler moves its own
@@ -159,13 +161,11 @@ func TestLimitsWithoutTimeoutsAreRefused(t *testing.T) {
 	httplimit.Limits{ReadHeaderTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxConns: 1}.New(ok, nil)
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+// waitOpen waits until the server holds n connections.
+func waitOpen(t *testing.T, s *httplimit.Server, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met after 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.For(t, 5*time.Second, fmt.Sprintf("%d open connections", n), func() (bool, error) {
+		st := s.Stats()
+		return st.Open == n, fmt.Errorf("stats %+v", st)
+	})
 }
