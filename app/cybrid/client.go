@@ -485,7 +485,9 @@ func (c *Client) wrap(ctx context.Context, r request, err error) error {
 	if errors.As(err, &te) {
 		return fmt.Errorf("cybrid: %s %s: %w", r.method, r.path, te)
 	}
-	text := redact(err.Error(), c.secretList(r.secrets))
+	// A transport error may quote what the server sent (a malformed header
+	// line): one readable line, cut short, like any server text.
+	text := excerpt(err.Error(), c.secretList(r.secrets), maxTransportText)
 	switch failureText(err) {
 	case "timeout":
 		text = fmt.Sprintf("no complete answer within %s (the per-request timeout)", c.requestTimeout)

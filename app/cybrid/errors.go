@@ -289,6 +289,9 @@ var (
 
 // excerpt is s redacted, stripped of markup and control characters, with
 // runs of white space collapsed, cut to max runes.
+// maxTransportText bounds the text of a transport error, in characters.
+const maxTransportText = 300
+
 func excerpt(s string, secrets []string, max int) string {
 	// Redact before and after cleaning: an escape sequence or a tag inside
 	// a secret would otherwise hide it from the first pass and the cleaning

@@ -313,7 +313,7 @@ func (f *tokenFetcher) secretList(extra ...string) []string {
 
 func (f *tokenFetcher) fail(status int, err error) *TokenError {
 	return &TokenError{URL: f.url, StatusCode: status, Scopes: append([]string(nil), f.scopes...),
-		Err: err, errText: redact(err.Error(), f.secretList())}
+		Err: err, errText: excerpt(err.Error(), f.secretList(), maxTransportText)}
 }
 
 // errorFromBody reads an OAuth error ({"error","error_description"}), a

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html"
 	"regexp"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -64,6 +65,24 @@ var secretKeys = map[string]bool{
 	"authorization": true, "api_key": true, "apikey": true,
 }
 
+// secretKeyPatterns find, in text, the values under keys that name a secret
+// (secretKeys): a JSON member ("access_token": "…", also cut short at the
+// end of an excerpt) and a form or query field (client_secret=…). Text
+// quoted from a server's answer or a request body is scrubbed like a
+// decoded value would be.
+var secretKeyPatterns = func() []*regexp.Regexp {
+	keys := make([]string, 0, len(secretKeys))
+	for k := range secretKeys {
+		keys = append(keys, strings.ReplaceAll(regexp.QuoteMeta(k), "_", "[_-]"))
+	}
+	sort.Strings(keys)
+	alt := strings.Join(keys, "|")
+	return []*regexp.Regexp{
+		regexp.MustCompile(`(?i)("(?:` + alt + `)"\s*:\s*")(?:[^"\\]|\\.)+`),
+		regexp.MustCompile(`(?i)(\b(?:` + alt + `)=)[^&\s"']+`),
+	}
+}()
+
 // IsSecretKey reports whether a data key names a secret, whose value is
 // never kept.
 func IsSecretKey(k string) bool {
@@ -97,6 +116,9 @@ func (s *Scrubber) String(v string) string {
 	}
 	for _, p := range tokenPatterns {
 		v = p.re.ReplaceAllString(v, p.repl)
+	}
+	for _, re := range secretKeyPatterns {
+		v = re.ReplaceAllString(v, "${1}"+redactedValue)
 	}
 	return v
 }

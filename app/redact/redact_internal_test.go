@@ -68,3 +68,20 @@ func TestFinalCheckRefusesAnExportHoldingASecret(t *testing.T) {
 	}
 
 }
+
+// Values under secret keys are scrubbed in text too: a server's answer
+// quoted in an error (even cut short) and a form body.
+func TestSecretKeysInText(t *testing.T) {
+	s := New(nil)
+	for in, want := range map[string]string{
+		`502: {"access_token":"at-CANARY-1a2b","scope":"x"}`:     `502: {"access_token":"[redacted]","scope":"x"}`,
+		`{"Client-Secret" : "sh\"hh", "n": 1}`:                   `{"Client-Secret" : "[redacted]", "n": 1}`,
+		`{"public_token":"pt-cut-short…`:                         `{"public_token":"[redacted]`,
+		`grant_type=client_credentials&client_secret=s3cr3t&x=1`: `grant_type=client_credentials&client_secret=[redacted]&x=1`,
+		`{"token_type":"bearer","name":"plain"}`:                 `{"token_type":"bearer","name":"plain"}`,
+	} {
+		if got := s.String(in); got != want {
+			t.Errorf("String(%s)\n got %s\nwant %s", in, got, want)
+		}
+	}
+}
