@@ -181,6 +181,15 @@ func TestFailedWorkflowIsExplained(t *testing.T) {
 	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-row"][data-guid=%q]')`, frozen), 10*time.Second)
 	a.js(fmt.Sprintf(`document.querySelector('[data-testid="customer-row"][data-guid=%q]').click()`, frozen), nil)
 	a.waitJS(fmt.Sprintf(`document.querySelector('[data-testid="customer-guid"]').dataset.guid === %q`, frozen), 5*time.Second)
+	// The page knows the customer's state: Link is disabled, and says why.
+	a.waitJS(`document.querySelector('[data-testid="link-account"]').disabled`, 5*time.Second)
+	if why := a.text("link-why"); !strings.Contains(why, "frozen") || !strings.Contains(why, "only for verified customers") {
+		t.Errorf("the disabled Link button's reason says %q", why)
+	}
+	// A list older than the customer's state (frozen since) would leave the
+	// button on: Go checks again at the click and refuses before anything
+	// is created.
+	a.js(`(() => { document.querySelector('[data-testid="link-account"]').disabled = false; return true; })()`, nil)
 	a.click("link-account")
 	a.waitJS(`document.querySelector('[data-testid="start-refused-headline"]')`, 10*time.Second)
 	a.shot("frozen-refused")

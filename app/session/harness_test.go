@@ -311,8 +311,10 @@ var readmeShots = map[string]string{
 	"TestDarkTheme/dark":                                              "dark.png",
 	"TestSwitchEnvironmentAndFirstRun/first-run":                      "first-run.png",
 	"TestOAuthBankApprovedInPopup/bank-popup":                         "oauth-popup.png",
-	"TestAttemptPanelBelongsToItsCustomer/elena-link-ready-elsewhere": "link-ready-elsewhere.png",
+	"TestAttemptPanelBelongsToItsCustomer/carla-link-ready-elsewhere": "link-ready-elsewhere.png",
 	"TestSimulatorPanelAndScenarioPicker/simulator-panel":             "simulator-panel.png",
+	"TestNarrowWindow/900x600":                                        "900x600.png",
+	"TestKeychainWindowHelper/keychain-locked":                        "keychain-locked.png",
 }
 
 // shot names a step worth a screenshot. Screenshots cost a paint and a

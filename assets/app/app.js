@@ -29,6 +29,21 @@ const state = {
 };
 // running: the selected customer's attempt has not ended.
 const running = () => state.attempt && !FINAL.includes(state.attempt.state);
+
+// Cybrid links bank accounts only for verified customers (Go checks again
+// at the click: the list may be older than the customer's state).
+const cannotLinkWhy = (c) => !c || !c.state || c.state === "verified" ? ""
+  : `Cybrid links bank accounts only for verified customers; ${c.name || "this customer"} is ${c.state}.` +
+    (c.state === "frozen" ? " Ask your compliance team to review the customer." : c.state === "unverified" || c.state === "storing" ? " Complete the customer's identity verification first." : "");
+
+// updateLinkButton disables Link bank account while an attempt of the
+// customer runs, or when the customer cannot link — and then says why.
+function updateLinkButton() {
+  const why = cannotLinkWhy(state.customer);
+  tid("link-account").disabled = !!why || !!running();
+  tid("link-why").textContent = why;
+  tid("link-why").hidden = !why;
+}
 const nameOf = (guid) => state.names.get(guid) || guid;
 
 // nameCell shows a customer's name where the page knows it, else the GUID
@@ -695,13 +710,13 @@ async function selectCustomer(c) {
   renderCustomers();
   if (same) return;
   if (linkAttempt() && (!state.attempt || state.attempt.id !== linkAttempt() || state.attempt.customer_guid !== c.guid)) destroyPlaid();
-  prefetchFor(c); // [prefetch]
+  if (!cannotLinkWhy(c)) prefetchFor(c); // [prefetch]
   state.accounts = [];
   state.attempt = null;
   if (state.refusal && state.refusal.customer !== c.guid) state.refusal = null;
   lastActive = null;
   showActivityOf(c.guid);
-  tid("link-account").disabled = false;
+  updateLinkButton();
   renderAttempt();
   renderAccounts();
   loadAccounts();
@@ -755,7 +770,7 @@ function onAttempt(a) {
       if (w.waiting) { state.bankWaits.set(a.id, w); if (state.attempt && state.attempt.id === a.id) renderAttempt(); }
     }, () => {});
   }
-  tid("link-account").disabled = running();
+  updateLinkButton();
   if (a.state === "link_open" && a.link_token) openPlaid(a);
   if (FINAL.includes(a.state)) {
     if (linkAttempt() === a.id && a.state !== "done") destroyPlaid();
@@ -1001,7 +1016,7 @@ document.addEventListener("keydown", (e) => {
     if (e.key === "ArrowUp") { e.preventDefault(); focusRow(focusIndex - 1); return; }
     if (e.key === "Enter" && inList) { e.preventDefault(); const c = shownCustomers()[focusIndex]; if (c) selectCustomer(c); tid("link-account").focus(); return; }
   }
-  if (e.key === "n" && state.customer && !running()) { e.preventDefault(); startLink(state.customer.guid); return; }
+  if (e.key === "n" && state.customer && !tid("link-account").disabled) { e.preventDefault(); startLink(state.customer.guid); return; }
   if (e.key === "r" && state.customer) { e.preventDefault(); loadAccounts(); return; }
   if (e.key === "v" && state.customer && !running()) {
     const a = focusedAccount((x) => x.state === "unverified");

@@ -7,8 +7,8 @@ set -eu
 cd "$(dirname "$0")/../.."
 shots="$LINKDESK_ARTIFACTS/readme"
 rm -rf "$shots"
-LINKDESK_SCREENSHOTS=readme go test -count=1 -run 'TestLinkAccountEndToEnd|TestKeyboardOnlyDay|TestDarkTheme|TestSwitchEnvironmentAndFirstRun|TestOAuthBankApprovedInPopup|TestAttemptPanelBelongsToItsCustomer|TestSimulatorPanelAndScenarioPicker' ./app/session/
+LINKDESK_SCREENSHOTS=readme go test -count=1 -run 'TestLinkAccountEndToEnd|TestKeyboardOnlyDay|TestDarkTheme|TestSwitchEnvironmentAndFirstRun|TestOAuthBankApprovedInPopup|TestAttemptPanelBelongsToItsCustomer|TestSimulatorPanelAndScenarioPicker|TestNarrowWindow|TestKeychainProblemsOpenTheWindow' ./app/session/
 n=$(ls "$shots"/*.png | wc -l)
-[ "$n" -eq 9 ] || { echo "expected the README's 9 screenshots in $shots, found $n" >&2; exit 1; }
+[ "$n" -eq 11 ] || { echo "expected the README's 11 screenshots in $shots, found $n" >&2; exit 1; }
 cp "$shots"/*.png build/screenshots/
 echo "$n screenshots refreshed in build/screenshots"
