@@ -7,11 +7,8 @@ import (
 	"time"
 )
 
-// StateVersion is the version of State's format; a state of another
-// version is not restored (package simstate sets its file aside).
-const StateVersion = 1
-
-// State is what a Server keeps across restarts (Snapshot, Restore): the
+// State is what a Server keeps across restarts (Snapshot, Restore; package
+// sim saves it in its state file, whose version covers this format): the
 // records a tester made or saw — customers and their states, workflows
 // (with their Plaid link tokens), external bank accounts, identity
 // verifications — and the sequence that orders them. Transitions still
