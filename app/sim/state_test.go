@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -244,5 +245,30 @@ func TestResetStartsTheSimulatorAfresh(t *testing.T) {
 	s2 := startWith(t, Options{StateFile: file})
 	if p := s2.Persistence(); !p.Restored || len(s2.Cybrid.Accounts("")) != 0 || len(s2.Cybrid.Customers()) == 0 {
 		t.Errorf("after a reset and a restart: %+v, %d accounts", p, len(s2.Cybrid.Accounts("")))
+	}
+}
+
+// `linkdesk sim --state FILE` keeps its state in FILE and says where; the
+// default is memory, as before.
+func TestRunKeepsItsStateWhereToldAndSaysSo(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "qa.json")
+	run := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		out, errb := newSyncBuffer(), newSyncBuffer()
+		if code := Run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), out, errb); code != 0 {
+			t.Fatalf("exit %d; stderr: %s", code, errb.String())
+		}
+		return out.String()
+	}
+	if o := run(); !strings.Contains(o, "State:                in memory only") {
+		t.Errorf("without --state:\n%s", o)
+	}
+	if o := run("--state", file); !strings.Contains(o, "kept in "+file+"; start afresh with POST") || strings.Contains(o, "(restored)") {
+		t.Errorf("a first run with --state:\n%s", o)
+	}
+	if o := run("--state", file); !strings.Contains(o, "kept in "+file+" (restored)") {
+		t.Errorf("a second run with --state:\n%s", o)
 	}
 }
