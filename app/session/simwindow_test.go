@@ -63,6 +63,9 @@ func TestResetSimulatorFromThePanel(t *testing.T) {
 	if got := a.text("sim-state"); !strings.Contains(got, file) {
 		t.Errorf("the panel says %q about the simulator's state; want where it is (%s)", got, file)
 	}
+	if panel := a.text("dialog-body"); strings.Contains(panel, "null") || strings.Contains(panel, "undefined") {
+		t.Errorf("the panel shows a missing value:\n%s", panel)
+	}
 	a.js(`(window.beforeReset = true)`, nil)
 	a.click("sim-reset")
 	a.waitJS(`document.querySelector('[data-testid="dialog"]').open && document.querySelector('[data-testid="dialog-ok"]').innerText === "Reset simulator"`, 5*time.Second)

@@ -151,7 +151,7 @@ function showSimulator() {
     el("p", { "data-testid": "sim-state" }, s.state_file
       ? ["Accounts, workflows, verifications and Plaid connections made in the simulator are kept in ", el("code", { text: s.state_file }), " and are there at the next start, so an attempt interrupted by a crash is checked against them."]
       : "The simulator keeps its state in memory only: it is lost when linkdesk closes, and its attempts are not journaled for crash recovery."),
-    s.state_note ? el("p", { class: "error", role: "note", "data-testid": "sim-state-note", text: s.state_note }) : null,
+    ...(s.state_note ? [el("p", { class: "error", role: "note", "data-testid": "sim-state-note", text: s.state_note })] : []),
     el("div", { class: "row" }, reset, el("span", { class: "small muted", text: "Start the simulator afresh, with its seed customers only." })),
     el("h3", { text: "Commands" }),
     el("ul", { class: "commands" }, ...s.commands.map((c, i) => el("li", {}, el("div", { class: "muted small", text: c.title }),
