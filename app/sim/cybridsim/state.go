@@ -201,13 +201,11 @@ func (st State) check(bankGUID string) error {
 		return nil
 	}
 	state := func(what, g, s string, known []string, pending []TransitionState) error {
-		for _, x := range append([]string{s}, func() []string {
-			var o []string
-			for _, t := range pending {
-				o = append(o, t.State)
-			}
-			return o
-		}()...) {
+		states := []string{s}
+		for _, t := range pending {
+			states = append(states, t.State)
+		}
+		for _, x := range states {
 			if !slices.Contains(known, x) {
 				return fmt.Errorf("%s %s has the unknown state %q", what, g, x)
 			}
