@@ -34,8 +34,9 @@ type Env struct {
 	Flow     *linkflow.Flow
 	Desk     *desk.Desk
 	Timeline *timeline.Recorder
-	// Journal records in-flight attempts for crash recovery (off in sim,
-	// and when it could not be opened: Journal.Status says why).
+	// Journal records in-flight attempts for crash recovery (off when it
+	// could not be opened, or for a simulator that keeps its state in
+	// memory only: Journal.Status says why).
 	Journal *journal.Journal
 	// Redirect serves the loopback OAuth redirect URI (sim, and sandbox
 	// with an http://localhost redirect URI), else nil.
@@ -185,15 +186,28 @@ func Start(t *target.Target, h Hooks) (env *Env, err error) {
 }
 
 // openJournal opens the environment's journal of in-flight attempts. The
-// built-in simulator's attempts are not journaled: its state ends with the
-// process, so after a crash there is nothing to reconcile them with. A
-// journal that cannot be opened (another linkdesk on the environment, an
-// unwritable state directory) is logged and left off; linkdesk runs on.
+// built-in simulator's attempts are journaled when it keeps its state in a
+// file (sim.Persistence), so that after a crash they are reconciled against
+// the simulator as it was: its journal is named by the environment alone
+// ("journal-sim.jsonl"), never by its port, which changes from run to run.
+// A simulator that keeps its state in memory only (another linkdesk holds
+// the file) has nothing to reconcile against after a crash: its attempts
+// are not journaled, and the journal's status says why. A journal that
+// cannot be opened (another linkdesk on the environment, an unwritable
+// state directory) is logged and left off; linkdesk runs on.
 func openJournal(t *target.Target, h Hooks) *journal.Journal {
+	bankURL := t.BankURL
 	if t.Simulated() {
-		return journal.Off("the built-in simulator's state ends with linkdesk, so its attempts are not journaled")
+		if p := t.Sim.Persistence(); p.File == "" {
+			why := "the built-in simulator keeps its state in memory only, so after a crash there would be nothing to check its attempts against: they are not journaled"
+			if p.Note != "" {
+				why += ". " + p.Note
+			}
+			return journal.Off(why)
+		}
+		bankURL = ""
 	}
-	j, err := journal.Open(journal.Options{Dir: h.StateDir, Env: string(t.Name), BankURL: t.BankURL,
+	j, err := journal.Open(journal.Options{Dir: h.StateDir, Env: string(t.Name), BankURL: bankURL,
 		Log: h.Log.With("component", "journal"), OnChange: h.OnRecovered})
 	if err != nil {
 		h.Log.Warn("the journal of in-flight attempts is off", "environment", t.Name, "error", err)

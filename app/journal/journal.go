@@ -147,7 +147,9 @@ type Options struct {
 	// BankURL is the Bank API base URL in use. When it is not the
 	// environment's standard one (an override, e.g. a simulator run apart
 	// with `linkdesk sim`), the file name carries a hash of it, so attempts
-	// are never reconciled against a different server.
+	// are never reconciled against a different server. "" names the file by
+	// the environment alone: the built-in simulator's, whose port changes
+	// from run to run while its state (its own file) stays.
 	BankURL string
 	// Retain is how long finished attempts are kept; DefaultRetain when 0.
 	Retain time.Duration

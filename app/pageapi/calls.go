@@ -547,6 +547,19 @@ func init() {
 			}
 			return Scenarios{Scenarios: sm.Scenarios(), Active: sm.ActiveScenario()}, nil
 		}),
+		// Start the built-in simulator afresh: what was made in it is
+		// deleted, attempts running in it are cancelled (the page asks the
+		// operator first, saying what is lost).
+		define("resetSimulator", func(ctx context.Context, a *API, _ NoParams) (SessionInfo, error) {
+			if _, err := a.sim(); err != nil {
+				return SessionInfo{}, errors.New("the simulator can be reset only while it is the environment: switch to Simulator first")
+			}
+			info, err := a.b.ResetSimulator()
+			if err == nil {
+				a.log.Info("the simulator was reset from the page")
+			}
+			return info, err
+		}),
 		define("applyScenario", func(ctx context.Context, a *API, p ScenarioParams) (ActiveScenario, error) {
 			sm, err := a.sim()
 			if err != nil {

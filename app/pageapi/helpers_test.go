@@ -103,6 +103,9 @@ func (envBackend) RetryEnvironment() (pageapi.SessionInfo, error) {
 }
 
 func (envBackend) PageReady() {}
+func (envBackend) ResetSimulator() (pageapi.SessionInfo, error) {
+	return pageapi.SessionInfo{}, errors.New("not in this test")
+}
 
 // AuditLog is the environment's audit log (none without an environment).
 func (b envBackend) AuditLog() *audit.Log {

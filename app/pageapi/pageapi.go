@@ -58,6 +58,10 @@ type Backend interface {
 	// PageReady is told that the page is interactive (its first list
 	// rendered).
 	PageReady()
+	// ResetSimulator starts the built-in simulator afresh (its accounts,
+	// workflows, verifications and Plaid items gone, the seed customers
+	// back) and describes the session then.
+	ResetSimulator() (SessionInfo, error)
 	// AuditLog is the session's audit log, one for every environment (nil
 	// or audit.Off when it could not be opened).
 	AuditLog() *audit.Log
@@ -100,6 +104,12 @@ type SimulatorInfo struct {
 	IdentityURL string `json:"identity_url"`
 	PlaidURL    string `json:"plaid_url"`
 	ClientID    string `json:"client_id"`
+	// StateFile is where the simulator keeps its state across runs ("":
+	// in memory only, lost when linkdesk closes); StateNote says what a
+	// tester should know about it (another linkdesk holds the file, a file
+	// was set aside), "" when nothing.
+	StateFile string `json:"state_file"`
+	StateNote string `json:"state_note,omitempty"`
 	// Commands are shell lines for the simulator's QA hooks and for
 	// pointing another linkdesk at it.
 	Commands []Command `json:"commands"`
@@ -118,14 +128,17 @@ func simulatorInfo(e *environment.Env) *SimulatorInfo {
 		return nil
 	}
 	b := t.BankURL
+	p := t.Sim.Persistence()
 	return &SimulatorInfo{
 		BankURL: b, IdentityURL: t.IdentityURL, PlaidURL: t.Sim.PlaidURL, ClientID: t.Credentials.ClientID,
+		StateFile: p.File, StateNote: p.Note,
 		Commands: []Command{
 			{"List the QA scenarios and the active one", "curl -s " + b + "/sim/scenarios"},
 			{"Apply a scenario (here: a slow workflow)", "curl -s -X PUT " + b + `/sim/scenarios/active -H 'Content-Type: application/json' -d '{"id":"slow_workflow","options":{"delay":"8s"}}'`},
 			{"Back to normal", "curl -s -X DELETE " + b + "/sim/scenarios/active"},
 			{"Show the injected faults", "curl -s " + b + "/sim/faults"},
 			{"Expire an account's bank connection (refresh_required)", "curl -s -X POST " + b + "/sim/external_bank_accounts/ACCOUNT_GUID/expire"},
+			{"Reset the simulator (deletes every account, workflow and verification made in it)", "curl -s -X POST " + b + `/sim/reset -H 'Content-Type: application/json' -d '{}'`},
 			{"Point another linkdesk at this simulator (sandbox)", "LINKDESK_ENVIRONMENT=sandbox LINKDESK_BANK_API_URL=" + b + " LINKDESK_IDENTITY_API_URL=" + t.IdentityURL +
 				" LINKDESK_PLAID_SCRIPT_URL=" + t.PlaidScriptURL + " LINKDESK_BANK_GUID=" + t.BankGUID + " linkdesk"},
 		},

@@ -37,6 +37,7 @@ import (
 // Options tune a session beyond the configuration (tests use them).
 type Options struct {
 	// Sim configures the built-in simulator when the environment is sim.
+	// Its StateFile defaults to sim.StateFileName in StateDir (simreset.go).
 	Sim sim.Options
 	// StateDir holds the journals of in-flight attempts (package journal),
 	// the audit log (package audit) and the banks' names (package
@@ -151,6 +152,9 @@ func Start(cfg *config.Config, version string, log *slog.Logger, store keychain.
 	if so.Addr == "" {
 		so.Addr = cfg.SimAddr
 	}
+	if so.StateFile == "" {
+		so.StateFile = simStateFile(o.StateDir, log)
+	}
 	s.sims = target.NewSimulator(so)
 	s.audit, s.names = openState(o.StateDir, log)
 	s.api = pageapi.New(s, log)
@@ -216,6 +220,11 @@ func (s *Session) Env() (*environment.Env, error) {
 func (s *Session) switchTo(env config.Environment) error {
 	s.switchMu.Lock()
 	defer s.switchMu.Unlock()
+	return s.switchToLocked(env)
+}
+
+// switchToLocked is switchTo; the caller holds switchMu.
+func (s *Session) switchToLocked(env config.Environment) error {
 	c := *s.base
 	c.Environment = env
 	old := s.env.Load()

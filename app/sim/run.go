@@ -17,8 +17,10 @@ import (
 
 // Run is `linkdesk sim [--addr 127.0.0.1:PORT] [--workflow-delay 1.5s]
 // [--account-delay 1s] [--cors-origin ORIGIN]... [--verification-review]
-// [--test-driver] [--log-level info] [--scenario ID]`: it starts the
-// simulator alone, prints its base URLs, the credentials to use, the origins
+// [--test-driver] [--log-level info] [--scenario ID] [--state FILE]`: it
+// starts the
+// simulator alone (its state in memory, or kept in FILE across runs: see
+// Options.StateFile), prints its base URLs, the credentials to use, the origins
 // browser clients may call it from, the seeded customers and the environment
 // variables that point linkdesk at it, and serves until SIGINT/SIGTERM or
 // until ctx is done.
@@ -45,9 +47,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		corsOrigins = append(corsOrigins, v)
 		return nil
 	})
+	stateFile := fs.String("state", "", "keep the simulator's state (customers, accounts, workflows, verifications, Plaid items) in this file across runs; empty: in memory, lost at exit. POST /sim/reset starts it afresh")
 	review := fs.Bool("verification-review", false, "ownership verifications without expected_behaviours wait for a manual review (POST /sim/identity_verifications/{guid}/review), as in Cybrid's sandbox")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: linkdesk sim [--addr 127.0.0.1:PORT] [--scenario ID] [--workflow-delay 1.5s] [--account-delay 1s] [--cors-origin ORIGIN]... [--verification-review]")
+		fmt.Fprintln(stderr, "usage: linkdesk sim [--addr 127.0.0.1:PORT] [--scenario ID] [--state FILE] [--workflow-delay 1.5s] [--account-delay 1s] [--cors-origin ORIGIN]... [--verification-review]")
 		fmt.Fprintln(stderr, "Runs the simulated Cybrid API and Plaid Link on one loopback port until interrupted.")
 		// Every flag but the tests' own (--test-driver).
 		public := flag.NewFlagSet("sim", flag.ContinueOnError)
@@ -96,7 +99,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	s, err := Start(Options{
 		Addr: *addr, WorkflowDelay: toOpt(*wfDelay), AccountDelay: toOpt(*acctDelay), TestDriver: *driver,
-		CORSOrigins: corsOrigins, VerificationReview: *review,
+		CORSOrigins: corsOrigins, VerificationReview: *review, StateFile: *stateFile,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
 	})
 	if err != nil {
@@ -121,6 +124,23 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// stateLine says where the simulator keeps its state, for the banner.
+func stateLine(s *Sim) string {
+	p := s.Persistence()
+	line := "in memory only (lost at exit; --state FILE keeps it)"
+	if p.File != "" {
+		line = "kept in " + p.File
+		if p.Restored {
+			line += " (restored)"
+		}
+		line += "; start afresh with POST " + s.BankURL + "/sim/reset {}"
+	}
+	if p.Note != "" {
+		line += "\n                        " + p.Note
+	}
+	return line
+}
+
 func printBanner(w io.Writer, s *Sim) {
 	fmt.Fprintf(w, "linkdesk simulator running\n\n")
 	fmt.Fprintf(w, "  Cybrid bank API:      %s/api/\n", s.BankURL)
@@ -130,6 +150,7 @@ func printBanner(w io.Writer, s *Sim) {
 	fmt.Fprintf(w, "  QA scenarios:         GET %s/sim/scenarios, PUT %s/sim/scenarios/active {\"id\": \"…\"} (active: %s)\n",
 		s.BankURL, s.BankURL, s.ActiveScenario())
 	fmt.Fprintf(w, "  Listening on:         %v\n", s.Addrs())
+	fmt.Fprintf(w, "  State:                %s\n", stateLine(s))
 	origins := "loopback origins (http(s)://localhost, 127.0.0.1, [::1], any port)"
 	if len(s.CORSOrigins) > 0 {
 		origins += " and " + strings.Join(s.CORSOrigins, ", ")

@@ -29,6 +29,7 @@ import (
 
 	"linkdesk/app/sim/cybridsim"
 	"linkdesk/app/sim/plaidsim"
+	"linkdesk/app/sim/simstate"
 	"linkdesk/app/ui/httplimit"
 )
 
@@ -78,6 +79,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger for both simulators; discarded when nil.
 	Logger *slog.Logger
+	// StateFile, when set, keeps the simulator's state — Cybrid's records
+	// and Plaid's items — in that file across restarts (state.go): read at
+	// Start, saved as it changes and at Close. "" keeps it in memory only.
+	// A file another process holds leaves this simulator in memory
+	// (Persistence says so); a damaged or foreign file is set aside.
+	StateFile string
 }
 
 // Sim is a running simulator.
@@ -96,7 +103,10 @@ type Sim struct {
 	// browser besides loopback ones (Options.CORSOrigins, normalized).
 	CORSOrigins []string
 
-	scen      scenarioState // the QA scenario catalogue's state (scenarios.go)
+	scen      scenarioState   // the QA scenario catalogue's state (scenarios.go)
+	state     *simstate.Store // the state file (nil: in memory; state.go)
+	persist   Persistence
+	log       *slog.Logger
 	srv       *httplimit.Server
 	listeners []net.Listener
 	wg        sync.WaitGroup
@@ -175,15 +185,21 @@ func Start(o Options) (*Sim, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	plaid := plaidsim.New(plaidsim.Options{Logger: log.With("sim", "plaid"), TestDriver: o.TestDriver, Now: o.Now})
+	s := &Sim{ClientID: o.ClientID, ClientSecret: o.ClientSecret, log: log}
+	plaid := plaidsim.New(plaidsim.Options{Logger: log.With("sim", "plaid"), TestDriver: o.TestDriver, Now: o.Now,
+		OnChange: s.plaidChanged})
 	cyb := cybridsim.New(cybridsim.Options{
 		ClientID: o.ClientID, ClientSecret: o.ClientSecret, ClientScopes: o.ClientScopes, BankGUID: o.BankGUID, Plaid: plaid,
 		WorkflowDelay: o.WorkflowDelay, AccountDelay: o.AccountDelay, VerificationReview: o.VerificationReview,
-		Now: o.Now, Logger: log.With("sim", "cybrid"),
+		Now: o.Now, Logger: log.With("sim", "cybrid"), OnChange: s.cybridChanged,
 	})
+	s.Cybrid, s.Plaid = cyb, plaid
 	cors, err := newCORS(o.CORSOrigins, func(path string) []string {
 		if m := scenarioMethods(path); m != nil {
 			return m
+		}
+		if path == "/sim/reset" {
+			return []string{"POST"}
 		}
 		return cyb.Methods(path)
 	}, log)
@@ -202,19 +218,17 @@ func Start(o Options) (*Sim, error) {
 	} else {
 		log.Debug("sim: no IPv6 loopback listener", "error", err)
 	}
-	s := &Sim{
-		Cybrid: cyb, Plaid: plaid,
-		BankURL:     "http://127.0.0.1:" + strconv.Itoa(port),
-		IdentityURL: "http://127.0.0.1:" + strconv.Itoa(port),
-		PlaidURL:    "http://localhost:" + strconv.Itoa(port),
-		ClientID:    o.ClientID, ClientSecret: o.ClientSecret,
-		CORSOrigins: cors.extra,
-		srv:         Limits.New(Handler(cyb, plaid), slog.NewLogLogger(log.Handler(), slog.LevelWarn)),
-		listeners:   ls,
-	}
+	s.BankURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	s.IdentityURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	s.PlaidURL = "http://localhost:" + strconv.Itoa(port)
+	s.CORSOrigins = cors.extra
+	s.srv = Limits.New(Handler(cyb, plaid), slog.NewLogLogger(log.Handler(), slog.LevelWarn))
+	s.listeners = ls
 	s.initScenarios()
-	// The Cybrid side (with /sim/scenarios) answers CORS; Plaid's does not.
-	s.srv.Handler = Handler(cors.wrap(s.scenarioHandler(cyb)), plaid)
+	s.openState(o.StateFile, log)
+	// The Cybrid side (with /sim/scenarios and /sim/reset) answers CORS;
+	// Plaid's does not.
+	s.srv.Handler = Handler(cors.wrap(s.scenarioHandler(s.resetHandler(cyb))), plaid)
 	for _, l := range ls {
 		s.wg.Add(1)
 		go func(l net.Listener) {
@@ -243,10 +257,17 @@ func (s *Sim) ConnStats() httplimit.Stats { return s.srv.Stats() }
 
 // Close stops the listeners and closes open connections; it waits for the
 // serving goroutines to end. Calling it again returns the first result.
+// With a state file, the state is saved a last time and the file's lock
+// released.
 func (s *Sim) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeErr = s.srv.Close()
 		s.wg.Wait()
+		if s.state != nil {
+			if err := s.state.Close(); err != nil && s.closeErr == nil {
+				s.closeErr = fmt.Errorf("sim: saving the simulator's state: %w", err)
+			}
+		}
 	})
 	return s.closeErr
 }

@@ -39,7 +39,10 @@ func (b pageBackend) StoreCredentials(config.Environment, keychain.Credentials) 
 }
 func (b pageBackend) RetryEnvironment() (pageapi.SessionInfo, error) { return b.Info(), nil }
 func (pageBackend) PageReady()                                       {}
-func (pageBackend) AuditLog() *audit.Log                             { return nil }
+func (pageBackend) ResetSimulator() (pageapi.SessionInfo, error) {
+	return pageapi.SessionInfo{}, nil
+}
+func (pageBackend) AuditLog() *audit.Log { return nil }
 
 // Issue 14, cases 1 and 4, in the window: linkdesk's own page (assets/app) in a
 // real WebKit window, over a real sandbox environment whose Cybrid is the

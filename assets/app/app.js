@@ -153,17 +153,42 @@ function showSimulator() {
   const s = state.info && state.info.simulator;
   if (!s) return;
   const row = (name, value, testid) => el("tr", {}, el("th", { text: name }), el("td", {}, el("code", { "data-testid": testid, text: value })), el("td", {}, copyButton(value, "Copy", "copy-" + testid)));
+  const reset = el("button", { class: "small danger", type: "button", "data-testid": "sim-reset", text: "Reset simulator…" });
+  reset.addEventListener("click", (e) => { e.preventDefault(); tid("dialog").close("cancel"); resetSimulator(); });
   inform("The simulator", [
-    el("p", { class: "muted", text: "The built-in simulator keeps this address and its state until linkdesk closes, also when you switch environments." }),
+    el("p", { class: "muted", text: "The built-in simulator keeps this address until linkdesk closes, also when you switch environments." }),
     el("table", { class: "kv" },
       row("Bank API", s.bank_url, "sim-bank-url"),
       row("Identity (tokens)", s.identity_url, "sim-identity-url"),
       row("Plaid Link", s.plaid_url, "sim-plaid-url"),
       row("Client ID", s.client_id, "sim-client-id")),
+    el("h3", { text: "State" }),
+    el("p", { "data-testid": "sim-state" }, s.state_file
+      ? ["Accounts, workflows, verifications and Plaid connections made in the simulator are kept in ", el("code", { text: s.state_file }), " and are there at the next start, so an attempt interrupted by a crash is checked against them."]
+      : "The simulator keeps its state in memory only: it is lost when linkdesk closes, and its attempts are not journaled for crash recovery."),
+    ...(s.state_note ? [el("p", { class: "error", role: "note", "data-testid": "sim-state-note", text: s.state_note })] : []),
+    el("div", { class: "row" }, reset, el("span", { class: "small muted", text: "Start the simulator afresh, with its seed customers only." })),
     el("h3", { text: "Commands" }),
     el("ul", { class: "commands" }, ...s.commands.map((c, i) => el("li", {}, el("div", { class: "muted small", text: c.title }),
       el("div", { class: "cmd" }, el("code", { "data-testid": "sim-command", text: c.line }), copyButton(c.line, "Copy", "copy-command-" + i))))),
   ], true);
+}
+
+// resetSimulator starts the built-in simulator afresh, once the operator
+// confirmed what is lost; the page then reloads, as after a switch.
+async function resetSimulator() {
+  const busy = await call("runningAttempts", {}).catch(() => []);
+  const running = busy.length ? ` ${busy.length === 1 ? "The attempt" : busy.length + " attempts"} still running (${busy.map((a) => nameOf(a.customer_guid)).join(", ")}) ${busy.length === 1 ? "is" : "are"} cancelled.` : "";
+  if (!(await ask("Reset the simulator?",
+    "Every external bank account, workflow, identity verification and Plaid connection made in the simulator is deleted, for every customer, and cannot be brought back. " +
+    "The simulator starts again with its seed customers, the Normal scenario and no injected faults, at the same address." + running +
+    " The timeline and the audit log keep what happened.", "Reset simulator", true))) return;
+  try {
+    state.info = await call("resetSimulator", {});
+    location.reload();
+  } catch (e) {
+    showBanner("The simulator was not reset: " + problemLine(problemOf(e)));
+  }
 }
 
 // ---- audit log ----------------------------------------------------------------
@@ -1211,7 +1236,7 @@ document.addEventListener("contextmenu", (e) => e.preventDefault());
     // [start-up] Plaid's script loads when a customer is opened, and the
     // simulator's scenario catalogue once the page is ready: neither is
     // needed to show the customers.
-    if (state.info.environment !== "sim") loadRecovered();
+    loadRecovered();
     try {
       const p = await customers;
       state.customers = p.customers;

@@ -34,6 +34,7 @@ export const CALLS = Object.freeze([
   "recovered.dismiss",
   "recovered.list",
   "recovered.recheck",
+  "resetSimulator",
   "retryAccount",
   "retryEnvironment",
   "runningAttempts",

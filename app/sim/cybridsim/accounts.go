@@ -239,6 +239,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, _ pathPar
 	s.advanceLocked(now)
 	out := s.accountJSONLocked(a)
 	s.mu.Unlock()
+	s.changed()
 	s.log.Info("cybridsim: external bank account created", "external_bank_account_guid", a.guid, "customer_guid", custGUID,
 		"outcome", outcome.state, "failure_code", outcome.failureCode, "due_in", sc.AccountDelay)
 	writeJSON(w, http.StatusCreated, out)
@@ -415,6 +416,7 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, p pathPara
 	a.updatedAt = now
 	out := s.accountJSONLocked(a)
 	s.mu.Unlock()
+	s.changed()
 	s.log.Info("cybridsim: external bank account patched", "external_bank_account_guid", a.guid, "state", out.State)
 	writeJSON(w, http.StatusOK, out)
 }
@@ -438,6 +440,7 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request, p pathPar
 	}
 	out := s.accountJSONLocked(a)
 	s.mu.Unlock()
+	s.changed()
 	s.log.Info("cybridsim: external bank account deleting", "external_bank_account_guid", a.guid)
 	writeJSON(w, http.StatusOK, out)
 }

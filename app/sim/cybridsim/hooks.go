@@ -162,6 +162,7 @@ func (s *Server) ExpireConnection(accountGUID string) error {
 	s.mu.Lock()
 	a.state, a.updatedAt = stateRefreshRequired, s.now()
 	s.mu.Unlock()
+	s.changed()
 	s.log.Info("cybridsim: connection expired", "external_bank_account_guid", accountGUID)
 	return nil
 }
@@ -326,6 +327,7 @@ func (s *Server) ReviewVerification(guid, outcome string) (Verification, error) 
 	v.pending = []transition{{at: now, state: stateCompleted, failureCode: outcome}}
 	s.advanceLocked(now)
 	s.mu.Unlock()
+	s.changed()
 	s.log.Info("cybridsim: identity verification reviewed", "identity_verification_guid", guid, "outcome", outcome)
 	for _, x := range s.Verifications("") {
 		if x.GUID == guid {

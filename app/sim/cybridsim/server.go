@@ -80,6 +80,15 @@ type Options struct {
 	// Logger receives one line per request and per state transition; it
 	// never sees tokens, secrets or Plaid public tokens. Discarded when nil.
 	Logger *slog.Logger
+	// OnChange, when set, is called after every change to what Snapshot
+	// keeps — a record created, changed or deleted over HTTP or through a
+	// Go hook, Restore excepted, Reset included — synchronously, without
+	// the server's lock held, and before the HTTP answer that reports the
+	// change is written: a change saved by OnChange is on disk before the
+	// client hears of it, as Cybrid commits before it answers. Reads, which
+	// only apply transitions already due (Snapshot keeps those pending with
+	// their times), do not call it.
+	OnChange func()
 }
 
 // Scenario holds the run-time switches that shape what the simulator does
@@ -185,15 +194,21 @@ func New(o Options) *Server {
 	if s.opts.TokenLifetime <= 0 {
 		s.opts.TokenLifetime = DefaultTokenLifetime
 	}
-	s.scenario = Scenario{
+	s.scenario = s.initialScenario()
+	s.seedCustomers()
+	s.routes = s.buildRoutes()
+	return s
+}
+
+// initialScenario is the scenario Options give.
+func (s *Server) initialScenario() Scenario {
+	o := s.opts
+	return Scenario{
 		WorkflowDelay:      delayOr(o.WorkflowDelay, DefaultWorkflowDelay),
 		AccountDelay:       delayOr(o.AccountDelay, DefaultAccountDelay),
 		VerificationDelay:  DefaultVerificationDelay,
 		VerificationReview: o.VerificationReview,
 	}
-	s.seedCustomers()
-	s.routes = s.buildRoutes()
-	return s
 }
 
 func delayOr(d, def time.Duration) time.Duration {

@@ -149,6 +149,7 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, _ pa
 		unprocessable(w, "invalid_parameter", "Unable to process request: "+err.Error())
 		return
 	}
+	s.changed()
 	s.log.Info("cybridsim: identity verification created", "identity_verification_guid", out.GUID,
 		"external_bank_account_guid", ebaGUID, "expected_behaviours", behaviours, "state", out.State)
 	writeJSON(w, http.StatusCreated, out)

@@ -203,6 +203,7 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, _ pathPa
 	s.advanceLocked(now) // a zero delay completes at once
 	out := s.workflowJSONLocked(wf)
 	s.mu.Unlock()
+	s.changed()
 	s.log.Info("cybridsim: workflow created", "workflow_guid", wf.guid, "kind", kind, "customer_guid", custGUID,
 		"external_bank_account_guid", ebaGUID, "due_in", sc.WorkflowDelay)
 	writeJSON(w, http.StatusCreated, out)

@@ -140,7 +140,12 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	v, err := h(s, &req)
+	linked := s.linked
+	s.linked = false
 	s.mu.Unlock()
+	if linked {
+		s.changed()
+	}
 	if err != nil {
 		var ae *apiError
 		if !errors.As(err, &ae) {
@@ -493,6 +498,7 @@ func (s *Sim) connect(se *session, it *item) outcome {
 	se.item, se.step = it, "connected"
 	se.token.consumed = true
 	it.needsUpdate = false
+	s.linked = true
 	pt := "public-sandbox-" + newUUID()
 	s.publicTokens[pt] = &publicToken{item: it, expires: s.now().Add(PublicTokenLifetime)}
 	s.log.Info("item linked", "session", se.id, "item", it.id, "institution", it.inst.ID,

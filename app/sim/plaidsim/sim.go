@@ -57,6 +57,10 @@ type Options struct {
 	// lets the host page drive the Link DOM by postMessage (see README.md).
 	// Off by default; only end-to-end tests turn it on.
 	TestDriver bool
+	// OnChange, when set, is called after a change to what Snapshot keeps
+	// (a link token issued, an item linked, repaired or reset), without the
+	// simulator's lock held. Restore does not call it; Reset does.
+	OnChange func()
 }
 
 // Sim is the simulated Plaid. It implements Backend and http.Handler; all
@@ -65,6 +69,7 @@ type Sim struct {
 	now        func() time.Time
 	log        *slog.Logger
 	testDriver bool
+	onChange   func()
 
 	mu           sync.Mutex
 	linkTokens   map[string]*linkToken
@@ -75,6 +80,7 @@ type Sim struct {
 	itemOrder    []*item
 	publicTokens map[string]*publicToken
 	scenario     Scenario
+	linked       bool // an API call linked or repaired an item (serveAPI tells onChange)
 }
 
 var _ Backend = (*Sim)(nil)
@@ -88,7 +94,7 @@ func New(o Options) *Sim {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Sim{
-		now: o.Now, log: o.Logger.With("component", "plaidsim"), testDriver: o.TestDriver,
+		now: o.Now, log: o.Logger.With("component", "plaidsim"), testDriver: o.TestDriver, onChange: o.OnChange,
 		linkTokens:   map[string]*linkToken{},
 		sessions:     map[string]*session{},
 		oauthStates:  map[string]*oauthState{},
@@ -170,6 +176,7 @@ func (s *Sim) CreateLinkToken(req LinkTokenRequest) (LinkToken, error) {
 		}
 	}
 	s.mu.Lock()
+	defer s.changed()
 	defer s.mu.Unlock()
 	life := LinkTokenLifetime
 	if req.UpdateItemID != "" {
@@ -230,6 +237,7 @@ func (s *Sim) ExchangePublicToken(publicToken string) (Item, error) {
 // repairs it.
 func (s *Sim) ResetLogin(itemID string) error {
 	s.mu.Lock()
+	defer s.changed()
 	defer s.mu.Unlock()
 	it := s.items[itemID]
 	if it == nil {
