@@ -56,8 +56,9 @@ type Options struct {
 	ClientScopes []string
 	// BankGUID of the simulated bank (cybridsim.DefaultBankGUID when empty).
 	BankGUID string
-	// WorkflowDelay and AccountDelay: see cybridsim.Options (zero: default).
-	WorkflowDelay, AccountDelay time.Duration
+	// WorkflowDelay, AccountDelay and VerificationDelay: see
+	// cybridsim.Options (zero: default).
+	WorkflowDelay, AccountDelay, VerificationDelay time.Duration
 	// TestDriver lets end-to-end tests drive the Link DOM (plaidsim.Options).
 	TestDriver bool
 	// CORSOrigins are origins (scheme://host[:port]; an entry may list
@@ -178,7 +179,7 @@ func Start(o Options) (*Sim, error) {
 	plaid := plaidsim.New(plaidsim.Options{Logger: log.With("sim", "plaid"), TestDriver: o.TestDriver, Now: o.Now})
 	cyb := cybridsim.New(cybridsim.Options{
 		ClientID: o.ClientID, ClientSecret: o.ClientSecret, ClientScopes: o.ClientScopes, BankGUID: o.BankGUID, Plaid: plaid,
-		WorkflowDelay: o.WorkflowDelay, AccountDelay: o.AccountDelay, VerificationReview: o.VerificationReview,
+		WorkflowDelay: o.WorkflowDelay, AccountDelay: o.AccountDelay, VerificationDelay: o.VerificationDelay, VerificationReview: o.VerificationReview,
 		Now: o.Now, Logger: log.With("sim", "cybrid"),
 	})
 	cors, err := newCORS(o.CORSOrigins, func(path string) []string {
