@@ -61,6 +61,9 @@ type Options struct {
 	WorkflowDelay, AccountDelay, VerificationDelay time.Duration
 	// TestDriver lets end-to-end tests drive the Link DOM (plaidsim.Options).
 	TestDriver bool
+	// LinkLoadingTime is the least time the simulated Link shows its
+	// loading pane (plaidsim.Options.LoadingTime; zero: the default).
+	LinkLoadingTime time.Duration
 	// CORSOrigins are origins (scheme://host[:port]; an entry may list
 	// several, comma-separated) whose web pages may call the simulated Cybrid
 	// API, besides loopback origins, which always may. Start fails with
@@ -176,7 +179,7 @@ func Start(o Options) (*Sim, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	plaid := plaidsim.New(plaidsim.Options{Logger: log.With("sim", "plaid"), TestDriver: o.TestDriver, Now: o.Now})
+	plaid := plaidsim.New(plaidsim.Options{Logger: log.With("sim", "plaid"), TestDriver: o.TestDriver, Now: o.Now, LoadingTime: o.LinkLoadingTime})
 	cyb := cybridsim.New(cybridsim.Options{
 		ClientID: o.ClientID, ClientSecret: o.ClientSecret, ClientScopes: o.ClientScopes, BankGUID: o.BankGUID, Plaid: plaid,
 		WorkflowDelay: o.WorkflowDelay, AccountDelay: o.AccountDelay, VerificationDelay: o.VerificationDelay, VerificationReview: o.VerificationReview,

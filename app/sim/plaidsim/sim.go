@@ -57,7 +57,15 @@ type Options struct {
 	// lets the host page drive the Link DOM by postMessage (see README.md).
 	// Off by default; only end-to-end tests turn it on.
 	TestDriver bool
+	// LoadingTime is the least time Link shows its loading pane after the
+	// customer submits credentials or a code (DefaultLoadingTime when
+	// zero; negative: none — for tests, which need not see it).
+	LoadingTime time.Duration
 }
+
+// DefaultLoadingTime is Options.LoadingTime's default: long enough for the
+// loading pane to be seen.
+const DefaultLoadingTime = 350 * time.Millisecond
 
 // Sim is the simulated Plaid. It implements Backend and http.Handler; all
 // methods are safe for concurrent use.
@@ -65,6 +73,7 @@ type Sim struct {
 	now        func() time.Time
 	log        *slog.Logger
 	testDriver bool
+	loading    time.Duration
 
 	mu           sync.Mutex
 	linkTokens   map[string]*linkToken
@@ -87,8 +96,14 @@ func New(o Options) *Sim {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	switch {
+	case o.LoadingTime == 0:
+		o.LoadingTime = DefaultLoadingTime
+	case o.LoadingTime < 0:
+		o.LoadingTime = 0
+	}
 	return &Sim{
-		now: o.Now, log: o.Logger.With("component", "plaidsim"), testDriver: o.TestDriver,
+		now: o.Now, log: o.Logger.With("component", "plaidsim"), testDriver: o.TestDriver, loading: o.LoadingTime,
 		linkTokens:   map[string]*linkToken{},
 		sessions:     map[string]*session{},
 		oauthStates:  map[string]*oauthState{},
