@@ -46,8 +46,10 @@ func (a *app) linkAccount(start func()) {
 
 // An operator works a customer with the keyboard alone: search, pick, link,
 // verify; the shortcuts work and focus lands where the next action is.
-func TestKeyboardOnlyDay(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
+// (The second customer of the list is held out of the shared app's pool
+// for it: the arrow keys land on it.)
+func keyboardOnlyDay(a *app) {
+	t := a.t
 	want := a.sim().Cybrid.Customers()[4]
 	a.key("/")
 	if f := a.focused(); f != "customer-search" {
@@ -132,9 +134,9 @@ func TestKeyboardOnlyDay(t *testing.T) {
 	a.js(`(document.querySelector('[data-testid="dialog"]').close("cancel"), true)`, nil)
 }
 
-func TestUnlinkAsksFirstAndDeletes(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
-	customer := a.pickFirstCustomer()
+func unlinkAsksFirstAndDeletes(a *app) {
+	t := a.t
+	customer := a.takeCustomer().GUID
 	a.linkAccount(func() { a.click("link-account") })
 	a.waitJS(`document.querySelector('[data-testid="unlink-account"]')`, 5*time.Second)
 	guid := a.sim().Cybrid.Accounts(customer)[0].GUID
@@ -189,11 +191,10 @@ func TestUnlinkAsksFirstAndDeletes(t *testing.T) {
 	a.click("dialog-ok")
 }
 
-func TestTimelineAndExport(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("XDG_DOWNLOAD_DIR", dir)
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
-	a.pickFirstCustomer()
+// (Exports go to the shared app's folder: startSharedApp.)
+func timelineAndExport(a *app) {
+	t := a.t
+	customer := a.takeCustomer().GUID
 	a.linkAccount(func() { a.click("link-account") })
 	a.click("tab-timeline")
 	a.waitJS(`document.querySelectorAll('[data-testid="timeline-entry"][data-kind="api"]').length >= 3`, 5*time.Second)
@@ -217,7 +218,7 @@ func TestTimelineAndExport(t *testing.T) {
 			t.Fatalf("export %s: %v", p, err)
 		}
 		body := string(b)
-		if !strings.Contains(body, a.sim().Cybrid.Accounts("")[0].GUID) {
+		if !strings.Contains(body, a.sim().Cybrid.Accounts(customer)[0].GUID) {
 			t.Errorf("export %s does not name the account it linked", p)
 		}
 		for _, leak := range []string{"public-sandbox-", "link-sandbox-", a.sim().ClientSecret} {
@@ -240,7 +241,7 @@ func TestSwitchEnvironmentAndFirstRun(t *testing.T) {
 	}
 	defer other.Close()
 	store := keychain.NewMemory()
-	a := startAppWith(t, sim.Options{WorkflowDelay: 200 * time.Millisecond, AccountDelay: 200 * time.Millisecond}, store, map[string]string{
+	a := startAppWith(t, quickSim, store, map[string]string{
 		"LINKDESK_BANK_API_URL":     other.BankURL,
 		"LINKDESK_IDENTITY_API_URL": other.IdentityURL,
 	})
@@ -339,9 +340,9 @@ func TestProductionIsUnmistakable(t *testing.T) {
 	a.shot("production")
 }
 
-func TestDarkTheme(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 200 * time.Millisecond, AccountDelay: 200 * time.Millisecond})
-	a.pickFirstCustomer()
+func darkTheme(a *app) {
+	t := a.t
+	a.takeCustomer()
 	a.linkAccount(func() { a.click("link-account") })
 	a.click("theme-toggle")
 	var theme, bg string
@@ -416,8 +417,7 @@ func TestInterruptedAttemptIsShownAtStart(t *testing.T) {
 // sandbox environment links end to end through the simulated Link, and the
 // account is created in that simulator.
 func TestSandboxLinksAgainstASimulatorRunApart(t *testing.T) {
-	apart, err := sim.Start(sim.Options{ClientID: "apart-id", ClientSecret: "apart-secret-6b0", TestDriver: true,
-		WorkflowDelay: 200 * time.Millisecond, AccountDelay: 200 * time.Millisecond})
+	apart, err := sim.Start(withCredentials(withDriver(quickSim), "apart-id", "apart-secret-6b0"))
 	if err != nil {
 		t.Fatal(err)
 	}
