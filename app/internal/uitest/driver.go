@@ -114,7 +114,9 @@ func (d *Driver) Page() *Page { return d.page }
 // (a loaded machine answers late).
 type tries struct{ next, limit time.Duration }
 
-func newTries(limit time.Duration) *tries { return &tries{next: min(200*time.Millisecond, limit), limit: limit} }
+func newTries(limit time.Duration) *tries {
+	return &tries{next: min(200*time.Millisecond, limit), limit: limit}
+}
 
 // try runs f with the time it has to answer; f reports whether it went
 // unanswered.
@@ -304,6 +306,12 @@ func (d *Driver) WaitPopups(n int, timeout time.Duration) {
 		got := d.w.PopupCount()
 		return got == n, fmt.Errorf("%d are open", got)
 	})
+}
+
+// Navigate loads rawURL in the window as the user would (typing it: no
+// page started the navigation).
+func (d *Driver) Navigate(rawURL string) {
+	d.w.Dispatch(func() { d.w.View.Navigate(rawURL) })
 }
 
 // Exec runs the script js in whatever page the window shows, without an
