@@ -1,12 +1,16 @@
 package session_test
 
 // The end-to-end harness: the real app (session.Start + its real window) on
-// the built-in simulator, under the display the test runs with (Xvfb in CI).
+// the built-in simulator, under the display the test runs with (Xvfb in CI),
+// driven through uitest's Driver, the one harness of the real-window tests.
 // Tests drive the real DOM with Eval and read results back through the app
-// server (uitest.Page: nothing is bound into the page); the simulated Link runs in a cross-origin iframe, which the top
-// frame drives through the simulator's test driver (postMessage). Outcomes
-// are checked in the simulator's store, not only in the DOM. Screenshots of
-// the whole screen go to $LINKDESK_ARTIFACTS/e2e (or a temp dir).
+// server (uitest.Page: nothing is bound into the page); the simulated Link
+// runs in a cross-origin iframe, which the top frame drives through the
+// simulator's test driver (postMessage). Outcomes are checked in the
+// simulator's store, not only in the DOM. Screenshots of the whole screen go
+// to $LINKDESK_ARTIFACTS/e2e (or a temp dir): a failing test's always, the
+// others' when LINKDESK_SCREENSHOTS asks. Tests that need only a running
+// linkdesk share one (shared_test.go).
 
 import (
 	"encoding/json"
