@@ -71,7 +71,9 @@ func keyboardOnlyDay(a *app) {
 	// Search by GUID.
 	a.key("/")
 	a.js(fmt.Sprintf(`(() => { const i = document.querySelector('[data-testid="customer-search"]'); i.value = %q; i.form.requestSubmit(); return true; })()`, want.GUID), nil)
-	a.waitJS(`document.querySelectorAll('[data-testid="customer-row"]').length === 1`, 5*time.Second)
+	// (The name searched before may have matched one customer too: the
+	// GUID's answer is the one that names it.)
+	a.waitJS(fmt.Sprintf(`document.querySelectorAll('[data-testid="customer-row"]').length === 1 && document.querySelector('[data-testid="search-note"]').innerText.includes(%q)`, want.GUID), 5*time.Second)
 	// Esc clears the search; arrows move in the list.
 	a.js(`(document.querySelector('[data-testid="customer-search"]').focus(), true)`, nil)
 	a.key("Escape")
