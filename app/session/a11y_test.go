@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"linkdesk/app/internal/testneeds"
-	"linkdesk/app/sim"
 )
 
 // axeScript is axe-core, installed from npm into build/a11y by `go tool
@@ -55,16 +54,16 @@ func (a *app) axeRun(what string) []string {
 // The operator page passes axe-core with no serious or critical violation,
 // in both themes, with a customer, an attempt's result, a dialog and the
 // timeline on screen; progress and results are announced (live regions).
-func TestAccessibility(t *testing.T) {
+func accessibility(a *app) {
+	t := a.t
 	axe := axeScript(t)
-	a := startApp(t, sim.Options{WorkflowDelay: 200 * time.Millisecond, AccountDelay: 200 * time.Millisecond})
 	a.s.Server.Handle("GET /__test/axe.js", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript")
 		w.Write(axe)
 	}))
 	var problems []string
 	problems = append(problems, a.axeRun("customer list")...)
-	a.pickFirstCustomer()
+	a.takeCustomer()
 	a.linkAccount(func() { a.click("link-account") })
 	problems = append(problems, a.axeRun("a linked account")...)
 	var live string

@@ -1,26 +1,25 @@
 package session_test
 
 import (
+	"fmt"
 	"strings"
-	"testing"
 	"time"
 
 	"linkdesk/app/session"
-	"linkdesk/app/sim"
 )
 
 // The start-up landmark app/bench times: once the customers list is
 // rendered the page says it is ready, and the app logs "page interactive"
 // once. Nothing is bound into the page for it.
-func TestPageInteractiveIsLoggedOnce(t *testing.T) {
-	a := startApp(t, sim.Options{}) // returns once body[data-ready=true]
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(a.logs.String(), `msg="`+session.BenchReadyMessage+`"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the page is interactive but no %q line was logged within 5 s; logs:\n%s", session.BenchReadyMessage, a.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+//
+// (The first test of TestTheDeskOnTheSimulator: the app has just started,
+// and its page has not been reloaded.)
+func pageInteractiveIsLoggedOnce(a *app) {
+	t := a.t
+	// startApp returns once body[data-ready=true].
+	a.until(5*time.Second, fmt.Sprintf("a %q line logged once the page is interactive", session.BenchReadyMessage), func() (bool, error) {
+		return strings.Contains(a.logs.String(), `msg="`+session.BenchReadyMessage+`"`), nil
+	})
 	var rows int
 	a.js(`document.querySelectorAll('[data-testid="customer-row"]').length`, &rows)
 	if rows == 0 {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"linkdesk/app/config"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/keychain"
 	"linkdesk/app/session"
 	"linkdesk/app/sim"
@@ -126,24 +127,18 @@ func (h *hostileSite) page(origin, ctx, app, frame string) string {
 // wait waits until the page in ctx has finished, and returns its reports.
 func (h *hostileSite) wait(t *testing.T, ctx string) map[string]string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var out map[string]string
+	wait.For(t, 20*time.Second, "the hostile page in "+ctx+" to finish", func() (bool, error) {
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		r := h.reports[ctx]
-		done := r != nil && r["done"] == "1"
-		out := map[string]string{}
+		out = map[string]string{}
 		for k, v := range r {
 			out[k] = v
 		}
-		h.mu.Unlock()
-		if done {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the hostile page in %s did not finish (reports: %v)", ctx, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return r != nil && r["done"] == "1", fmt.Errorf("reports: %v", out)
+	})
+	return out
 }
 
 // boundaryApp starts linkdesk on the simulator with a keychain that must
@@ -277,11 +272,10 @@ func TestHostilePopupControlWithABinding(t *testing.T) {
 	a.waitPopups(1, 10*time.Second)
 	host.wait(t, "control")
 	var pwned string
-	deadline := time.Now().Add(5 * time.Second)
-	for pwned == "" && time.Now().Before(deadline) {
+	wait.Until(5*time.Second, func() (bool, error) {
 		a.js(`document.documentElement.dataset.pwned || ""`, &pwned)
-		time.Sleep(100 * time.Millisecond)
-	}
+		return pwned != "", nil
+	})
 	if pwned != "control" {
 		t.Fatalf("with a binding, the hostile pop-up's crafted id did not run script in linkdesk's page (pwned=%q): the boundary test could not see the attack", pwned)
 	}

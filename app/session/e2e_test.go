@@ -3,10 +3,7 @@ package session_test
 import (
 	"fmt"
 	"strings"
-	"testing"
 	"time"
-
-	"linkdesk/app/sim"
 )
 
 // pickFirstCustomer selects the first customer in the list and returns its
@@ -39,14 +36,17 @@ func (a *app) signInToPlatypus(update bool) {
 	a.linkClick("credentials-submit")
 }
 
-func TestLinkAccountEndToEnd(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 1500 * time.Millisecond, AccountDelay: 700 * time.Millisecond})
+func linkAccountEndToEnd(a *app) {
+	t := a.t
+	// A workflow slow enough to be seen waiting for (the one prepared when
+	// the customer is opened, and the click waits for it).
+	a.setDelays(1500*time.Millisecond, quickSim.AccountDelay)
 	a.shot("customers")
 	if got := a.text("env-badge"); got != "SIMULATOR" {
 		t.Errorf("environment badge = %q, want SIMULATOR", got)
 	}
 
-	customer := a.pickFirstCustomer()
+	customer := a.takeCustomer().GUID
 	a.waitJS(`!document.querySelector('[data-testid="accounts-empty"]').hidden`, 5*time.Second)
 	a.shot("customer")
 
@@ -55,6 +55,7 @@ func TestLinkAccountEndToEnd(t *testing.T) {
 	a.waitJS(`document.querySelector('[data-testid="step-token"][data-status="active"] .spinner')`, 5*time.Second)
 	a.waitJS(`/\d+\.\d s/.test(document.querySelector('[data-testid="elapsed"]').innerText)`, 5*time.Second)
 	a.shot("waiting-for-link-token")
+	a.sim().ResetScenario() // the refresh below need not wait as long
 	// The window stays responsive while Go polls: the page's calls are
 	// answered meanwhile.
 	var infoEnv string
@@ -101,7 +102,7 @@ func TestLinkAccountEndToEnd(t *testing.T) {
 	}
 	// Every Plaid callback reached Go and was logged.
 	for _, cb := range []string{"Plaid Link: onLoad", "Plaid Link event OPEN", "Plaid Link: onSuccess", "Plaid Link event HANDOFF"} {
-		if !strings.Contains(a.logs.String(), cb) {
+		if !strings.Contains(a.log(), cb) {
 			t.Errorf("log has no %q", cb)
 		}
 	}
@@ -134,7 +135,7 @@ func TestLinkAccountEndToEnd(t *testing.T) {
 		t.Errorf("after update mode the account is still %s", after.State)
 	}
 	var kinds []string
-	for _, w := range a.sim().Cybrid.Workflows() {
+	for _, w := range a.workflowsOf(customer) {
 		kinds = append(kinds, w.Kind)
 	}
 	if strings.Join(kinds, ",") != "link_token_create,link_token_update" && strings.Join(kinds, ",") != "link_token_update,link_token_create" {
@@ -142,12 +143,14 @@ func TestLinkAccountEndToEnd(t *testing.T) {
 	}
 }
 
-func TestFailedWorkflowIsExplained(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond})
+func failedWorkflowIsExplained(a *app) {
+	t := a.t
+	posts := a.accountPosts()
 	sc := a.sim().Cybrid.Scenario()
 	sc.WorkflowFailureCode = "plaid_error"
 	a.sim().Cybrid.SetScenario(sc)
-	a.pickFirstCustomer()
+	defer a.sim().ResetScenario()
+	a.takeCustomer()
 	a.click("link-account")
 	a.waitJS(`document.querySelector('[data-testid="result"]')`, 15*time.Second)
 	a.shot("workflow-failed")
@@ -160,7 +163,7 @@ func TestFailedWorkflowIsExplained(t *testing.T) {
 	if !strings.Contains(text, "plaid_error") || !strings.Contains(text, "Try again") {
 		t.Errorf("result does not name the failure code and what to do: %q", text)
 	}
-	if n := a.sim().Cybrid.Stats().ByRoute["POST /api/external_bank_accounts"]; n != 0 {
+	if n := a.accountPosts() - posts; n != 0 {
 		t.Errorf("%d accounts were posted after a failed workflow", n)
 	}
 
@@ -201,19 +204,15 @@ func TestFailedWorkflowIsExplained(t *testing.T) {
 	}
 }
 
-func TestExitFromLinkLinksNothing(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond})
-	customer := a.pickFirstCustomer()
+func exitFromLinkLinksNothing(a *app) {
+	t := a.t
+	customer := a.takeCustomer().GUID
 	a.click("link-account")
 	a.inLink("pane-consent", 15*time.Second)
 	a.linkClick("consent-continue")
 	a.linkClick("institution-ins_109508")
 	a.inLink("pane-credentials", 10*time.Second)
-	a.linkClick("close")
-	// Plaid may ask to confirm the exit.
-	if v, err := a.link("exists", sel("exit-confirm"), nil); err == nil && string(v) == "true" {
-		a.linkClick("exit-confirm")
-	}
+	a.closeLink() // Plaid may ask to confirm the exit
 	a.waitJS(`document.querySelector('[data-testid="result"]')`, 10*time.Second)
 	a.shot("exited")
 	var result string

@@ -1,20 +1,21 @@
 package session_test
 
 // The end-to-end harness: the real app (session.Start + its real window) on
-// the built-in simulator, under the display the test runs with (Xvfb in CI).
+// the built-in simulator, under the display the test runs with (Xvfb in CI),
+// driven through uitest's Driver, the one harness of the real-window tests.
 // Tests drive the real DOM with Eval and read results back through the app
-// server (uitest.Page: nothing is bound into the page); the simulated Link runs in a cross-origin iframe, which the top
-// frame drives through the simulator's test driver (postMessage). Outcomes
-// are checked in the simulator's store, not only in the DOM. Screenshots of
-// the whole screen go to $LINKDESK_ARTIFACTS/e2e (or a temp dir).
+// server (uitest.Page: nothing is bound into the page); the simulated Link
+// runs in a cross-origin iframe, which the top frame drives through the
+// simulator's test driver (postMessage). Outcomes are checked in the
+// simulator's store, not only in the DOM. Screenshots of the whole screen go
+// to $LINKDESK_ARTIFACTS/e2e (or a temp dir): a failing test's always, the
+// others' when LINKDESK_SCREENSHOTS asks. Tests that need only a running
+// linkdesk share one (shared_test.go).
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -35,19 +36,38 @@ func TestMain(m *testing.M) { uitest.Main(m) }
 // app's default); a test that needs another size sets them first.
 var windowWidth, windowHeight int
 
-// app is one running linkdesk with its window.
+// app is one running linkdesk with its window, as one test sees it: the
+// methods drive the window through uitest's Driver (the one harness of the
+// real-window tests) for that test. A test whose subtests share the app
+// gives each its view with in.
 type app struct {
-	t     *testing.T
-	s     *session.Session
-	w     *ui.Window
-	page  *uitest.Page
-	shots string
-	shotN int
-	ran   <-chan struct{}
-	logs  *syncBuffer
+	t    *testing.T
+	s    *session.Session
+	w    *ui.Window
+	drv  *uitest.Driver
+	logs *syncBuffer
 	// runtime is the session's runtime directory (the linkdesk:// hand-over).
 	runtime string
+	// browser stands in for the system browser (Navigation.OpenExternal)
+	// of an app started with it (startSharedApp).
+	browser *browserStandIn
+	// pool hands out the customers of a shared app's subtests; logMark is
+	// where the test's part of the log begins (fresh).
+	pool    *customerPool
+	logMark int
 }
+
+// in is the app as the subtest t sees it: its failures and screenshots are
+// t's.
+func (a *app) in(t *testing.T) *app {
+	b := *a
+	b.t = t
+	b.drv = a.drv.For(t)
+	return &b
+}
+
+// ui is the window's Driver for the app's test.
+func (a *app) ui() *uitest.Driver { return a.drv }
 
 // env is the app's current environment; sim its simulator.
 func (a *app) env() *environment.Env {
@@ -113,34 +133,18 @@ func startAppState(t *testing.T, cfg *config.Config, so sim.Options, store keych
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Close) // after the window's (uitest.Open)
 	for _, f := range before {
 		f(s)
 	}
-	a := &app{t: t, s: s, logs: logs, runtime: runtime}
-	a.shots = filepath.Join(uitest.ArtifactsDir(t), "e2e", t.Name())
-	os.RemoveAll(a.shots)
-	var openErr error
-	uitest.OnMain(func() {
-		a.w, openErr = s.OpenWindow(false)
-		if openErr == nil {
-			a.page = uitest.NewPage(a.w)
-		}
-	})
-	if openErr != nil {
-		s.Close()
-		t.Fatal(openErr)
-	}
-	a.ran = uitest.Start(a.w.Run)
-	t.Cleanup(func() {
-		a.w.Terminate()
-		select {
-		case <-a.ran:
-		case <-time.After(10 * time.Second):
-			t.Error("the window did not stop within 10 s")
-		}
-		uitest.OnMain(func() { a.w.Close() })
-		s.Close()
-	})
+	return openApp(t, s, logs, runtime)
+}
+
+// openApp opens s's window and waits for its page to be ready.
+func openApp(t *testing.T, s *session.Session, logs *syncBuffer, runtime string) *app {
+	t.Helper()
+	d := uitest.Open(t, func() (*ui.Window, error) { return s.OpenWindow(false) }, uitest.DriverOptions{Shots: "e2e", Readme: readmeShots})
+	a := &app{t: t, s: s, w: d.Window(), drv: d, logs: logs, runtime: runtime}
 	a.waitJS(`document.body && document.body.dataset.ready === "true"`, 20*time.Second)
 	return a
 }
@@ -155,148 +159,100 @@ func (w testWriter) Write(p []byte) (int, error) {
 // eval runs an async JavaScript expression in the page and returns its JSON
 // value.
 func (a *app) eval(expr string, timeout time.Duration) (json.RawMessage, error) {
-	return a.page.Eval(expr, timeout)
+	return a.drv.Eval(expr, timeout)
 }
 
 // js evaluates expr and decodes its value into out (when non-nil); failures
 // fail the test.
 func (a *app) js(expr string, out any) {
 	a.t.Helper()
-	v, err := a.eval(expr, 10*time.Second)
-	if err != nil {
-		a.fatalf("eval %s: %v", short(expr), err)
-	}
-	if out != nil {
-		if err := json.Unmarshal(v, out); err != nil {
-			a.fatalf("eval %s: decoding %s: %v", short(expr), v, err)
-		}
-	}
+	a.drv.JS(expr, out)
 }
 
 // waitJS waits until expr is truthy.
 func (a *app) waitJS(expr string, timeout time.Duration) {
 	a.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		// Short: an eval sent before the page loaded is lost, not late.
-		v, err := a.eval("!!("+expr+")", 1500*time.Millisecond)
-		if err == nil && string(v) == "true" {
-			return
-		}
-		if err != nil {
-			last = err.Error()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	a.fatalf("waited %s for %s (last error: %s)", timeout, short(expr), last)
+	a.drv.WaitJS(expr, timeout)
+}
+
+// until waits for cond (see wait.Until); on a timeout the test fails with
+// a screenshot, saying what it waited for.
+func (a *app) until(timeout time.Duration, what string, cond func() (bool, error)) {
+	a.t.Helper()
+	a.drv.Until(timeout, what, cond)
 }
 
 // click clicks the app page's element with the test id.
 func (a *app) click(testid string) {
 	a.t.Helper()
-	a.js(fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) throw new Error("no element " + %q); if (e.disabled) throw new Error(%q + " is disabled"); e.click(); return true; })()`, sel(testid), testid, testid), nil)
+	a.drv.Click(testid)
 }
 
-func sel(testid string) string { return `[data-testid="` + testid + `"]` }
+func sel(testid string) string { return uitest.Sel(testid) }
 
 // text returns the innerText of the app page's element with the test id.
 func (a *app) text(testid string) string {
 	a.t.Helper()
-	var s string
-	a.js(fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText : null; })()`, sel(testid)), &s)
-	return s
+	return a.drv.Text(testid)
+}
+
+// fill types value into the page's input with the test id.
+func (a *app) fill(testid, value string) {
+	a.t.Helper()
+	a.drv.Fill(testid, value)
 }
 
 // link sends one test-driver command to the simulated Link iframe and
 // returns its value.
 func (a *app) link(action, selector string, value any) (json.RawMessage, error) {
-	cmd := map[string]any{"action": action, "selector": selector, "value": value}
-	if action == "popup" {
-		cmd = map[string]any{"action": action, "command": value}
-	}
-	b, _ := json.Marshal(cmd)
-	return a.eval(fmt.Sprintf(`new Promise((resolve, reject) => {
-		const f = document.querySelector('iframe[id^="plaid-link-iframe"]');
-		if (!f) return reject(new Error("no Link iframe"));
-		const id = "d" + Math.random().toString(36).slice(2);
-		const origin = new URL(f.src).origin;
-		const timer = setTimeout(() => { window.removeEventListener("message", on); reject(new Error("the Link iframe did not answer")); }, 3000);
-		function on(ev) {
-			if (ev.origin !== origin || !ev.data || ev.data.type !== "linkdesk-sim-driver-result" || ev.data.id !== id) return;
-			clearTimeout(timer); window.removeEventListener("message", on);
-			ev.data.ok ? resolve(ev.data.value) : reject(new Error(ev.data.error));
-		}
-		window.addEventListener("message", on);
-		f.contentWindow.postMessage(Object.assign({type: "linkdesk-sim-driver", id}, %s), origin);
-	})`, b), 5*time.Second)
+	return a.drv.Link(action, selector, value)
 }
 
 // popup sends one test-driver command to the bank's pop-up, through the
 // Link iframe that opened it.
 func (a *app) popup(action, selector string) (json.RawMessage, error) {
-	b, _ := json.Marshal(map[string]any{"action": action, "selector": selector})
-	return a.link("popup", "", json.RawMessage(b))
+	return a.drv.Popup(action, selector)
 }
 
 // inPopup waits until the bank's pop-up shows the element with the test id.
 func (a *app) inPopup(testid string, timeout time.Duration) {
 	a.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		v, err := a.popup("exists", sel(testid))
-		if err == nil && string(v) == "true" {
-			return
-		}
-		last = err
-		time.Sleep(150 * time.Millisecond)
-	}
-	a.fatalf("waited %s for %s in the bank pop-up (last error: %v)", timeout, testid, last)
+	a.drv.InPopup(testid, timeout)
 }
 
 // waitPopups waits until n pop-up windows are open.
 func (a *app) waitPopups(n int, timeout time.Duration) {
 	a.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if a.w.PopupCount() == n {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	a.fatalf("waited %s for %d pop-up windows; %d are open", timeout, n, a.w.PopupCount())
+	a.drv.WaitPopups(n, timeout)
 }
 
 // inLink waits until the Link iframe shows the element with the test id.
 func (a *app) inLink(testid string, timeout time.Duration) {
 	a.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		v, err := a.link("exists", sel(testid), nil)
-		if err == nil && string(v) == "true" {
-			return
-		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	a.fatalf("waited %s for %s in Link (last error: %v)", timeout, testid, last)
+	a.drv.InLink(testid, timeout)
 }
 
 func (a *app) linkClick(testid string) {
 	a.t.Helper()
-	a.inLink(testid, 10*time.Second)
-	if _, err := a.link("click", sel(testid), nil); err != nil {
-		a.fatalf("click %s in Link: %v", testid, err)
-	}
+	a.drv.LinkClick(testid)
 }
 
 func (a *app) linkFill(testid, value string) {
 	a.t.Helper()
-	a.inLink(testid, 10*time.Second)
-	if _, err := a.link("fill", sel(testid), value); err != nil {
-		a.fatalf("fill %s in Link: %v", testid, err)
+	a.drv.LinkFill(testid, value)
+}
+
+func (a *app) linkText(testid string) string {
+	a.t.Helper()
+	return a.drv.LinkText(testid)
+}
+
+// closeLink leaves Link with its close button, confirming when Link asks.
+func (a *app) closeLink() {
+	a.t.Helper()
+	a.linkClick("close")
+	if a.drv.LinkShows("exit-confirm") {
+		a.linkClick("exit-confirm")
 	}
 }
 
@@ -304,53 +260,30 @@ func (a *app) linkFill(testid, value string) {
 // (test name/step → file in build/screenshots); `go tool task screenshots`
 // takes them (LINKDESK_SCREENSHOTS=readme) and copies them there.
 var readmeShots = map[string]string{
-	"TestLinkAccountEndToEnd/waiting-for-link-token":                  "waiting-for-link-token.png",
-	"TestLinkAccountEndToEnd/link-select-account":                     "link-select-account.png",
-	"TestLinkAccountEndToEnd/linked":                                  "linked.png",
-	"TestKeyboardOnlyDay/verified":                                    "keyboard-verified.png",
-	"TestDarkTheme/dark":                                              "dark.png",
-	"TestSwitchEnvironmentAndFirstRun/first-run":                      "first-run.png",
-	"TestOAuthBankApprovedInPopup/bank-popup":                         "oauth-popup.png",
-	"TestAttemptPanelBelongsToItsCustomer/carla-link-ready-elsewhere": "link-ready-elsewhere.png",
-	"TestSimulatorPanelAndScenarioPicker/simulator-panel":             "simulator-panel.png",
-	"TestNarrowWindow/900x600":                                        "900x600.png",
-	"TestKeychainWindowHelper/keychain-locked":                        "keychain-locked.png",
+	"TestTheDeskOnTheSimulator/LinkAccountEndToEnd/waiting-for-link-token":                              "waiting-for-link-token.png",
+	"TestTheDeskOnTheSimulator/LinkAccountEndToEnd/link-select-account":                                 "link-select-account.png",
+	"TestTheDeskOnTheSimulator/LinkAccountEndToEnd/linked":                                              "linked.png",
+	"TestTheDeskOnTheSimulator/KeyboardOnlyDay/verified":                                                "keyboard-verified.png",
+	"TestTheDeskOnTheSimulator/DarkTheme/dark":                                                          "dark.png",
+	"TestSwitchEnvironmentAndFirstRun/first-run":                                                        "first-run.png",
+	"TestOAuthBanksInTheWindow/BankApprovedInPopup/bank-popup":                                          "oauth-popup.png",
+	"TestTheDeskOnTheSimulator/AttemptPanelBelongsToItsCustomer/mid-attempt/carla-link-ready-elsewhere": "link-ready-elsewhere.png",
+	"TestTheDeskOnTheSimulator/SimulatorPanelAndScenarioPicker/simulator-panel":                         "simulator-panel.png",
+	"TestNarrowWindow/900x600":                                                                          "900x600.png",
+	"TestKeychainWindowHelper/keychain-locked":                                                          "keychain-locked.png",
 }
 
-// shot names a step worth a screenshot. Screenshots cost a paint and a
-// fork, so a test run takes them only where they are wanted:
-// LINKDESK_SCREENSHOTS=all takes every step's (in $LINKDESK_ARTIFACTS/e2e/
-// <test>), =readme the README's (readmeShots, in $LINKDESK_ARTIFACTS/
-// readme); by default none — a failing test always leaves one (fatalf).
+// shot names a step worth a screenshot (uitest.Driver.Shot): taken only
+// when LINKDESK_SCREENSHOTS asks, or for the README (readmeShots).
 func (a *app) shot(name string) {
 	a.t.Helper()
-	a.shotN++
-	if uitest.StepShots() {
-		a.capture(filepath.Join(a.shots, fmt.Sprintf("%02d-%s.png", a.shotN, name)))
-	}
-	if file, ok := readmeShots[a.t.Name()+"/"+name]; ok && uitest.ReadmeShots() {
-		a.capture(filepath.Join(uitest.ArtifactsDir(a.t), "readme", file))
-	}
+	a.drv.Shot(name)
 }
 
-// capture saves a screenshot of the whole display to file.
-func (a *app) capture(file string) {
-	a.t.Helper()
-	// Let the page paint what the last step changed.
-	time.Sleep(250 * time.Millisecond)
-	uitest.Screenshot(a.t, file)
-}
-
+// fatalf fails the test with a screenshot.
 func (a *app) fatalf(format string, args ...any) {
 	a.t.Helper()
-	a.capture(filepath.Join(a.shots, fmt.Sprintf("%02d-failure.png", a.shotN+1)))
-	a.t.Fatalf(format, args...)
+	a.drv.Fatalf(format, args...)
 }
 
-func short(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 120 {
-		return s[:120] + "…"
-	}
-	return s
-}
+func short(s string) string { return uitest.Short(s) }

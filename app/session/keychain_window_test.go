@@ -84,6 +84,7 @@ done
 		}},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel() // each in processes and on a display of its own
 			// A display of its own: the helper's desktop session (its
 			// accessibility bus, which announces itself on the display)
 			// must not outlive it on the display the other tests use.

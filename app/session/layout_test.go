@@ -3,8 +3,6 @@ package session_test
 import (
 	"testing"
 	"time"
-
-	"linkdesk/app/sim"
 )
 
 // layoutProblems lists, for the page as it is shown, what an operator
@@ -35,7 +33,7 @@ const layoutProblems = `(() => {
 func TestNarrowWindow(t *testing.T) {
 	windowWidth, windowHeight = 900, 600
 	defer func() { windowWidth, windowHeight = 0, 0 }()
-	a := startApp(t, sim.Options{WorkflowDelay: 200 * time.Millisecond, AccountDelay: 200 * time.Millisecond})
+	a := startApp(t, quickSim)
 	customer := a.pickFirstCustomer()
 	a.linkAccount(func() { a.click("link-account") })
 	// A second account, another of the bank's (the same one again would be

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"testing"
 	"time"
 
-	"linkdesk/app/session"
-	"linkdesk/app/sim"
+	"linkdesk/app/internal/wait"
 )
 
 // openOAuthBank starts linking and walks Link to Platypus OAuth Bank's
@@ -19,7 +18,7 @@ import (
 // (window.open from Link's cross-origin iframe).
 func (a *app) openOAuthBank() string {
 	a.t.Helper()
-	customer := a.pickFirstCustomer()
+	customer := a.takeCustomer().GUID
 	a.click("link-account")
 	a.inLink("pane-consent", 15*time.Second)
 	a.linkClick("consent-continue")
@@ -42,8 +41,8 @@ func (a *app) result() string {
 	return r
 }
 
-func TestOAuthBankApprovedInPopup(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
+func oauthBankApprovedInPopup(a *app) {
+	t := a.t
 	customer := a.openOAuthBank()
 	if _, err := a.popup("click", sel("bank-approve")); err != nil {
 		t.Fatalf("approve in the bank pop-up: %v", err)
@@ -63,7 +62,7 @@ func TestOAuthBankApprovedInPopup(t *testing.T) {
 	if len(accts) != 1 || accts[0].InstitutionID != "ins_127287" {
 		t.Fatalf("simulator accounts = %+v, want one at Platypus OAuth Bank", accts)
 	}
-	logs := a.logs.String()
+	logs := a.log()
 	for _, want := range []string{"Plaid Link event OPEN_OAUTH", "The bank's sign-in window opened", "The bank's sign-in window closed itself"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log has no %q", want)
@@ -71,8 +70,8 @@ func TestOAuthBankApprovedInPopup(t *testing.T) {
 	}
 }
 
-func TestOAuthBankDenied(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond})
+func oauthBankDenied(a *app) {
+	t := a.t
 	customer := a.openOAuthBank()
 	if _, err := a.popup("click", sel("bank-deny")); err != nil {
 		t.Fatalf("deny in the bank pop-up: %v", err)
@@ -90,10 +89,10 @@ func TestOAuthBankDenied(t *testing.T) {
 	if txt := a.text("result-text"); !strings.Contains(txt, "declined") || !strings.Contains(txt, "Link again") {
 		t.Errorf("the result does not explain the denial and what to do: %q", txt)
 	}
-	if !strings.Contains(a.logs.String(), "Plaid Link event FAIL_OAUTH") {
+	if !strings.Contains(a.log(), "Plaid Link event FAIL_OAUTH") {
 		t.Error("FAIL_OAUTH did not reach Go")
 	}
-	if !strings.Contains(a.logs.String(), "status=requires_oauth") {
+	if !strings.Contains(a.log(), "status=requires_oauth") {
 		t.Error("onExit did not report status requires_oauth")
 	}
 	if n := len(a.sim().Cybrid.Accounts(customer)); n != 0 {
@@ -101,26 +100,29 @@ func TestOAuthBankDenied(t *testing.T) {
 	}
 }
 
-func TestOAuthPopupClosedByHand(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond})
+func oauthPopupClosedByHand(a *app) {
+	t := a.t
 	customer := a.openOAuthBank()
 	a.w.ClosePopups(false) // as the user closing the window
 	a.waitPopups(0, 5*time.Second)
-	// The flow hears it at once; Link goes back to its OAuth pane.
+	// The flow hears it at once; Link, which looks for its window every
+	// 400 ms, goes back to its OAuth step (Continue to bank again, no
+	// longer waiting for the bank).
 	a.waitJS(`[...document.querySelectorAll('[data-testid="activity"] li')].some(li => li.innerText.includes("closed before finishing"))`, 5*time.Second)
 	a.inLink("pane-oauth", 10*time.Second)
+	a.until(10*time.Second, "Link back at its OAuth step", func() (bool, error) {
+		v, err := a.link("text", sel("oauth-continue"), nil)
+		return err == nil && strings.Contains(string(v), "Continue to bank") && !a.drv.LinkShows("oauth-waiting"), fmt.Errorf("Continue button %s %v", v, err)
+	})
 	a.shot("popup-closed-by-hand")
-	a.linkClick("close")
-	if v, err := a.link("exists", sel("exit-confirm"), nil); err == nil && string(v) == "true" {
-		a.linkClick("exit-confirm")
-	}
+	a.closeLink()
 	if r := a.result(); r != "exited" {
 		t.Fatalf("attempt ended %q, want exited: %s", r, a.text("result"))
 	}
 	if !strings.Contains(a.text("result-text"), "OAuth") {
 		t.Errorf("the result does not say the customer left at the bank's page: %q", a.text("result-text"))
 	}
-	if !strings.Contains(a.logs.String(), "Plaid Link event CLOSE_OAUTH") {
+	if !strings.Contains(a.log(), "Plaid Link event CLOSE_OAUTH") {
 		t.Error("CLOSE_OAUTH did not reach Go")
 	}
 	if n := len(a.sim().Cybrid.Accounts(customer)); n != 0 {
@@ -132,21 +134,13 @@ func TestOAuthPopupClosedByHand(t *testing.T) {
 // (no window.opener there). After approval the bank sends that browser to the
 // redirect URI, which linkdesk serves on loopback; linkdesk re-creates Link
 // with the same link token and receivedRedirectUri and Link resumes.
-func TestOAuthInSystemBrowserReturnsThroughTheRedirectURI(t *testing.T) {
-	opened := make(chan string, 1)
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond}, func(s *session.Session) {
-		s.Navigation.OpenExternal = func(u string) error { opened <- u; return nil }
-	})
+func oauthInSystemBrowserReturnsThroughTheRedirectURI(a *app) {
+	t := a.t
 	customer := a.openOAuthBank()
 	if !a.w.ClickOpenExternal() {
 		t.Fatal("the pop-up has no Open in system browser button")
 	}
-	var bankURL string
-	select {
-	case bankURL = <-opened:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Open in system browser did not open anything")
-	}
+	bankURL := a.browser.page(a)
 	// The embedded pop-up is retired: the bank's page lives in the browser
 	// now, and one OAuth state is not worked in two places.
 	a.waitPopups(0, 5*time.Second)
@@ -190,7 +184,7 @@ func TestOAuthInSystemBrowserReturnsThroughTheRedirectURI(t *testing.T) {
 	if accts := a.sim().Cybrid.Accounts(customer); len(accts) != 1 {
 		t.Fatalf("simulator has %d accounts, want 1", len(accts))
 	}
-	if !strings.Contains(a.logs.String(), "OAuth redirect received") {
+	if !strings.Contains(a.log(), "OAuth redirect received") {
 		t.Error("the redirect return was not recorded")
 	}
 }
@@ -198,20 +192,18 @@ func TestOAuthInSystemBrowserReturnsThroughTheRedirectURI(t *testing.T) {
 // When the system browser cannot be started, the pop-up says so instead of
 // claiming success, stays (the operator can go on there, or Copy link), and
 // the attempt's Activity says what happened.
-func TestOAuthSystemBrowserThatDoesNotStart(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond}, func(s *session.Session) {
-		s.Navigation.OpenExternal = func(u string) error { return errors.New("no program to open a browser was found (xdg-open)") }
-	})
+func oauthSystemBrowserThatDoesNotStart(a *app) {
+	t := a.t
+	a.browser.failWith(errors.New("no program to open a browser was found (xdg-open)"))
 	a.openOAuthBank()
 	if !a.w.ClickOpenExternal() {
 		t.Fatal("the pop-up has no Open in system browser button")
 	}
-	deadline := time.Now().Add(5 * time.Second)
 	note := ""
-	for time.Now().Before(deadline) && !strings.Contains(note, "could not be opened") {
+	wait.Until(5*time.Second, func() (bool, error) {
 		note = a.w.PopupNote()
-		time.Sleep(100 * time.Millisecond)
-	}
+		return strings.Contains(note, "could not be opened"), nil
+	})
 	if !strings.Contains(note, "could not be opened") || !strings.Contains(note, "xdg-open") || !strings.Contains(note, "Copy link") {
 		t.Errorf("the pop-up says %q; want that the browser could not be opened, why, and Copy link", note)
 	}
@@ -219,7 +211,7 @@ func TestOAuthSystemBrowserThatDoesNotStart(t *testing.T) {
 		t.Errorf("%d pop-ups are open; the bank's page must stay in linkdesk's pop-up", n)
 	}
 	a.shot("browser-did-not-start")
-	if !strings.Contains(a.logs.String(), "system browser could not be opened") {
+	if !strings.Contains(a.log(), "system browser could not be opened") {
 		t.Error("the failure was not recorded on the attempt")
 	}
 }

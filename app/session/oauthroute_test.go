@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"linkdesk/app/config"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/keychain"
 	"linkdesk/app/session"
 	"linkdesk/app/sim"
@@ -30,13 +31,49 @@ import (
 // would and follows Plaid's return (the redirect URI, since it has no
 // window.opener).
 
-// browserStandIn records the pages linkdesk hands to "the system browser".
-type browserStandIn struct{ opened chan string }
+// browserStandIn records the pages linkdesk hands to "the system browser",
+// or fails to start as told.
+type browserStandIn struct {
+	opened chan string
+	mu     sync.Mutex
+	fail   error
+}
 
-func newBrowser() *browserStandIn { return &browserStandIn{opened: make(chan string, 4)} }
+func newBrowser() *browserStandIn { return &browserStandIn{opened: make(chan string, 16)} }
 
-func (b *browserStandIn) install(s *session.Session) {
-	s.Navigation.OpenExternal = func(u string) error { b.opened <- u; return nil }
+func (b *browserStandIn) install(s *session.Session) { s.Navigation.OpenExternal = b.open }
+
+func (b *browserStandIn) open(u string) error {
+	b.mu.Lock()
+	fail := b.fail
+	b.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	select {
+	case b.opened <- u:
+	default: // nobody reads them: the test is not about the browser
+	}
+	return nil
+}
+
+// failWith makes the browser fail to start, with err, until reset.
+func (b *browserStandIn) failWith(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fail = err
+}
+
+// reset forgets the pages opened and starts working again.
+func (b *browserStandIn) reset() {
+	b.failWith(nil)
+	for {
+		select {
+		case <-b.opened:
+		default:
+			return
+		}
+	}
 }
 
 // page waits for the page linkdesk opened in the browser.
@@ -107,7 +144,7 @@ func visit(a *app, rawURL string) (int, string) {
 // openBank walks Link to the OAuth bank's "Continue to bank" and presses it.
 func (a *app) openBank(search, id string) string {
 	a.t.Helper()
-	customer := a.pickFirstCustomer()
+	customer := a.takeCustomer().GUID
 	a.click("link-account")
 	a.inLink("pane-consent", 15*time.Second)
 	a.linkClick("consent-continue")
@@ -123,10 +160,7 @@ func (a *app) openBank(search, id string) string {
 // the page's call say so with the bank page's address.
 func (a *app) inBrowserWait(bankURL string) string {
 	a.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for a.w.BrowserWaitCount() != 1 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	wait.Until(5*time.Second, func() (bool, error) { return a.w.BrowserWaitCount() == 1, nil })
 	if n, m := a.w.PopupCount(), a.w.BrowserWaitCount(); n != 0 || m != 1 {
 		a.fatalf("%d bank windows shown and %d placeholders; want none shown and one placeholder", n, m)
 	}
@@ -164,9 +198,8 @@ func (a *app) finishLink(customer string) {
 	}
 }
 
-func TestOAuthBrowserOnlyBankThroughTheSystemBrowserAndLoopback(t *testing.T) {
-	b := newBrowser()
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond}, b.install)
+func oauthBrowserOnlyBankThroughTheSystemBrowserAndLoopback(a *app) {
+	t, b := a.t, a.browser
 	customer := a.openBank("Chase", "ins_56")
 	bankURL := b.page(a)
 	id := a.inBrowserWait(bankURL)
@@ -182,7 +215,7 @@ func TestOAuthBrowserOnlyBankThroughTheSystemBrowserAndLoopback(t *testing.T) {
 	if w := a.s.BrowserWait(id); w.Waiting {
 		t.Error("oauth.browserWait still waits after the return")
 	}
-	logs := a.logs.String()
+	logs := a.log()
 	for _, want := range []string{"the bank's sign-in page opened in the system browser (OAuth route)", "ins_56 is listed to sign in in the system browser",
 		"OAuth redirect received; resuming Plaid Link", `oauth_state_id_checked\":true`} {
 		if !strings.Contains(logs, want) {
@@ -243,12 +276,11 @@ func errorsAs(err error, target **exec.ExitError) bool {
 // page forwards the bank's answer as linkdesk://oauth-return?<query>, the OS
 // starts a second linkdesk with it, and that one hands it to the running
 // linkdesk and exits.
-func TestOAuthBrowserOnlyBankReturnsThroughTheLinkdeskScheme(t *testing.T) {
+func oauthBrowserOnlyBankReturnsThroughTheLinkdeskScheme(a *app) {
+	t, b := a.t, a.browser
 	if _, err := linkdeskBinary(); err != nil {
 		t.Fatalf("building linkdesk: %v", err)
 	}
-	b := newBrowser()
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond}, b.install)
 	customer := a.openBank("Chase", "ins_56")
 	bankURL := b.page(a)
 	a.inBrowserWait(bankURL)
@@ -264,7 +296,7 @@ func TestOAuthBrowserOnlyBankReturnsThroughTheLinkdeskScheme(t *testing.T) {
 	t.Logf("the second linkdesk handed over and exited in %s", time.Since(start).Round(time.Millisecond))
 	a.shot("handed-over")
 	a.finishLink(customer)
-	if !strings.Contains(a.logs.String(), "a bank's answer was handed over through linkdesk://") {
+	if !strings.Contains(a.log(), "a bank's answer was handed over through linkdesk://") {
 		t.Error("the hand-over was not logged")
 	}
 	// The same answer a second time is stale: refused, and said so.
@@ -277,12 +309,11 @@ func TestOAuthBrowserOnlyBankReturnsThroughTheLinkdeskScheme(t *testing.T) {
 // (foreign), one that was used already (stale), and one when nothing waits
 // are refused on every way back, and linkdesk goes on waiting for the right
 // one.
-func TestOAuthReturnWithAStaleOrForeignStateIsRefused(t *testing.T) {
+func oauthReturnWithAStaleOrForeignStateIsRefused(a *app) {
+	t, b := a.t, a.browser
 	if _, err := linkdeskBinary(); err != nil {
 		t.Fatalf("building linkdesk: %v", err)
 	}
-	b := newBrowser()
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond}, b.install)
 	redirectURI := a.env().Redirect.URI
 	if code, out := a.handOver("linkdesk://oauth-return?oauth_state_id=nothing-waits"); code != 1 || !strings.Contains(out, "not waiting") {
 		t.Errorf("a hand-over while nothing waits: exit %d: %s", code, out)
@@ -317,11 +348,13 @@ func TestOAuthReturnWithAStaleOrForeignStateIsRefused(t *testing.T) {
 // The simulated Chase refuses to sign in inside linkdesk's pop-up (the
 // OAuth route popup, as QA sets it to rehearse the refusal): the bank shows
 // its own "open this in your browser" message and Link reports FAIL_OAUTH.
-func TestOAuthBankThatRefusesTheEmbeddedPopup(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond})
+func oauthBankThatRefusesTheEmbeddedPopup(a *app) {
+	t := a.t
+	before := a.s.OAuthRoute().Route
 	if info, err := a.s.SetOAuthRoute("popup"); err != nil || info.Route != "popup" {
 		t.Fatalf("SetOAuthRoute(popup) = %+v, %v", info, err)
 	}
+	defer a.s.SetOAuthRoute(before)
 	customer := a.openBank("Chase", "ins_56")
 	a.waitPopups(1, 10*time.Second)
 	a.inPopup("bank-refused", 10*time.Second)
@@ -336,7 +369,7 @@ func TestOAuthBankThatRefusesTheEmbeddedPopup(t *testing.T) {
 		t.Fatal("an attempt whose bank refused ended done")
 	}
 	// Link delivers its events at the end of the flow.
-	if !strings.Contains(a.logs.String(), "Plaid Link event FAIL_OAUTH") {
+	if !strings.Contains(a.log(), "Plaid Link event FAIL_OAUTH") {
 		t.Error("FAIL_OAUTH did not reach Go")
 	}
 	if n := len(a.sim().Cybrid.Accounts(customer)); n != 0 {
@@ -348,9 +381,8 @@ func TestOAuthBankThatRefusesTheEmbeddedPopup(t *testing.T) {
 // browser; Cancel ends the wait — the placeholder goes, Link is back at its
 // OAuth step, the attempt no longer waits, and the bank's return that comes
 // later is refused.
-func TestOAuthBrowserWaitOpenAgainAndCancel(t *testing.T) {
-	b := newBrowser()
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond}, b.install)
+func oauthBrowserWaitOpenAgainAndCancel(a *app) {
+	t, b := a.t, a.browser
 	a.openBank("Chase", "ins_56")
 	bankURL := b.page(a)
 	id := a.inBrowserWait(bankURL)
@@ -365,21 +397,17 @@ func TestOAuthBrowserWaitOpenAgainAndCancel(t *testing.T) {
 	a.click("bank-browser-cancel")
 	// The card goes (the wait ended: oauth_browser "cancelled").
 	a.waitJS(`!document.querySelector('[data-testid="bank-browser"]')`, 5*time.Second)
-	deadline := time.Now().Add(5 * time.Second)
-	for a.w.BrowserWaitCount() != 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	wait.Until(5*time.Second, func() (bool, error) { return a.w.BrowserWaitCount() == 0, nil })
 	if n := a.w.BrowserWaitCount(); n != 0 {
 		t.Fatalf("%d placeholders after cancel", n)
 	}
 	// Link sees its window closed and goes back to its OAuth step.
 	a.inLink("pane-oauth", 10*time.Second)
 	var v json.RawMessage
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if v, _ = a.link("text", sel("oauth-continue"), nil); strings.Contains(string(v), "Continue to bank") {
-			break
-		}
-	}
+	wait.Until(5*time.Second, func() (bool, error) {
+		v, _ = a.link("text", sel("oauth-continue"), nil)
+		return strings.Contains(string(v), "Continue to bank"), nil
+	})
 	if !strings.Contains(string(v), "Continue to bank") {
 		t.Errorf("Link's OAuth step after cancel shows %s", v)
 	}
@@ -404,7 +432,7 @@ func TestOAuthBrowserWaitOpenAgainAndCancel(t *testing.T) {
 // with the https address as receivedRedirectUri, which Plaid (here the
 // simulator) checks against the link token's redirect_uri.
 func TestOAuthHttpsRedirectReturnsThroughTheLoopbackPort(t *testing.T) {
-	other, err := sim.Start(sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond, TestDriver: true})
+	other, err := sim.Start(withDriver(quickSim))
 	if err != nil {
 		t.Fatal(err)
 	}

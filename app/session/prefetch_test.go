@@ -19,16 +19,14 @@ import (
 	"linkdesk/app/timeline"
 )
 
-// waitLogged waits until msg has been logged n times.
+// waitLogged waits until msg has been logged n times since the test
+// began.
 func (a *app) waitLogged(msg string, n int, timeout time.Duration) {
 	a.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for strings.Count(a.logs.String(), msg) < n {
-		if time.Now().After(deadline) {
-			a.fatalf("waited %s for %d× %q in the log (%d so far)", timeout, n, msg, strings.Count(a.logs.String(), msg))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	a.until(timeout, fmt.Sprintf("%d× %q in the log", n, msg), func() (bool, error) {
+		got := strings.Count(a.log(), msg)
+		return got >= n, fmt.Errorf("%d so far", got)
+	})
 }
 
 // preparedLink is Link created ahead of the click: its iframe exists and is
@@ -48,9 +46,12 @@ func (a *app) attemptsOf(customer string) []timeline.Attempt {
 
 var usableRE = regexp.MustCompile(`Plaid Link on screen and usable (\d+) ms after the click \(Link created (before|at) the click\)`)
 
-func TestPrefetchedLinkOpensOnTheClick(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 1500 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
-	customer := a.pickFirstCustomer()
+// (A workflow that takes 1.5 s: a Link usable sooner after the click
+// cannot have waited for it.)
+func prefetchedLinkOpensOnTheClick(a *app) {
+	t := a.t
+	a.setDelays(1500*time.Millisecond, quickSim.AccountDelay)
+	customer := a.takeCustomer().GUID
 	// Before any click: Go prepares the token (the customer is read, then the
 	// workflow created) and the page creates Link, hidden. No attempt.
 	a.waitLogged("Link token prepared in", 1, 15*time.Second)
@@ -61,22 +62,17 @@ func TestPrefetchedLinkOpensOnTheClick(t *testing.T) {
 	if !strings.Contains(a.text("attempt"), "No attempt for this customer yet") {
 		t.Errorf("the attempt panel shows %q before the click", a.text("attempt"))
 	}
-	workflows := len(a.sim().Cybrid.Workflows())
-	if workflows != 1 || a.sim().Cybrid.Workflows()[0].CustomerGUID != customer {
-		t.Fatalf("workflows before the click: %+v", a.sim().Cybrid.Workflows())
+	workflows := len(a.workflowsOf(customer))
+	if workflows != 1 {
+		t.Fatalf("the customer's workflows before the click: %+v", a.workflowsOf(customer))
 	}
 	// Link has loaded, hidden: its page has the banks (its onLoad waits in
 	// the page for the attempt).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := a.link("text", sel("institution-ins_109508"), nil); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			a.fatalf("Link created ahead did not load: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second) // the token ages a little: "prepared 2 s ago"
+	a.until(10*time.Second, "Link created ahead to load", func() (bool, error) {
+		_, err := a.link("text", sel("institution-ins_109508"), nil)
+		return err == nil, err
+	})
+	time.Sleep(500 * time.Millisecond) // the token ages a little: "prepared 0.5 s ago"
 	a.shot("prepared-before-the-click")
 
 	clicked := time.Now()
@@ -84,7 +80,6 @@ func TestPrefetchedLinkOpensOnTheClick(t *testing.T) {
 	a.waitJS(`(() => { const f = document.querySelector('iframe[id^="plaid-link-iframe"]'); return f && f.style.display === "block"; })()`, 3*time.Second)
 	a.inLink("pane-consent", 3*time.Second)
 	t.Logf("Link on screen %s after the click (as the test saw it)", time.Since(clicked).Round(time.Millisecond))
-	time.Sleep(time.Second) // the display may trail the page on a busy machine
 	a.shot("link-open-at-the-click")
 
 	// One attempt, under the id the prefetch reserved, with the prepared
@@ -93,7 +88,7 @@ func TestPrefetchedLinkOpensOnTheClick(t *testing.T) {
 	if len(atts) != 1 || atts[0].State != linkflow.LinkOpen {
 		t.Fatalf("attempts after the click: %+v", atts)
 	}
-	if n := len(a.sim().Cybrid.Workflows()); n != workflows {
+	if n := len(a.workflowsOf(customer)); n != workflows {
 		t.Errorf("the click created %d more workflows", n-workflows)
 	}
 	step := a.text("step-token")
@@ -102,7 +97,7 @@ func TestPrefetchedLinkOpensOnTheClick(t *testing.T) {
 	}
 	// The page measured click → Link usable and Go recorded it.
 	a.waitLogged("Plaid Link on screen and usable", 1, 5*time.Second)
-	m := usableRE.FindStringSubmatch(a.logs.String())
+	m := usableRE.FindStringSubmatch(a.log())
 	if m == nil || m[2] != "before" {
 		t.Fatalf("no click → usable record with Link created before the click: %v", m)
 	}
@@ -158,9 +153,9 @@ func TestPrefetchedLinkOpensOnTheClick(t *testing.T) {
 
 // Two clicks in a row (a double click) make one attempt: the second comes
 // while the first's startLink is on its way and does nothing.
-func TestDoubleClickMakesOneAttempt(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond})
-	customer := a.pickFirstCustomer()
+func doubleClickMakesOneAttempt(a *app) {
+	t := a.t
+	customer := a.takeCustomer().GUID
 	a.waitJS(preparedLink, 15*time.Second)
 	a.js(`(() => { const b = document.querySelector('[data-testid="link-account"]'); b.click(); b.click(); return true; })()`, nil)
 	a.inLink("pane-consent", 5*time.Second)
@@ -168,7 +163,7 @@ func TestDoubleClickMakesOneAttempt(t *testing.T) {
 	if atts := a.attemptsOf(customer); len(atts) != 1 {
 		t.Errorf("a double click made %d attempts: %+v", len(atts), atts)
 	}
-	if n := len(a.sim().Cybrid.Workflows()); n != 1 {
+	if n := len(a.workflowsOf(customer)); n != 1 {
 		t.Errorf("%d workflows after a double click, want the prepared one", n)
 	}
 	a.shot("double-click")
@@ -177,7 +172,7 @@ func TestDoubleClickMakesOneAttempt(t *testing.T) {
 // With LINKDESK_PREFETCH=false nothing is prepared: the click waits for the
 // workflow, and Link opens when its token is there.
 func TestPrefetchOffWaitsForTheWorkflow(t *testing.T) {
-	a := startAppWith(t, sim.Options{WorkflowDelay: 800 * time.Millisecond}, keychain.NewMemory(), map[string]string{"LINKDESK_ENVIRONMENT": "sim", "LINKDESK_PREFETCH": "false"})
+	a := startAppWith(t, sim.Options{WorkflowDelay: 800 * time.Millisecond, AccountDelay: quickSim.AccountDelay}, keychain.NewMemory(), map[string]string{"LINKDESK_ENVIRONMENT": "sim", "LINKDESK_PREFETCH": "false"})
 	customer := a.pickFirstCustomer()
 	time.Sleep(time.Second)
 	if n := len(a.sim().Cybrid.Workflows()); n != 0 {

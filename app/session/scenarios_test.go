@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"linkdesk/app/sim"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/sim/plaidsim"
 )
 
@@ -28,7 +28,6 @@ type scenarioRun struct {
 	*app
 	id       string
 	customer string
-	logMark  int
 	posts    int // POST /api/external_bank_accounts before the walk
 }
 
@@ -40,9 +39,7 @@ func (a *app) accountPosts() int {
 // the customer and marks the log and the old result card.
 func (a *app) beginScenario(t *testing.T, id string, opts map[string]string, customer string) *scenarioRun {
 	t.Helper()
-	prev := a.t
-	a.t = t
-	t.Cleanup(func() { a.t = prev })
+	a = a.in(t)
 	if a.w.PopupCount() > 0 { // left over by a failed scenario
 		a.w.ClosePopups(false)
 	}
@@ -65,13 +62,11 @@ func (a *app) beginScenario(t *testing.T, id string, opts map[string]string, cus
 	// The previous attempt's result card stays until a new attempt renders;
 	// mark it so that waits only see the new one.
 	a.js(`(() => { const r = document.querySelector('[data-testid="result"]'); if (r) r.dataset.stale = "1"; return true; })()`, nil)
-	return &scenarioRun{app: a, id: id, customer: customer, logMark: len(a.logs.String()), posts: a.accountPosts()}
+	a.logMark = len(a.logs.String())
+	return &scenarioRun{app: a, id: id, customer: customer, posts: a.accountPosts()}
 }
 
 func (r *scenarioRun) shot(name string) { r.app.shot(r.id + "-" + name) }
-
-// log is what the app logged since the scenario began.
-func (r *scenarioRun) log() string { return r.logs.String()[r.logMark:] }
 
 // logLine returns the first line logged since the scenario began that
 // contains msg, or "".
@@ -204,13 +199,12 @@ func (r *scenarioRun) wantNothingLinked() {
 // so the record may trail onExit a little; it waits up to 3 s).
 func (r *scenarioRun) lastSession() plaidsim.SessionInfo {
 	var last plaidsim.SessionInfo
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	wait.Until(3*time.Second, func() (bool, error) {
 		if ss := r.sim().Plaid.Sessions(); len(ss) > 0 {
-			if last = ss[len(ss)-1]; last.Step == "exited" || last.Step == "connected" {
-				break
-			}
+			last = ss[len(ss)-1]
 		}
-	}
+		return last.Step == "exited" || last.Step == "connected", nil
+	})
 	return last
 }
 
@@ -254,28 +248,9 @@ func (r *scenarioRun) pickAccounts(masks ...string) {
 	r.linkClick("connected-continue")
 }
 
-// closeLink leaves Link with its close button, confirming when Link asks.
-func (r *scenarioRun) closeLink() {
-	r.t.Helper()
-	r.linkClick("close")
-	if v, err := r.link("exists", sel("exit-confirm"), nil); err == nil && string(v) == "true" {
-		r.linkClick("exit-confirm")
-	}
-}
-
-func (r *scenarioRun) linkText(testid string) string {
-	r.t.Helper()
-	v, err := r.link("text", sel(testid), nil)
-	if err != nil {
-		r.fatalf("%s: text of %s in Link: %v", r.id, testid, err)
-	}
-	s, _ := strconv.Unquote(string(v))
-	return s
-}
-
 // TestQAScenariosInTheWindow walks every scenario of the catalogue.
 func TestQAScenariosInTheWindow(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
+	a := startApp(t, quickSim)
 	var customers []string
 	for _, c := range a.sim().Cybrid.Customers() {
 		if c.State == "verified" {
@@ -311,37 +286,6 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 		}
 		r.wantLogged("Plaid Link: onLoad", "Plaid Link event OPEN", "Plaid Link event SUBMIT_CREDENTIALS", "Plaid Link event HANDOFF", "Plaid Link: onSuccess")
 		linkedCustomer, linkedAccount = r.customer, accts[0].GUID
-	})
-
-	run("slow_workflow", func(t *testing.T) {
-		r := a.beginScenario(t, "slow_workflow", map[string]string{"delay": "3s"}, newCustomer())
-		started := time.Now()
-		r.startLink()
-		// Meanwhile: a spinner, the elapsed time and the poll count; the
-		// workflow is still storing at Cybrid.
-		r.waitJS(`document.querySelector('[data-testid="step-token"][data-status="active"] .spinner')`, 5*time.Second)
-		r.waitJS(`/^\d+\.\d s · [2-9]\d* polls$/.test(document.querySelector('[data-testid="elapsed"]').innerText.trim())`, 3*time.Second)
-		// Cybrid's side: the customer's workflow is still storing (checked
-		// only while the 3 s are not over, which a loaded machine may miss).
-		if wf := a.sim().Cybrid.Workflows()[0]; wf.CustomerGUID != r.customer {
-			t.Errorf("the newest workflow is %+v, want the customer's", wf)
-		} else if time.Since(wf.CreatedAt) < 2500*time.Millisecond && wf.State != "storing" {
-			t.Errorf("%s after its creation the workflow is %s, want storing", time.Since(wf.CreatedAt), wf.State)
-		}
-		r.shot("waiting")
-		r.waitLinkShown()
-		r.inLink("pane-consent", 15*time.Second)
-		if d := time.Since(started); d < 2800*time.Millisecond {
-			t.Errorf("Link opened %s after starting; the workflow takes 3 s", d)
-		}
-		l := r.logLine("Link token ready; opening Plaid Link")
-		if n, ok := field(logData(l), "polls").(float64); !ok {
-			t.Errorf("no poll count logged when the token arrived: %q", l)
-		} else if n < 3 {
-			t.Errorf("the workflow was polled %v times in 3 s", n)
-		}
-		r.closeLink()
-		r.wantResult("exited", "nothing linked", "")
 	})
 
 	run("failed_workflow", func(t *testing.T) {
@@ -633,12 +577,10 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 		// Prefetching is on: the token prepared when the customer was opened
 		// is the expired one. Link, created before the click, refuses it at
 		// once, and linkdesk prepares another without the operator.
-		a.waitLogged("Plaid Link refused the prepared link token before the click (INVALID_LINK_TOKEN", 1, 20*time.Second)
-		for deadline := time.Now().Add(15 * time.Second); strings.Count(r.log(), "Link token prepared in") < 2; time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				r.fatalf("no second link token was prepared after Link refused the first:\n%s", r.log())
-			}
-		}
+		r.waitLogged("Plaid Link refused the prepared link token before the click (INVALID_LINK_TOKEN", 1, 20*time.Second)
+		r.until(15*time.Second, "a second link token prepared after Link refused the first", func() (bool, error) {
+			return strings.Count(r.log(), "Link token prepared in") >= 2, nil
+		})
 		if got := a.sim().ActiveScenario(); got != "normal" {
 			t.Errorf("after one token the scenario is still %q", got)
 		}
@@ -658,6 +600,40 @@ func TestQAScenariosInTheWindow(t *testing.T) {
 		r.waitLinkShown()
 		r.inLink("pane-consent", 15*time.Second)
 		r.shot("started-again")
+		r.closeLink()
+		r.wantResult("exited", "nothing linked", "")
+	})
+
+	// Last: linkdesk's poller learns how long workflows take, and a slow one
+	// would make it wait longer for the fast ones of the scenarios after.
+	run("slow_workflow", func(t *testing.T) {
+		const delay = 1500 * time.Millisecond
+		r := a.beginScenario(t, "slow_workflow", map[string]string{"delay": delay.String()}, newCustomer())
+		started := time.Now()
+		r.startLink()
+		// Meanwhile: a spinner, the elapsed time and the poll count; the
+		// workflow is still storing at Cybrid.
+		r.waitJS(`document.querySelector('[data-testid="step-token"][data-status="active"] .spinner')`, 5*time.Second)
+		r.waitJS(`/^\d+\.\d s · [2-9]\d* polls$/.test(document.querySelector('[data-testid="elapsed"]').innerText.trim())`, 3*time.Second)
+		// Cybrid's side: the customer's workflow is still storing (checked
+		// only while the delay is not over, which a loaded machine may miss).
+		if wf := a.sim().Cybrid.Workflows()[0]; wf.CustomerGUID != r.customer {
+			t.Errorf("the newest workflow is %+v, want the customer's", wf)
+		} else if time.Since(wf.CreatedAt) < delay-300*time.Millisecond && wf.State != "storing" {
+			t.Errorf("%s after its creation the workflow is %s, want storing", time.Since(wf.CreatedAt), wf.State)
+		}
+		r.shot("waiting")
+		r.waitLinkShown()
+		r.inLink("pane-consent", 15*time.Second)
+		if d := time.Since(started); d < delay-200*time.Millisecond {
+			t.Errorf("Link opened %s after starting; the workflow takes %s", d, delay)
+		}
+		l := r.logLine("Link token ready; opening Plaid Link")
+		if n, ok := field(logData(l), "polls").(float64); !ok {
+			t.Errorf("no poll count logged when the token arrived: %q", l)
+		} else if n < 3 {
+			t.Errorf("the workflow was polled %v times in %s", n, delay)
+		}
 		r.closeLink()
 		r.wantResult("exited", "nothing linked", "")
 	})

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"linkdesk/app/sim"
 )
 
 // selectCustomer clicks the customer's row and waits for the customer's
@@ -43,12 +41,12 @@ func (a *app) linkIframeShown() bool {
 	return shown
 }
 
-func TestAttemptPanelBelongsToItsCustomer(t *testing.T) {
-	a := startApp(t, sim.Options{WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond})
-	custs := a.sim().Cybrid.Customers()
-	elena, jonah, carla := custs[0], custs[1], custs[2]
+func attemptPanelBelongsToItsCustomer(shared *app) {
+	t := shared.t
+	elena, jonah, carla := shared.pool.take(t), shared.pool.take(t), shared.pool.take(t)
 
 	t.Run("after a result", func(t *testing.T) {
+		a := shared.in(t)
 		a.selectCustomer(elena.GUID)
 		a.click("link-account")
 		a.signInToPlatypus(false)
@@ -94,7 +92,8 @@ func TestAttemptPanelBelongsToItsCustomer(t *testing.T) {
 	})
 
 	t.Run("mid-attempt", func(t *testing.T) {
-		if err := a.sim().ApplyScenario("slow_workflow", nil); err != nil {
+		a := shared.in(t)
+		if err := a.sim().ApplyScenario("slow_workflow", map[string]string{"delay": "2s"}); err != nil {
 			t.Fatal(err)
 		}
 		defer a.sim().ApplyScenario("normal", nil)
@@ -129,10 +128,7 @@ func TestAttemptPanelBelongsToItsCustomer(t *testing.T) {
 		a.waitJS(`(() => { const f = document.querySelector('iframe[id^="plaid-link-iframe"]'); return f && f.style.display === "block"; })()`, 20*time.Second)
 		a.inLink("pane-consent", 15*time.Second)
 		a.shot("carla-link-open")
-		a.linkClick("close")
-		if v, err := a.link("exists", sel("exit-confirm"), nil); err == nil && string(v) == "true" {
-			a.linkClick("exit-confirm")
-		}
+		a.closeLink()
 		a.waitJS(`document.querySelector('[data-testid="result"]') && document.querySelector('[data-testid="result"]').dataset.result === "exited"`, 15*time.Second)
 		if c := a.panelCustomer(); c != carla.GUID {
 			t.Errorf("the exited attempt's card is %q's", c)

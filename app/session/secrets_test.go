@@ -267,7 +267,9 @@ func (p *tokenProxy) publicTokens() []string {
 }
 
 // startAppDebug is startAppState without the built-in simulator and with
-// the log at debug level: the most an operator can switch on.
+// the log at debug level: the most an operator can switch on. The log is
+// not streamed to the test's output (it holds the flows' details), but
+// shown when the test fails.
 func startAppDebug(t *testing.T, cfg *config.Config, store keychain.Store, stateDir string) *app {
 	t.Helper()
 	uitest.NeedDisplay(t)
@@ -277,49 +279,13 @@ func startAppDebug(t *testing.T, cfg *config.Config, store keychain.Store, state
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &app{t: t, s: s, logs: logs}
-	a.shots = filepath.Join(uitest.ArtifactsDir(t), "e2e", t.Name())
-	os.RemoveAll(a.shots)
-	if err := os.MkdirAll(a.shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var openErr error
-	uitest.OnMain(func() {
-		a.w, openErr = s.OpenWindow(false)
-		if openErr == nil {
-			a.page = uitest.NewPage(a.w)
-		}
-	})
-	if openErr != nil {
-		s.Close()
-		t.Fatal(openErr)
-	}
-	a.ran = uitest.Start(a.w.Run)
 	t.Cleanup(func() {
-		a.w.Terminate()
-		select {
-		case <-a.ran:
-		case <-time.After(10 * time.Second):
-			t.Error("the window did not stop within 10 s")
-		}
-		uitest.OnMain(func() { a.w.Close() })
 		s.Close()
 		if t.Failed() {
 			t.Logf("linkdesk's log:\n%s", logs.String())
 		}
 	})
-	// Short tries: a script evaluated before the page has loaded is lost,
-	// and the harness's 5 s wait for its answer would be wasted.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		v, err := a.eval(`!!(document.body && document.body.dataset.ready === "true")`, 500*time.Millisecond)
-		if err == nil && string(v) == "true" {
-			break
-		}
-		if time.Now().After(deadline) {
-			a.fatalf("the page was not ready within 20 s (last: %s %v)", v, err)
-		}
-	}
-	return a
+	return openApp(t, s, logs, "")
 }
 
 // secretsHooks records everything Go sends the page — every call's answer
@@ -424,20 +390,18 @@ func (r *secretsRun) succeed() {
 // want fails the test).
 func (r *secretsRun) until(id string, want linkflow.State) linkflow.Attempt {
 	r.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if at, ok := r.a.env().Flow.Get(id); ok {
-			if at.State == want {
-				return at
-			}
-			if at.State.Final() {
-				r.a.fatalf("attempt %s ended %s (%s: %s), want %s", id, at.State, at.Code, at.Error, want)
-			}
+	var at linkflow.Attempt
+	r.a.until(20*time.Second, fmt.Sprintf("attempt %s to reach %s", id, want), func() (bool, error) {
+		var ok bool
+		if at, ok = r.a.env().Flow.Get(id); !ok {
+			return false, fmt.Errorf("no attempt %s", id)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	r.a.fatalf("attempt %s did not reach %s within 20 s", id, want)
-	return linkflow.Attempt{}
+		if at.State != want && at.State.Final() {
+			r.a.fatalf("attempt %s ended %s (%s: %s), want %s", id, at.State, at.Code, at.Error, want)
+		}
+		return at.State == want, fmt.Errorf("state %s", at.State)
+	})
+	return at
 }
 
 func (r *secretsRun) waitResult(want string) {
@@ -478,14 +442,10 @@ func (r *secretsRun) work() (customer string) {
 	a.click("unlink-account")
 	a.waitJS(`document.querySelector('[data-testid="dialog"]').open`, 3*time.Second)
 	a.click("dialog-ok")
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if acct, _ := other.Cybrid.Account(done.AccountGUID); acct.State == "deleted" {
-			break
-		}
-		if time.Now().After(deadline) {
-			a.fatalf("the unlinked account is not deleted in the stand-in after 15 s")
-		}
-	}
+	a.until(15*time.Second, "the unlinked account deleted in the stand-in", func() (bool, error) {
+		acct, _ := other.Cybrid.Account(done.AccountGUID)
+		return acct.State == "deleted", fmt.Errorf("state %s", acct.State)
+	})
 	a.waitJS(`!document.querySelector('[data-testid="account-row"]')`, 15*time.Second)
 
 	// 2. Link again; Cybrid fails the account creation twice (the automatic
@@ -514,10 +474,7 @@ func (r *secretsRun) work() (customer string) {
 	a.linkFill("credentials-password", "error_INVALID_CREDENTIALS")
 	a.linkClick("credentials-submit")
 	a.inLink("credentials-error", 10*time.Second)
-	a.linkClick("close")
-	if v, err := a.link("exists", sel("exit-confirm"), nil); err == nil && string(v) == "true" {
-		a.linkClick("exit-confirm")
-	}
+	a.closeLink()
 	r.until(id3, linkflow.Failed) // an exit with an error fails the attempt, with the error
 
 	// Timeline and exports (the page's buttons and the bridge calls).
@@ -834,7 +791,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	// The sandbox stand-in accepts only the canary; linkdesk reaches it
 	// through the recording proxy.
-	other, err := sim.Start(sim.Options{ClientID: clientID, ClientSecret: canary, WorkflowDelay: 300 * time.Millisecond, AccountDelay: 300 * time.Millisecond, TestDriver: true})
+	other, err := sim.Start(withCredentials(withDriver(quickSim), clientID, canary))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"linkdesk/app/sim"
 )
 
 // activeOptions reads the simulator's active scenario and its options over
@@ -32,8 +30,9 @@ func activeOptions(t *testing.T, bankURL string) (string, map[string]string) {
 // pasted into a shell; the scenario picker applies on OK with the options
 // the tester typed, Cancel changes nothing, Normal needs no dialog, and a
 // scenario applied from outside shows up in the picker.
-func TestSimulatorPanelAndScenarioPicker(t *testing.T) {
-	a := startApp(t, sim.Options{})
+func simulatorPanelAndScenarioPicker(a *app) {
+	t := a.t
+	defer a.sim().ResetScenario() // it ends with slow_workflow applied
 	bank := a.sim().BankURL
 
 	a.click("sim-details")

@@ -57,10 +57,14 @@ type Options struct {
 	ClientScopes []string
 	// BankGUID of the simulated bank (cybridsim.DefaultBankGUID when empty).
 	BankGUID string
-	// WorkflowDelay and AccountDelay: see cybridsim.Options (zero: default).
-	WorkflowDelay, AccountDelay time.Duration
+	// WorkflowDelay, AccountDelay and VerificationDelay: see
+	// cybridsim.Options (zero: default).
+	WorkflowDelay, AccountDelay, VerificationDelay time.Duration
 	// TestDriver lets end-to-end tests drive the Link DOM (plaidsim.Options).
 	TestDriver bool
+	// LinkLoadingTime is the least time the simulated Link shows its
+	// loading pane (plaidsim.Options.LoadingTime; zero: the default).
+	LinkLoadingTime time.Duration
 	// CORSOrigins are origins (scheme://host[:port]; an entry may list
 	// several, comma-separated) whose web pages may call the simulated Cybrid
 	// API, besides loopback origins, which always may. Start fails with
@@ -187,10 +191,10 @@ func Start(o Options) (*Sim, error) {
 	}
 	s := &Sim{ClientID: o.ClientID, ClientSecret: o.ClientSecret, log: log}
 	plaid := plaidsim.New(plaidsim.Options{Logger: log.With("sim", "plaid"), TestDriver: o.TestDriver, Now: o.Now,
-		OnChange: s.plaidChanged})
+		LoadingTime: o.LinkLoadingTime, OnChange: s.plaidChanged})
 	cyb := cybridsim.New(cybridsim.Options{
 		ClientID: o.ClientID, ClientSecret: o.ClientSecret, ClientScopes: o.ClientScopes, BankGUID: o.BankGUID, Plaid: plaid,
-		WorkflowDelay: o.WorkflowDelay, AccountDelay: o.AccountDelay, VerificationReview: o.VerificationReview,
+		WorkflowDelay: o.WorkflowDelay, AccountDelay: o.AccountDelay, VerificationDelay: o.VerificationDelay, VerificationReview: o.VerificationReview,
 		Now: o.Now, Logger: log.With("sim", "cybrid"), OnChange: s.cybridChanged,
 	})
 	s.Cybrid, s.Plaid = cyb, plaid

@@ -108,26 +108,12 @@ func TestTheWindowShowsAtOnceThatCrashRecoveryIsOff(t *testing.T) {
 	}
 	defer srv.Close()
 	srv.SetCalls(ui.Calls{Serve: pageapi.New(pageBackend{e}, quiet).Serve, MaxParams: pageapi.MaxParams})
-	var w *ui.Window
-	var page *uitest.Page
-	uitest.OnMain(func() {
-		w, err = ui.Open(ui.WindowOptions{Title: "linkdesk — journal warning", Server: srv, Logger: quiet})
-		if err == nil {
-			page = uitest.NewPage(w)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	win.Store(w)
-	ran := uitest.Start(w.Run)
-	defer func() {
-		w.Terminate()
-		<-ran
-		uitest.OnMain(w.Close)
-	}()
+	d := uitest.Open(t, func() (*ui.Window, error) {
+		return ui.Open(ui.WindowOptions{Title: "linkdesk — journal warning", Server: srv, Logger: quiet})
+	}, uitest.DriverOptions{})
+	win.Store(d.Window())
 	warning := func() (hidden bool, text string) {
-		v, err := page.Eval(`(() => { const w = document.querySelector('[data-testid="journal-warning"]'); return w ? {hidden: w.hidden, text: w.textContent, role: w.getAttribute("role")} : null })()`, 2*time.Second)
+		v, err := d.Eval(`(() => { const w = document.querySelector('[data-testid="journal-warning"]'); return w ? {hidden: w.hidden, text: w.textContent, role: w.getAttribute("role")} : null })()`, 2*time.Second)
 		if err != nil || string(v) == "null" {
 			return true, ""
 		}
@@ -141,18 +127,10 @@ func TestTheWindowShowsAtOnceThatCrashRecoveryIsOff(t *testing.T) {
 	waitFor := func(what string, cond func() bool) time.Duration {
 		t.Helper()
 		began := time.Now()
-		for !cond() {
-			if time.Since(began) > 20*time.Second {
-				t.Fatalf("the page: still not %s after 20s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		d.Until(20*time.Second, "the page "+what, func() (bool, error) { return cond(), nil })
 		return time.Since(began)
 	}
-	waitFor("loaded", func() bool {
-		v, err := page.Eval(`document.querySelector('[data-testid="customer-list"] li') !== null`, time.Second)
-		return err == nil && string(v) == "true"
-	})
+	d.WaitJS(`document.querySelector('[data-testid="customer-list"] li') !== null`, 20*time.Second)
 	if hidden, text := warning(); !hidden {
 		t.Fatalf("a warning before the disk filled: %q", text)
 	}
@@ -161,7 +139,7 @@ func TestTheWindowShowsAtOnceThatCrashRecoveryIsOff(t *testing.T) {
 		Older  string
 	}
 	waitFor("listing the interrupted attempts", func() bool {
-		v, err := page.Eval(`({listed: document.querySelectorAll('[data-testid="recovered-attempt"]').length, older: (document.querySelector('[data-testid="recovered-older"]') || {}).textContent || ""})`, time.Second)
+		v, err := d.Eval(`({listed: document.querySelectorAll('[data-testid="recovered-attempt"]').length, older: (document.querySelector('[data-testid="recovered-older"]') || {}).textContent || ""})`, time.Second)
 		return err == nil && json.Unmarshal(v, &panel) == nil && panel.Listed > 0 && panel.Older != ""
 	})
 	t.Logf("the panel lists %d attempts and says %q", panel.Listed, panel.Older)
@@ -188,10 +166,7 @@ func TestTheWindowShowsAtOnceThatCrashRecoveryIsOff(t *testing.T) {
 	if !strings.Contains(text, "Crash recovery is off") || !strings.Contains(text, "no space left on device") || !strings.Contains(text, "refused") {
 		t.Errorf("the warning says %q; want crash recovery off, why, and that attempts are refused", text)
 	}
-	if uitest.StepShots() {
-		time.Sleep(300 * time.Millisecond) // a frame for WebKit to paint it
-		uitest.Screenshot(t, filepath.Join(uitest.ArtifactsDir(t), "journal-warning.png"))
-	}
+	d.Shot("journal-warning")
 
 	// Space returns: the warning goes by itself (the journal retries).
 	os.Remove(filler)

@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
-
-	webview "github.com/webview/webview_go"
 
 	"linkdesk/app/internal/uitest"
 	"linkdesk/app/ui"
@@ -47,28 +45,23 @@ func TestHostedReturnPageForwardsToTheLoopbackPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The team's site: here the window's own server, which serves the page
+	// at the hosted address's path (and nothing is bound into it).
+	site, err := ui.NewServer(fstest.MapFS{"index.html": {Data: []byte(`<!doctype html><title>blank</title>`)}}, ui.PageConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	site.Handle("GET /linkdesk/oauth-return", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(page)
 	}))
-	defer host.Close()
-
-	texts := make(chan string, 10)
-	var v webview.WebView
-	uitest.OnMain(func() {
-		v = webview.New(false)
-		v.SetSize(900, 600, webview.HintNone)
-		v.Bind("report", func(s string) { texts <- s })
-	})
-	ran := uitest.Start(v.Run)
-	defer func() {
-		v.Dispatch(v.Terminate)
-		<-ran
-		uitest.OnMain(v.Destroy)
-	}()
+	d := uitest.Open(t, func() (*ui.Window, error) {
+		return ui.Open(ui.WindowOptions{Title: "hosted return page", Width: 900, Height: 600, Server: site})
+	}, uitest.DriverOptions{})
 
 	const query = "oauth_state_id=6f1c1e0a-1b2c-4d5e-8f90-123456789abc"
-	v.Dispatch(func() { v.Navigate(host.URL + "/linkdesk/oauth-return?" + query) })
+	d.Navigate(site.URL + "/linkdesk/oauth-return?" + query)
 	var u string
 	select {
 	case u = <-got:
@@ -78,9 +71,7 @@ func TestHostedReturnPageForwardsToTheLoopbackPort(t *testing.T) {
 		// on the same display); its fallback link is what the customer
 		// then clicks.
 		t.Log("no automatic fallback (the window lost the focus?): clicking the page's loopback link")
-		v.Dispatch(func() {
-			v.Eval(`document.querySelector('[data-testid="fallback"]').hidden || document.querySelector('[data-testid="open-loopback"]').click()`)
-		})
+		d.Exec(`document.querySelector('[data-testid="fallback"]').hidden || document.querySelector('[data-testid="open-loopback"]').click()`)
 		select {
 		case u = <-got:
 		case <-time.After(10 * time.Second):
@@ -91,20 +82,8 @@ func TestHostedReturnPageForwardsToTheLoopbackPort(t *testing.T) {
 		t.Errorf("the loopback port received %s, want %s", u, want)
 	}
 
-	v.Dispatch(func() { v.Navigate(host.URL + "/linkdesk/oauth-return") })
-	deadline := time.Now().Add(10 * time.Second)
-	var text string
-	for !strings.Contains(text, "without your bank's answer") && time.Now().Before(deadline) {
-		v.Dispatch(func() { v.Eval(`report(document.body ? document.body.innerText : "")`) })
-		select {
-		case text = <-texts:
-		case <-time.After(time.Second):
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !strings.Contains(text, "without your bank's answer") {
-		t.Errorf("the page opened without an answer shows %q", text)
-	}
+	d.Navigate(site.URL + "/linkdesk/oauth-return")
+	d.WaitJS(`document.body && document.body.innerText.includes("without your bank's answer")`, 10*time.Second)
 	select {
 	case u := <-got:
 		t.Errorf("the page without an answer forwarded %s", u)

@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,12 +10,19 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
-	webview "github.com/webview/webview_go"
-
 	"linkdesk/app/internal/uitest"
+	"linkdesk/app/internal/wait"
+	"linkdesk/app/ui"
 )
+
+// origin is rawURL's scheme://host[:port].
+func origin(rawURL string) string {
+	u, _ := url.Parse(rawURL)
+	return u.Scheme + "://" + u.Host
+}
 
 // tapped is one request a browser made to the redirect URI, as the tap saw it.
 type tapped struct {
@@ -61,17 +69,6 @@ func (tap *redirectTap) get(kind string) (tapped, bool) {
 	return r, ok
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // A page of another site open in a real WebKit view (WebKitGTK, as in
 // linkdesk's own window but without the native layer that would intercept
 // the redirect URI) loads the redirect URI as an image, script, style sheet,
@@ -116,44 +113,37 @@ navigator.sendBeacon("` + R("beacon") + `", "x");
 	}))
 	defer attacker.Close()
 
-	texts := make(chan string, 10)
-	var v webview.WebView
-	uitest.OnMain(func() {
-		v = webview.New(false)
-		v.SetSize(900, 600, webview.HintNone)
-		if err := v.Bind("report", func(s string) { texts <- s }); err != nil {
-			t.Error(err)
-		}
-	})
-	ran := uitest.Start(v.Run)
-	defer func() {
-		v.Dispatch(v.Terminate)
-		<-ran
-		uitest.OnMain(v.Destroy)
-	}()
-	visit := func(path string) { v.Dispatch(func() { v.Navigate(attacker.URL + path) }) }
-	// pageText waits for the view to show a page containing want.
-	pageText := func(want string) string {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			v.Dispatch(func() { v.Eval(`report(document.body ? document.body.innerText : "")`) })
-			select {
-			case s := <-texts:
-				if strings.Contains(s, want) {
-					return s
-				}
-			case <-time.After(300 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the view never showed %q", want)
-			}
-		}
+	// A window without linkdesk's navigation layer, which would take the
+	// redirect URI for itself: a plain WebKit view, as a browser. It starts
+	// on a blank page of its own server.
+	blank, err := ui.NewServer(fstest.MapFS{"index.html": {Data: []byte(`<!doctype html><title>blank</title>`)}}, ui.PageConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer blank.Close()
+	d := uitest.Open(t, func() (*ui.Window, error) {
+		return ui.Open(ui.WindowOptions{Title: "redirect test", Width: 900, Height: 600, Server: blank})
+	}, uitest.DriverOptions{})
+	visit := func(path string) { d.Navigate(attacker.URL + path) }
+	// pageText waits for the view to show a page of the redirect server at
+	// origin (whose Content-Security-Policy lets it reach no server) and
+	// returns its text, leaving it.
+	pageText := func(origin, want string) string {
+		t.Helper()
+		var s string
+		if err := json.Unmarshal(d.Leave(origin, `document.body ? document.body.innerText : ""`, 15*time.Second), &s); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(s, want) {
+			t.Fatalf("the view shows %q, want %q", s, want)
+		}
+		return s
+	}
+	tapOrigin, realOrigin := origin(tap.URL), origin(rs.URI)
 	measured := func(kind string) tapped {
 		t.Helper()
 		var r tapped
-		waitUntil(t, "WebKit's "+kind+" request", func() (ok bool) { r, ok = tap.get(kind); return ok })
+		wait.True(t, 15*time.Second, "WebKit's "+kind+" request", func() (ok bool) { r, ok = tap.get(kind); return ok })
 		t.Logf("%-13s %-4s Sec-Fetch-Site=%q Mode=%q Dest=%q User=%q Origin=%q → %d", kind, r.method, r.site, r.mode, r.dest, r.user, r.origin, r.status)
 		return r
 	}
@@ -176,7 +166,7 @@ navigator.sendBeacon("` + R("beacon") + `", "x");
 	if r := measured("form-post"); r.status != http.StatusMethodNotAllowed {
 		t.Errorf("form POST → %d, want 405", r.status)
 	}
-	pageText("Not a page visit")
+	pageText(tapOrigin, "Not a page visit")
 	if calls, waiting, _ := g.state(); calls != 0 || !waiting {
 		t.Fatalf("a page's loads reached the callback (%d calls; still waiting: %v)", calls, waiting)
 	}
@@ -191,7 +181,7 @@ navigator.sendBeacon("` + R("beacon") + `", "x");
 	if top.site != "cross-site" || top.mode != "navigate" || top.dest != "document" || top.origin != "" {
 		t.Errorf("WebKit's top-level navigation sent %+v; the server's rule assumes cross-site/navigate/document and no Origin", top)
 	}
-	pageText("Back to linkdesk")
+	pageText(tapOrigin, "Back to linkdesk")
 	if _, _, got := g.state(); len(got) != 1 || got[0] != rs.URI+"?oauth_state_id="+testState+"&k=top" {
 		t.Fatalf("the callback acted on %q, want the top-level navigation's URL", got)
 	}
@@ -200,13 +190,13 @@ navigator.sendBeacon("` + R("beacon") + `", "x");
 	if r := measured("again"); r.status != 409 {
 		t.Errorf("second top-level navigation → %d, want 409", r.status)
 	}
-	pageText("linkdesk was not waiting for a bank's answer")
+	pageText(tapOrigin, "linkdesk was not waiting for a bank's answer")
 
 	// 5. The same at the real address, without the tap.
 	g.arm()
 	visit("/real")
-	waitUntil(t, "the return at the real address", func() bool { _, _, got := g.state(); return len(got) == 2 })
-	pageText("Back to linkdesk")
+	wait.True(t, 15*time.Second, "the return at the real address", func() bool { _, _, got := g.state(); return len(got) == 2 })
+	pageText(realOrigin, "Back to linkdesk")
 	if _, _, got := g.state(); got[1] != rs.URI+"?oauth_state_id="+testState+"&k=real" {
 		t.Errorf("the callback acted on %q", got[1])
 	}

@@ -82,34 +82,11 @@ func TestCallsNeverBlockTheWindowAndSurvivePanics(t *testing.T) {
 		}
 		return nil, fmt.Errorf("%w %q", ui.ErrUnknownCall, method)
 	}})
-	var w *ui.Window
-	var page *uitest.Page
-	uitest.OnMain(func() {
-		w, err = ui.Open(ui.WindowOptions{Title: "calls test", Server: srv, Logger: log})
-		if err == nil {
-			page = uitest.NewPage(w)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ran := uitest.Start(w.Run)
-	defer func() {
-		w.Terminate()
-		<-ran
-		uitest.OnMain(w.Close)
-	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		v, err := page.Eval(`typeof window.run === "function"`, time.Second)
-		if err == nil && string(v) == "true" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the page did not load: %v", err)
-		}
-	}
-	raw, err := page.Eval(`window.run()`, 20*time.Second)
+	d := uitest.Open(t, func() (*ui.Window, error) {
+		return ui.Open(ui.WindowOptions{Title: "calls test", Server: srv, Logger: log})
+	}, uitest.DriverOptions{})
+	d.WaitJS(`typeof window.run === "function"`, 20*time.Second)
+	raw, err := d.Eval(`window.run()`, 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,21 +126,12 @@ func TestCallsNeverBlockTheWindowAndSurvivePanics(t *testing.T) {
 
 	// Go → page: a push arrives as the JSON it was, whatever it holds.
 	nasty := map[string]any{"type": "x", "text": "\";alert(1)//</script>\u2028"}
-	w.Push(nasty)
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		v, err := page.Eval(`window.pushed.length ? window.pushed[0] : null`, time.Second)
-		if err == nil && string(v) != "null" {
-			var back map[string]any
-			json.Unmarshal(v, &back)
-			if back["text"] != nasty["text"] {
-				t.Errorf("pushed %q, the page got %q", nasty["text"], back["text"])
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no push arrived: %v", err)
-		}
+	d.Window().Push(nasty)
+	d.WaitJS(`window.pushed.length > 0`, 5*time.Second)
+	var back map[string]any
+	d.JS(`window.pushed[0]`, &back)
+	if back["text"] != nasty["text"] {
+		t.Errorf("pushed %q, the page got %q", nasty["text"], back["text"])
 	}
 
 	logMu.Lock()

@@ -173,23 +173,9 @@ func (d *driver) waitJS(expr string, timeout time.Duration) error {
 }
 
 // link sends a test-driver command to the Link iframe (the simulator's
-// sim-driver.js).
+// sim-driver.js), through uitest's one copy of the in-page driver.
 func (d *driver) link(action, selector string) (json.RawMessage, error) {
-	b, _ := json.Marshal(map[string]any{"action": action, "selector": selector})
-	return d.eval(`new Promise((resolve, reject) => {
-		const f = document.querySelector('iframe[id^="plaid-link-iframe"]');
-		if (!f) return reject(new Error("no Link iframe"));
-		const id = "d" + Math.random().toString(36).slice(2);
-		const origin = new URL(f.src).origin;
-		const timer = setTimeout(() => { removeEventListener("message", on); reject(new Error("the Link iframe did not answer")); }, 3000);
-		function on(ev) {
-			if (ev.origin !== origin || !ev.data || ev.data.type !== "linkdesk-sim-driver-result" || ev.data.id !== id) return;
-			clearTimeout(timer); removeEventListener("message", on);
-			ev.data.ok ? resolve(ev.data.value) : reject(new Error(ev.data.error));
-		}
-		addEventListener("message", on);
-		f.contentWindow.postMessage(Object.assign({type: "linkdesk-sim-driver", id}, `+string(b)+`), origin);
-	})`, 5*time.Second)
+	return d.page.Link(action, selector, nil)
 }
 
 func (d *driver) measure(prefetch bool, links int, delay, look time.Duration) (Result, error) {

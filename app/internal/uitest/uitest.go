@@ -5,8 +5,11 @@
 //
 //	func TestMain(m *testing.M) { uitest.Main(m) }
 //
-// then create and destroy windows inside uitest.OnMain, run their loop with
-// uitest.Start, and reach the page from any goroutine with Dispatch + Eval.
+// then open a window with uitest.Open, which runs it and returns a Driver:
+// the one harness of linkdesk's real-window tests (eval, waits, clicks, the
+// simulated Plaid Link and the bank's pop-up, screenshots). Underneath,
+// windows are created and destroyed inside uitest.OnMain and run with
+// uitest.Start.
 package uitest
 
 import (
@@ -14,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"linkdesk/app/internal/testneeds"
 	"linkdesk/app/ui"
@@ -50,6 +54,37 @@ func Start(f func()) <-chan struct{} {
 	ch := make(chan struct{})
 	go func() { queue <- func() { defer close(ch); f() } }()
 	return ch
+}
+
+// Open opens a window on the main thread with open (ui.Open, or a
+// session's OpenWindow), gives its page a Page, runs its loop and returns a
+// Driver of t for it. When t ends the window stops and is closed; cleanups
+// the caller registered before Open run after that (a session's Close).
+func Open(t testing.TB, open func() (*ui.Window, error), o DriverOptions) *Driver {
+	t.Helper()
+	NeedDisplay(t)
+	var w *ui.Window
+	var p *Page
+	var err error
+	OnMain(func() {
+		if w, err = open(); err == nil {
+			p = NewPage(w)
+		}
+	})
+	if err != nil {
+		t.Fatalf("opening the window: %v", err)
+	}
+	ran := Start(w.Run)
+	t.Cleanup(func() {
+		w.Terminate()
+		select {
+		case <-ran:
+		case <-time.After(10 * time.Second):
+			t.Error("the window did not stop within 10 s")
+		}
+		OnMain(w.Close)
+	})
+	return NewDriver(t, w, p, o)
 }
 
 // NeedDisplay skips the test without a display, or fails it when

@@ -349,3 +349,18 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// The delays a server starts with: the defaults, the options given, none
+// for a negative option.
+func TestOptionDelays(t *testing.T) {
+	if sc := New(Options{Plaid: newFakePlaid()}).Scenario(); sc.VerificationDelay != DefaultVerificationDelay {
+		t.Errorf("default verification delay %s, want %s", sc.VerificationDelay, DefaultVerificationDelay)
+	}
+	sc := New(Options{Plaid: newFakePlaid(), WorkflowDelay: 20 * time.Millisecond, AccountDelay: 30 * time.Millisecond, VerificationDelay: 40 * time.Millisecond}).Scenario()
+	if sc.WorkflowDelay != 20*time.Millisecond || sc.AccountDelay != 30*time.Millisecond || sc.VerificationDelay != 40*time.Millisecond {
+		t.Errorf("scenario %+v, want the delays given", sc)
+	}
+	if sc := New(Options{Plaid: newFakePlaid(), VerificationDelay: -1}).Scenario(); sc.VerificationDelay != 0 {
+		t.Errorf("a negative verification delay gave %s, want none", sc.VerificationDelay)
+	}
+}

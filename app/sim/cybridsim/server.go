@@ -67,6 +67,10 @@ type Options struct {
 	// after creation and in deleting after DELETE (DefaultAccountDelay when
 	// zero; negative means none).
 	AccountDelay time.Duration
+	// VerificationDelay is how long an identity verification spends in
+	// each of its intermediate states (DefaultVerificationDelay when zero;
+	// negative means none).
+	VerificationDelay time.Duration
 	// VerificationReview starts the server with Scenario.VerificationReview
 	// on: ownership verifications without expected_behaviours wait for a
 	// manual review, as in Cybrid's sandbox.
@@ -206,7 +210,7 @@ func (s *Server) initialScenario() Scenario {
 	return Scenario{
 		WorkflowDelay:      delayOr(o.WorkflowDelay, DefaultWorkflowDelay),
 		AccountDelay:       delayOr(o.AccountDelay, DefaultAccountDelay),
-		VerificationDelay:  DefaultVerificationDelay,
+		VerificationDelay:  delayOr(o.VerificationDelay, DefaultVerificationDelay),
 		VerificationReview: o.VerificationReview,
 	}
 }

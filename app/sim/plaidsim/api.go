@@ -280,7 +280,8 @@ func (s *Sim) session(req *apiRequest) (*session, error) {
 func (s *Sim) updateItem(lt *linkToken) *item { return s.items[lt.req.UpdateItemID] }
 
 // apiInit validates the token when the Link page loads and returns what the
-// page needs to render: institutions, the first pane, Account Select mode.
+// page needs to render: institutions, the first pane, Account Select mode,
+// how long its loading pane shows at least.
 // With received_redirect_uri (OAuth re-initialisation) the URI must carry the
 // oauth_state_id of a pending OAuth session of this token.
 func (s *Sim) apiInit(req *apiRequest) (map[string]any, error) {
@@ -295,6 +296,7 @@ func (s *Sim) apiInit(req *apiRequest) (map[string]any, error) {
 		"start_view":     "CONSENT",
 		"institution":    nil,
 		"resume":         false,
+		"loading_ms":     s.loading.Milliseconds(),
 	}
 	if it := s.updateItem(lt); it != nil {
 		v["institution"] = it.inst

@@ -1,79 +1,58 @@
 package plaidsim
 
-// Real-window tests: the simulated Link in a WebKitGTK window (webview_go)
-// under the display the test runs with (Xvfb). A small host page on one
-// loopback origin (127.0.0.1:A) loads link-initialize.js from the simulator
-// on another (localhost:B), calls Plaid.create and reports every callback to
-// Go through a bound function. The test drives the cross-origin Link iframe
-// with the simulator's test driver (postMessage) and saves screenshots of
-// each pane to $LINKDESK_ARTIFACTS/plaidsim-window (or a temp dir it prints).
+// Real-window tests: the simulated Link in linkdesk's window type
+// (ui.Window, WebKitGTK) under the display the test runs with (Xvfb),
+// driven through uitest's Driver like every real-window test. A small host
+// page, served by the window's own app server on one loopback origin
+// (127.0.0.1:A), loads link-initialize.js from the simulator on another
+// (localhost:B), calls Plaid.create and reports every callback, in order,
+// to a route of that server: nothing is bound into the page. The test
+// drives the cross-origin Link iframe with the simulator's test driver
+// (postMessage, uitest.Page.Link); LINKDESK_SCREENSHOTS=all saves a
+// screenshot of each pane to $LINKDESK_ARTIFACTS/plaidsim-window.
 //
-// Run: Xvfb :91 -screen 0 1280x800x24 & DISPLAY=:91 go test ./app/sim/plaidsim/ -run Window -v
+// Run: build/scripts/with-desktop.sh go test ./app/sim/plaidsim/ -run Window -v
 
 import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
-	webview "github.com/webview/webview_go"
-
-	"linkdesk/app/internal/testneeds"
+	"linkdesk/app/internal/uitest"
+	"linkdesk/app/internal/wait"
+	"linkdesk/app/ui"
 )
 
-func init() { runtime.LockOSThread() }
+func TestMain(m *testing.M) { uitest.Main(m) }
 
-// mainQueue runs functions on the main OS thread (GTK's): TestMain serves it
-// there while the tests run in other goroutines.
-var mainQueue = make(chan func())
-
-func TestMain(m *testing.M) {
-	done := make(chan int, 1)
-	go func() { done <- m.Run() }()
-	for {
-		select {
-		case f := <-mainQueue:
-			f()
-		case code := <-done:
-			os.Exit(code)
-		}
-	}
-}
-
-// onMain runs f on the main thread and waits for it.
-func onMain(f func()) {
-	ch := make(chan struct{})
-	mainQueue <- func() { defer close(ch); f() }
-	<-ch
-}
-
-func needDisplay(t *testing.T) {
-	t.Helper()
-	if os.Getenv("DISPLAY") == "" {
-		testneeds.Missing(t, testneeds.Display, "no DISPLAY: run under Xvfb, e.g. `build/scripts/with-desktop.sh go test ./app/sim/plaidsim/ -run Window`")
-	}
-}
+// reportPath is the app-server route the host page reports to.
+const reportPath = "/__plaidsim/report"
 
 // hostPage is the host app's page: it loads the simulator's script (twice
 // when asked), creates a handler, opens it at once (so open() is queued until
-// Link has loaded), and reports callbacks with plaid_report.
+// Link has loaded), and reports callbacks to reportPath, one after the other
+// (so that they arrive in the order they happened).
 var hostPage = template.Must(template.New("host").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>plaidsim host</title>
 <script>
-function report(kind, data) { plaid_report(JSON.stringify({kind: kind, data: data === undefined ? null : data, at: Date.now()})); }
+var reports = Promise.resolve();
+function report(kind, data) {
+  var body = JSON.stringify({kind: kind, data: data === undefined ? null : data, at: Date.now()});
+  reports = reports.then(function () {
+    return fetch({{.ReportPath}}, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: body, keepalive: true}).catch(function () {});
+  });
+}
 (function () {
   var w = console.warn, e = console.error;
   console.warn = function () { report('console.warn', Array.prototype.join.call(arguments, ' ')); w.apply(console, arguments); };
@@ -88,7 +67,6 @@ function report(kind, data) { plaid_report(JSON.stringify({kind: kind, data: dat
 <body>
 <div class="fake"><h1>Host app on {{.Origin}}</h1><p>Customer: Jane Doe · Linking an external bank account…</p></div>
 <script>
-var SIM = {{.SimOrigin}};
 var params = new URLSearchParams(location.search);
 var cfg = {
   token: params.get('token') || {{.ResumeToken}},
@@ -102,21 +80,6 @@ if (params.get('received')) cfg.receivedRedirectUri = params.get('received');
 if (params.get('oauth_state_id')) cfg.receivedRedirectUri = location.href;
 window.handler = Plaid.create(cfg);
 handler.open();
-window.drive = function (cmd) {
-  return new Promise(function (resolve, reject) {
-    var f = document.querySelector('iframe[id^="plaid-link-iframe-"]');
-    if (!f) return reject(new Error('no Link iframe'));
-    var id = 'd' + Math.random().toString(36).slice(2);
-    var timer = setTimeout(function () { window.removeEventListener('message', on); reject(new Error('Link did not answer')); }, 4000);
-    function on(ev) {
-      if (ev.origin !== SIM || !ev.data || ev.data.type !== 'linkdesk-sim-driver-result' || ev.data.id !== id) return;
-      clearTimeout(timer); window.removeEventListener('message', on);
-      ev.data.ok ? resolve(ev.data.value) : reject(new Error(ev.data.error));
-    }
-    window.addEventListener('message', on);
-    f.contentWindow.postMessage(Object.assign({type: 'linkdesk-sim-driver', id: id}, cmd), SIM);
-  });
-};
 report('host-ready');
 </script>
 </body></html>`))
@@ -128,36 +91,27 @@ type report struct {
 	At   int64           `json:"at"`
 }
 
-type evalResult struct {
-	ok    bool
-	value json.RawMessage
-	err   string
-}
-
-// linkWindow is the webview window with the host page and the simulator.
+// linkWindow is the window with the host page and the simulator.
 type linkWindow struct {
 	t       *testing.T
-	w       webview.WebView
+	d       *uitest.Driver
+	base    *uitest.Driver // the window's, for the test that opened it
 	sim     *Sim
 	clk     *clock
 	simURL  string // http://localhost:B
+	simIP   string // http://127.0.0.1:B: the same simulator, the same site as the host
 	hostURL string // http://127.0.0.1:A
-	shots   string
-	shotN   int
-	ran     chan struct{}
 
-	seq         atomic.Int64
 	mu          sync.Mutex
 	resumeToken string // the link token the OAuth redirect page re-initialises with
 	reports     []report
-	waiters     map[string]chan evalResult
 }
 
 func openLinkWindow(t *testing.T) *linkWindow {
 	t.Helper()
-	needDisplay(t)
+	uitest.NeedDisplay(t)
 	clk := newClock()
-	lw := &linkWindow{t: t, clk: clk, sim: New(Options{Now: clk.Now, TestDriver: true}), ran: make(chan struct{}), waiters: map[string]chan evalResult{}}
+	lw := &linkWindow{t: t, clk: clk, sim: New(Options{Now: clk.Now, TestDriver: true})}
 
 	simLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -168,42 +122,37 @@ func openLinkWindow(t *testing.T) *linkWindow {
 	simSrv.Start()
 	t.Cleanup(simSrv.Close)
 	lw.simURL = "http://localhost:" + portOf(simLn.Addr())
+	lw.simIP = "http://127.0.0.1:" + portOf(simLn.Addr())
 
-	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, err := ui.NewServer(fstest.MapFS{"index.html": {Data: []byte(`<!doctype html><title>plaidsim window test</title>`)}}, ui.PageConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	lw.hostURL = srv.URL
+	host := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = hostPage.Execute(w, map[string]any{
-			"Script": lw.simURL + "/link/v2/stable/link-initialize.js", "SimOrigin": lw.simURL,
+			"Script": lw.simURL + "/link/v2/stable/link-initialize.js", "ReportPath": reportPath,
 			"Origin": "http://" + r.Host, "Twice": r.URL.Query().Get("twice") == "1",
 			"ResumeToken": lw.getResumeToken(),
 		})
-	}))
-	t.Cleanup(host.Close)
-	lw.hostURL = host.URL
-
-	lw.shots = filepath.Join(artifactsDir(t), "plaidsim-window")
-	if err := os.MkdirAll(lw.shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots: %s", lw.shots)
-
-	onMain(func() {
-		lw.w = webview.New(false)
-		lw.w.SetTitle("plaidsim window test")
-		lw.w.SetSize(1200, 760, webview.HintNone)
-		_ = lw.w.Bind("plaid_report", lw.onReport)
-		_ = lw.w.Bind("eval_report", lw.onEval)
 	})
-	go func() { mainQueue <- func() { lw.w.Run(); close(lw.ran) } }()
-	t.Cleanup(func() {
-		lw.w.Dispatch(func() { lw.w.Terminate() })
-		select {
-		case <-lw.ran:
-		case <-time.After(10 * time.Second):
-			t.Error("the window did not stop within 10 s")
-		}
-		onMain(func() { lw.w.Destroy() })
-	})
+	srv.Handle("GET /host", host)
+	srv.Handle("GET /oauth-return", host) // the links' redirect URI
+	srv.Handle("POST "+reportPath, http.HandlerFunc(lw.onReport))
+
+	lw.base = uitest.Open(t, func() (*ui.Window, error) {
+		return ui.Open(ui.WindowOptions{Title: "plaidsim window test", Width: 1200, Height: 760, Server: srv})
+	}, uitest.DriverOptions{Shots: "plaidsim-window"})
+	lw.d = lw.base
 	return lw
+}
+
+// use makes the window t's (a subtest's).
+func (lw *linkWindow) use(t *testing.T) {
+	lw.t = t
+	lw.d = lw.base.For(t)
 }
 
 func (lw *linkWindow) getResumeToken() string {
@@ -212,35 +161,25 @@ func (lw *linkWindow) getResumeToken() string {
 	return lw.resumeToken
 }
 
+func (lw *linkWindow) setResumeToken(tok string) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	lw.resumeToken = tok
+}
+
 func portOf(a net.Addr) string { return fmt.Sprint(a.(*net.TCPAddr).Port) }
 
-func artifactsDir(t *testing.T) string {
-	if d := os.Getenv("LINKDESK_ARTIFACTS"); d != "" {
-		return d
-	}
-	return t.TempDir()
-}
-
-// onReport is bound as plaid_report; it runs on the UI thread and returns at once.
-func (lw *linkWindow) onReport(s string) {
-	var r report
-	if err := json.Unmarshal([]byte(s), &r); err != nil {
-		r = report{Kind: "bad-report", Data: json.RawMessage(fmt.Sprintf("%q", s))}
+// onReport takes one report of the host page.
+func (lw *linkWindow) onReport(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		rep = report{Kind: "bad-report", Data: json.RawMessage(fmt.Sprintf("%q", b))}
 	}
 	lw.mu.Lock()
-	lw.reports = append(lw.reports, r)
+	lw.reports = append(lw.reports, rep)
 	lw.mu.Unlock()
-}
-
-// onEval is bound as eval_report; it runs on the UI thread and returns at once.
-func (lw *linkWindow) onEval(id string, ok bool, value string) {
-	lw.mu.Lock()
-	ch := lw.waiters[id]
-	delete(lw.waiters, id)
-	lw.mu.Unlock()
-	if ch != nil {
-		ch <- evalResult{ok: ok, value: json.RawMessage(value), err: value}
-	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // navigate loads u in the window (clearing the reports).
@@ -248,123 +187,43 @@ func (lw *linkWindow) navigate(u string) {
 	lw.mu.Lock()
 	lw.reports = nil
 	lw.mu.Unlock()
-	lw.w.Dispatch(func() { lw.w.Navigate(u) })
-}
-
-// waitJS waits until the top frame's expression is truthy.
-func (lw *linkWindow) waitJS(expr string, timeout time.Duration) {
-	lw.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		v, err := lw.eval("!!("+expr+")", 3*time.Second)
-		if err == nil && string(v) == "true" {
-			return
-		}
-		last = err
-		time.Sleep(80 * time.Millisecond)
-	}
-	lw.t.Fatalf("waited %s for %s (last error: %v)", timeout, expr, last)
+	lw.d.Navigate(u)
 }
 
 // load navigates to the host page with query q and waits until its script ran.
 func (lw *linkWindow) load(q url.Values) {
 	lw.t.Helper()
-	lw.mu.Lock()
-	lw.reports = nil
-	lw.mu.Unlock()
-	u := lw.hostURL + "/?" + q.Encode()
-	lw.w.Dispatch(func() { lw.w.Navigate(u) })
+	lw.navigate(lw.hostURL + "/host?" + q.Encode())
 	lw.waitReport("host-ready", 15*time.Second)
 }
 
-// eval runs an (async) JavaScript expression in the host page and returns its JSON value.
-func (lw *linkWindow) eval(expr string, timeout time.Duration) (json.RawMessage, error) {
-	id := fmt.Sprintf("e%d", lw.seq.Add(1))
-	ch := make(chan evalResult, 1)
-	lw.mu.Lock()
-	lw.waiters[id] = ch
-	lw.mu.Unlock()
-	js := fmt.Sprintf(`(async () => { try { const v = await (async () => (%s))(); eval_report(%q, true, JSON.stringify(v === undefined ? null : v)); } catch (e) { eval_report(%q, false, String(e && e.message || e)); } })()`, expr, id, id)
-	lw.w.Dispatch(func() { lw.w.Eval(js) })
-	select {
-	case r := <-ch:
-		if !r.ok {
-			return nil, fmt.Errorf("%s", r.err)
-		}
-		return r.value, nil
-	case <-time.After(timeout):
-		lw.mu.Lock()
-		delete(lw.waiters, id)
-		lw.mu.Unlock()
-		return nil, fmt.Errorf("no answer within %s", timeout)
-	}
-}
-
-// drive sends one test-driver command to the Link iframe.
-func (lw *linkWindow) drive(action, selector string, value any) (json.RawMessage, error) {
-	b, _ := json.Marshal(map[string]any{"action": action, "selector": selector, "value": value})
-	return lw.eval("drive("+string(b)+")", 6*time.Second)
-}
-
-func tsel(testid string) string { return `[data-testid="` + testid + `"]` }
+func tsel(testid string) string { return uitest.Sel(testid) }
 
 // waitLink waits until Link shows the element with the test id.
 func (lw *linkWindow) waitLink(testid string) {
 	lw.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		v, err := lw.drive("exists", tsel(testid), nil)
-		if err == nil && string(v) == "true" {
-			return
-		}
-		last = err
-		time.Sleep(80 * time.Millisecond)
-	}
-	lw.t.Fatalf("waited 10s for %s in Link (last error: %v); reports: %s", testid, last, lw.reportSummary())
+	lw.d.InLink(testid, 10*time.Second)
 }
 
 func (lw *linkWindow) click(testid string) {
 	lw.t.Helper()
-	lw.waitLink(testid)
-	if _, err := lw.drive("click", tsel(testid), nil); err != nil {
-		lw.t.Fatalf("click %s: %v", testid, err)
-	}
+	lw.d.LinkClick(testid)
 }
 
 func (lw *linkWindow) fill(testid, value string) {
 	lw.t.Helper()
-	lw.waitLink(testid)
-	if _, err := lw.drive("fill", tsel(testid), value); err != nil {
-		lw.t.Fatalf("fill %s: %v", testid, err)
-	}
+	lw.d.LinkFill(testid, value)
 }
 
 func (lw *linkWindow) text(testid string) string {
 	lw.t.Helper()
-	lw.waitLink(testid)
-	v, err := lw.drive("text", tsel(testid), nil)
-	if err != nil {
-		lw.t.Fatalf("text %s: %v", testid, err)
-	}
-	var s string
-	_ = json.Unmarshal(v, &s)
-	return s
+	return lw.d.LinkText(testid)
 }
 
-// shot saves a screenshot of the whole display.
+// shot names a step worth a screenshot (uitest.Driver.Shot).
 func (lw *linkWindow) shot(name string) {
 	lw.t.Helper()
-	lw.shotN++
-	if os.Getenv("LINKDESK_SCREENSHOTS") != "all" { // uitest.ScreenshotsVar: steps only when asked for
-		return
-	}
-	time.Sleep(300 * time.Millisecond) // let the last change paint
-	file := filepath.Join(lw.shots, fmt.Sprintf("%s-%02d-%s.png", strings.ReplaceAll(lw.t.Name(), "/", "_"), lw.shotN, name))
-	if out, err := exec.Command("import", "-window", "root", file).CombinedOutput(); err != nil {
-		lw.t.Errorf("screenshot %s: %v: %s", file, err, out)
-	}
+	lw.d.Shot(name)
 }
 
 func (lw *linkWindow) snapshot() []report {
@@ -390,17 +249,17 @@ func (lw *linkWindow) reportSummary() string {
 // waitReport waits for the first report of kind and returns it.
 func (lw *linkWindow) waitReport(kind string, timeout time.Duration) report {
 	lw.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	var got report
+	lw.d.Until(timeout, fmt.Sprintf("a %q report", kind), func() (bool, error) {
 		for _, r := range lw.snapshot() {
 			if r.Kind == kind {
-				return r
+				got = r
+				return true, nil
 			}
 		}
-		time.Sleep(30 * time.Millisecond)
-	}
-	lw.t.Fatalf("no %q report within %s; got: %s", kind, timeout, lw.reportSummary())
-	return report{}
+		return false, fmt.Errorf("got: %s", lw.reportSummary())
+	})
+	return got
 }
 
 // countReports counts reports of kind.
@@ -499,7 +358,7 @@ func TestWindowLink(t *testing.T) {
 	lw := openLinkWindow(t)
 
 	t.Run("success", func(t *testing.T) {
-		lw.t = t
+		lw.use(t)
 		lw.startLink(lw.newToken(LinkTokenRequest{LinkCustomizationName: "default"}))
 		// OPEN is delivered in real time, while Link is still open.
 		lw.waitReport("event", 5*time.Second)
@@ -514,7 +373,7 @@ func TestWindowLink(t *testing.T) {
 		lw.click("consent-continue")
 		lw.fill("institution-search", "platypus")
 		time.Sleep(600 * time.Millisecond) // SEARCH_INSTITUTION is debounced
-		if got, _ := lw.drive("exists", tsel("institution-ins_109509"), nil); string(got) != "false" {
+		if got, _ := lw.d.Link("exists", tsel("institution-ins_109509"), nil); string(got) != "false" {
 			t.Errorf("search 'platypus' still lists First Gingham Credit Union")
 		}
 		lw.shot("select-institution")
@@ -534,7 +393,7 @@ func TestWindowLink(t *testing.T) {
 			t.Errorf("%d events delivered before the end of the flow (%s); Plaid delivers all but OPEN at the end", n, eventNames(lw.events()))
 		}
 		// A message forged by the host page itself must not reach onSuccess.
-		if _, err := lw.eval(`(window.postMessage({type: 'linkdesk-plaid', action: 'success', public_token: 'forged', metadata: {}, events: []}, '*'), true)`, 5*time.Second); err != nil {
+		if _, err := lw.d.Eval(`(window.postMessage({type: 'linkdesk-plaid', action: 'success', public_token: 'forged', metadata: {}, events: []}, '*'), true)`, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		lw.click("connected-continue")
@@ -617,7 +476,7 @@ func TestWindowLink(t *testing.T) {
 			t.Error("an event arrived after onSuccess; events must be flushed first")
 		}
 		var hidden bool
-		v, _ := lw.eval(`document.querySelector('iframe[id^="plaid-link-iframe-"]').style.display === 'none'`, 5*time.Second)
+		v, _ := lw.d.Eval(`document.querySelector('iframe[id^="plaid-link-iframe-"]').style.display === 'none'`, 5*time.Second)
 		_ = json.Unmarshal(v, &hidden)
 		if !hidden {
 			t.Error("the Link iframe is still shown after onSuccess")
@@ -637,7 +496,7 @@ func TestWindowLink(t *testing.T) {
 	})
 
 	t.Run("exit-at-credentials", func(t *testing.T) {
-		lw.t = t
+		lw.use(t)
 		lw.startLink(lw.newToken(LinkTokenRequest{}))
 		lw.click("consent-continue")
 		lw.click("institution-ins_109509")
@@ -678,19 +537,18 @@ func TestWindowLink(t *testing.T) {
 		// Link reports the exit to the simulator without waiting for the
 		// answer (as Plaid's does), so the record may trail onExit a little.
 		var last SessionInfo
-		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		wait.Until(3*time.Second, func() (bool, error) {
 			ss := lw.sim.Sessions()
-			if last = ss[len(ss)-1]; last.Step == "exited" {
-				break
-			}
-		}
+			last = ss[len(ss)-1]
+			return last.Step == "exited", nil
+		})
 		if last.Step != "exited" || last.ExitStatus != "requires_credentials" {
 			t.Errorf("simulator session = %+v", last)
 		}
 	})
 
 	t.Run("invalid-credentials-mfa-and-forced-exit", func(t *testing.T) {
-		lw.t = t
+		lw.use(t)
 		lw.startLink(lw.newToken(LinkTokenRequest{}))
 		lw.click("consent-continue")
 		lw.click("institution-ins_109511")
@@ -701,7 +559,7 @@ func TestWindowLink(t *testing.T) {
 		if msg := lw.text("credentials-error"); !strings.Contains(msg, "credentials were not correct") {
 			t.Errorf("inline error = %q", msg)
 		}
-		if ok, _ := lw.drive("exists", tsel("pane-credentials"), nil); string(ok) != "true" {
+		if ok, _ := lw.d.Link("exists", tsel("pane-credentials"), nil); string(ok) != "true" {
 			t.Error("after INVALID_CREDENTIALS Link left the credentials pane")
 		}
 		lw.shot("invalid-credentials")
@@ -713,7 +571,7 @@ func TestWindowLink(t *testing.T) {
 		lw.waitLink("mfa-error")
 		lw.shot("mfa-invalid")
 		// exit({force: true}) closes at once with the last error.
-		if _, err := lw.eval(`(handler.exit({force: true}), true)`, 5*time.Second); err != nil {
+		if _, err := lw.d.Eval(`(handler.exit({force: true}), true)`, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		r := lw.waitReport("exit", 10*time.Second)
@@ -739,7 +597,7 @@ func TestWindowLink(t *testing.T) {
 	})
 
 	t.Run("invalid-link-token", func(t *testing.T) {
-		lw.t = t
+		lw.use(t)
 		expired := lw.newToken(LinkTokenRequest{})
 		lw.clk.Add(4 * time.Hour)
 		for _, tok := range []string{"link-sandbox-4e0c1c4b-0000-4000-8000-000000000000", expired} {
@@ -759,7 +617,7 @@ func TestWindowLink(t *testing.T) {
 			}
 		}
 		// Opening the handler again shows the error pane; closing it exits again.
-		if _, err := lw.eval(`(handler.open(), true)`, 5*time.Second); err != nil {
+		if _, err := lw.d.Eval(`(handler.open(), true)`, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		lw.waitLink("pane-error")
@@ -768,17 +626,14 @@ func TestWindowLink(t *testing.T) {
 		}
 		lw.shot("invalid-link-token")
 		lw.click("error-exit")
-		deadline := time.Now().Add(5 * time.Second)
-		for lw.countReports("exit") < 2 && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		wait.Until(5*time.Second, func() (bool, error) { return lw.countReports("exit") >= 2, nil })
 		if n := lw.countReports("exit"); n != 2 {
 			t.Errorf("onExit fired %d times, want 2 (initialisation, then closing the error pane)", n)
 		}
 	})
 
 	t.Run("oauth-popup-blocked", func(t *testing.T) {
-		lw.t = t
+		lw.use(t)
 		lw.startLink(lw.newToken(LinkTokenRequest{}))
 		lw.click("consent-continue")
 		lw.fill("institution-search", "oauth")
@@ -791,7 +646,7 @@ func TestWindowLink(t *testing.T) {
 		if title := lw.text("error-title"); title != "The bank's sign-in window could not be opened" {
 			t.Errorf("error title = %q", title)
 		}
-		if _, err := lw.drive("popup", "", nil); err == nil || !strings.Contains(err.Error(), "no pop-up open") {
+		if _, err := lw.d.Link("popup", "", nil); err == nil || !strings.Contains(err.Error(), "no pop-up open") {
 			t.Errorf("driver popup with no pop-up: %v, want error \"no pop-up open\"", err)
 		}
 		lw.shot("oauth-popup-blocked")
@@ -816,11 +671,9 @@ func TestWindowLink(t *testing.T) {
 		// through the token's redirect_uri; the host re-initialises Link with
 		// the same token and receivedRedirectUri, and Link resumes at Account
 		// Select in the same session.
-		lw.t = t
+		lw.use(t)
 		tok := lw.newToken(LinkTokenRequest{RedirectURI: lw.hostURL + "/oauth-return"})
-		lw.mu.Lock()
-		lw.resumeToken = tok
-		lw.mu.Unlock()
+		lw.setResumeToken(tok)
 		lw.startLink(tok)
 		lw.click("consent-continue")
 		lw.click("institution-ins_127287")
@@ -830,15 +683,25 @@ func TestWindowLink(t *testing.T) {
 		if first.OAuthStateID == "" || first.InstitutionID != "ins_127287" {
 			t.Fatalf("session at the OAuth pane = %+v", first)
 		}
-		lw.navigate(lw.simURL + "/link/v2/stable/sandbox-oauth-login.html?oauth_state_id=" + first.OAuthStateID)
-		lw.waitJS(`document.querySelector('[data-testid="bank-name"]').textContent === 'Platypus OAuth Bank'`, 10*time.Second)
-		lw.shot("bank-login")
-		if _, err := lw.eval(`(document.querySelector('[data-testid="bank-approve"]').click(), true)`, 5*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		lw.waitReport("host-ready", 15*time.Second)
+		// The bank's page as the system browser shows it: at 127.0.0.1, the
+		// host's site (the app server serving the host refuses cross-site
+		// requests, and the bank's return is one). It can answer no script
+		// (its CSP lets it reach only the simulator), so the approval is
+		// sent until the host page, where the bank sends the browser back,
+		// reports again — the bank's name must be Platypus OAuth Bank.
+		lw.navigate(lw.simIP + "/link/v2/stable/sandbox-oauth-login.html?oauth_state_id=" + first.OAuthStateID)
+		approve := `(() => {
+			const n = document.querySelector('[data-testid="bank-name"]'), b = document.querySelector('[data-testid="bank-approve"]');
+			if (!location.pathname.endsWith("sandbox-oauth-login.html") || window.__approved || !n || n.textContent !== "Platypus OAuth Bank" || !b) return;
+			window.__approved = true;
+			b.click();
+		})()`
+		lw.d.Until(15*time.Second, "Platypus OAuth Bank's page approved, and the host page back", func() (bool, error) {
+			lw.d.Exec(approve)
+			return lw.countReports("host-ready") > 0, nil
+		})
 		var href string
-		v, _ := lw.eval(`location.href`, 5*time.Second)
+		v, _ := lw.d.Eval(`location.href`, 5*time.Second)
 		_ = json.Unmarshal(v, &href)
 		if want := lw.hostURL + "/oauth-return?oauth_state_id=" + first.OAuthStateID; href != want {
 			t.Errorf("redirected to %s, want %s", href, want)
@@ -875,9 +738,7 @@ func TestWindowLink(t *testing.T) {
 
 		// An oauth_state_id Link does not know: Plaid's console error and onExit with an error.
 		tok2 := lw.newToken(LinkTokenRequest{RedirectURI: lw.hostURL + "/oauth-return"})
-		lw.mu.Lock()
-		lw.resumeToken = tok2
-		lw.mu.Unlock()
+		lw.setResumeToken(tok2)
 		lw.navigate(lw.hostURL + "/oauth-return?oauth_state_id=" + newUUID())
 		ce := lw.waitReport("console.error", 10*time.Second)
 		var msg string
@@ -896,7 +757,7 @@ func TestWindowLink(t *testing.T) {
 	})
 
 	t.Run("update-mode", func(t *testing.T) {
-		lw.t = t
+		lw.use(t)
 		items := lw.sim.Items()
 		if len(items) == 0 {
 			t.Skip("needs the item the success subtest linked")
@@ -916,7 +777,7 @@ func TestWindowLink(t *testing.T) {
 		if open[0].Metadata["institution_id"] != it.InstitutionID {
 			t.Errorf("OPEN institution_id = %v, want %s", open[0].Metadata["institution_id"], it.InstitutionID)
 		}
-		if ok, _ := lw.drive("exists", tsel("back"), nil); string(ok) != "false" {
+		if ok, _ := lw.d.Link("exists", tsel("back"), nil); string(ok) != "false" {
 			t.Error("update mode offers a way back to institution search")
 		}
 		lw.shot("update-mode-credentials")
@@ -946,7 +807,7 @@ func TestWindowLink(t *testing.T) {
 	})
 
 	t.Run("script-embedded-twice", func(t *testing.T) {
-		lw.t = t
+		lw.use(t)
 		lw.load(url.Values{"token": {lw.newToken(LinkTokenRequest{})}, "twice": {"1"}})
 		lw.waitReport("load", 15*time.Second)
 		w := lw.waitReport("console.warn", 5*time.Second)
@@ -955,12 +816,12 @@ func TestWindowLink(t *testing.T) {
 		if !strings.HasPrefix(msg, "The Plaid link-initialize.js script was embedded more than once. This is an unsupported configuration") {
 			t.Errorf("warning = %q", msg)
 		}
-		v, err := lw.eval(`window.Plaid === window.firstPlaid && document.querySelectorAll('iframe[id^="plaid-link-iframe-"]').length`, 5*time.Second)
+		v, err := lw.d.Eval(`window.Plaid === window.firstPlaid && document.querySelectorAll('iframe[id^="plaid-link-iframe-"]').length`, 5*time.Second)
 		if err != nil || string(v) != "1" {
 			t.Errorf("after a second embed: Plaid kept and one iframe? got %s %v", v, err)
 		}
 		// destroy() removes the iframe.
-		v, err = lw.eval(`(handler.destroy(), document.querySelectorAll('iframe[id^="plaid-link-iframe-"]').length)`, 5*time.Second)
+		v, err = lw.d.Eval(`(handler.destroy(), document.querySelectorAll('iframe[id^="plaid-link-iframe-"]').length)`, 5*time.Second)
 		if err != nil || string(v) != "0" {
 			t.Errorf("iframes after destroy() = %s %v, want 0", v, err)
 		}

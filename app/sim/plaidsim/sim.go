@@ -61,7 +61,15 @@ type Options struct {
 	// (a link token issued, an item linked, repaired or reset), without the
 	// simulator's lock held. Restore does not call it; Reset does.
 	OnChange func()
+	// LoadingTime is the least time Link shows its loading pane after the
+	// customer submits credentials or a code (DefaultLoadingTime when
+	// zero; negative: none — for tests, which need not see it).
+	LoadingTime time.Duration
 }
+
+// DefaultLoadingTime is Options.LoadingTime's default: long enough for the
+// loading pane to be seen.
+const DefaultLoadingTime = 350 * time.Millisecond
 
 // Sim is the simulated Plaid. It implements Backend and http.Handler; all
 // methods are safe for concurrent use.
@@ -70,6 +78,7 @@ type Sim struct {
 	log        *slog.Logger
 	testDriver bool
 	onChange   func()
+	loading    time.Duration
 
 	mu           sync.Mutex
 	linkTokens   map[string]*linkToken
@@ -93,8 +102,15 @@ func New(o Options) *Sim {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	switch {
+	case o.LoadingTime == 0:
+		o.LoadingTime = DefaultLoadingTime
+	case o.LoadingTime < 0:
+		o.LoadingTime = 0
+	}
 	return &Sim{
 		now: o.Now, log: o.Logger.With("component", "plaidsim"), testDriver: o.TestDriver, onChange: o.OnChange,
+		loading:      o.LoadingTime,
 		linkTokens:   map[string]*linkToken{},
 		sessions:     map[string]*session{},
 		oauthStates:  map[string]*oauthState{},

@@ -521,3 +521,18 @@ func TestAssetsAndDriverGate(t *testing.T) {
 		t.Errorf("sim-driver.js with TestDriver: HTTP %d", code)
 	}
 }
+
+// Link's page is told how long its loading pane shows at least: 350 ms,
+// what the options say, or nothing.
+func TestLinkIsToldItsLoadingTime(t *testing.T) {
+	for _, tc := range []struct {
+		opt  time.Duration
+		want float64
+	}{{0, 350}, {20 * time.Millisecond, 20}, {-1, 0}} {
+		ss := startSim(t, Options{LoadingTime: tc.opt})
+		init := ss.link.Call(t, "init", map[string]any{"link_token": ss.token(LinkTokenRequest{})})
+		if init["loading_ms"] != tc.want {
+			t.Errorf("LoadingTime %s: init says loading_ms %v, want %v", tc.opt, init["loading_ms"], tc.want)
+		}
+	}
+}
