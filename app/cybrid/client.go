@@ -369,7 +369,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 				return nil
 			}
 			err = fmt.Errorf("cybrid: %s %s: the %d response is not the JSON the spec describes (%s): %w",
-				r.method, r.path, ex.status, redact(jerr.Error(), c.secretList(r.secrets)), ErrMalformedResponse)
+				r.method, r.path, ex.status, excerpt(jerr.Error(), c.secretList(r.secrets), maxTransportText), ErrMalformedResponse)
 			if !idempotent {
 				return c.gaveUp(&ambiguousError{err}, attempt, began, "")
 			}

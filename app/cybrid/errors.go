@@ -287,11 +287,12 @@ var (
 	ansiSequence = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
 )
 
-// excerpt is s redacted, stripped of markup and control characters, with
-// runs of white space collapsed, cut to max runes.
-// maxTransportText bounds the text of a transport error, in characters.
+// maxTransportText bounds the text of a transport error, or of why an
+// answer was not the JSON the spec describes, in characters.
 const maxTransportText = 300
 
+// excerpt is s redacted, stripped of markup and control characters, with
+// runs of white space collapsed, cut to max runes.
 func excerpt(s string, secrets []string, max int) string {
 	// Redact before and after cleaning: an escape sequence or a tag inside
 	// a secret would otherwise hide it from the first pass and the cleaning

@@ -893,6 +893,9 @@ async function exportAs(method, params) {
 
 // ---- scenarios (simulator) ----------------------------------------------
 let scenarioTimer = null;
+// Back in the window after applying a scenario from a terminal (curl, a
+// script): the picker shows it at once rather than at the next 5 s look.
+window.addEventListener("focus", () => { if (state.info && state.info.environment === "sim") loadScenarios(); });
 async function loadScenarios() {
   const sel = tid("scenario-select");
   clearTimeout(scenarioTimer);
