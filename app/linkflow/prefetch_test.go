@@ -7,6 +7,7 @@ package linkflow_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"linkdesk/app/internal/flowrig"
 	"linkdesk/app/internal/simclock"
 	"linkdesk/app/internal/simlink"
+	"linkdesk/app/internal/wait"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 	"linkdesk/app/sim/cybridsim"
@@ -511,10 +513,7 @@ func TestFailedPrefetchWorkflowIsReplaced(t *testing.T) {
 	p.cyb.SetScenario(sc)
 	cust := p.customer("verified", 7)
 	p.prefetch(cust)
-	deadline := time.Now().Add(5 * time.Second)
-	for p.workflowPosts() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.For(t, 5*time.Second, "the first workflow created", func() (bool, error) { return p.workflowPosts() > 0, nil })
 	sc.WorkflowFailureCode = ""
 	p.cyb.SetScenario(sc)
 	ready := p.prepared(cust, linkflow.PreparedReady)
@@ -577,10 +576,10 @@ func TestShelfOutlivesTheFlow(t *testing.T) {
 	p.prefetch(ready)
 	kept := p.prepared(ready, linkflow.PreparedReady)
 	p.prefetch(pending)
-	deadline := time.Now().Add(5 * time.Second)
-	for p.workflowPosts() < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.For(t, 5*time.Second, "both workflows created", func() (bool, error) {
+		n := p.workflowPosts()
+		return n >= 2, fmt.Errorf("%d created", n)
+	})
 	p.Flow.Close() // the environment is left
 	paused, _ := p.shelf.Get(pending)
 	if paused.State != linkflow.PreparedPending || paused.WorkflowGUID == "" {
