@@ -19,9 +19,12 @@ import (
 //   - Cold (nothing learned yet): the first poll comes after Initial, the
 //     second Initial later, then each gap grows by half up to Max
 //     (100 ms, 100 ms, 150 ms, 225 ms, … 1 s).
-//   - Warm: it sleeps until shortly before the median of the recent
-//     completion times, polls every Initial around it, and falls back to the
-//     growing schedule if the resource is late.
+//   - Warm: it sleeps until the median of the recent completion times,
+//     less their spread (the slowest minus the fastest, at most a tenth of
+//     the median), polls every Initial from there to as long after it, and
+//     falls back to the growing schedule if the resource is late. Resources
+//     that always take the same time are checked once, when they are due:
+//     no dense polls that other Waits would queue behind.
 //
 // Whatever it is given, a Poller protects Cybrid: no gap is shorter than
 // MinGap (a smaller Initial or Max counts as MinGap), and all the Waits of
@@ -65,8 +68,8 @@ type Check func(ctx context.Context) (ready bool, took time.Duration, err error)
 // passes the error wraps ErrPollDeadline.
 func (p *Poller) Wait(ctx context.Context, check Check) (polls int, err error) {
 	start := time.Now()
-	expected := p.expected()
-	timer := time.NewTimer(p.next(0, 0, expected))
+	o := p.outlook()
+	timer := time.NewTimer(p.next(0, 0, o))
 	defer timer.Stop()
 	var gap time.Duration
 	for {
@@ -97,15 +100,21 @@ func (p *Poller) Wait(ctx context.Context, check Check) (polls int, err error) {
 			p.learn(took)
 			return polls, nil
 		}
-		gap = p.next(elapsed, gap, expected)
+		gap = p.next(elapsed, gap, o)
 		timer.Reset(gap)
 	}
 }
 
+// outlook is what a Poller expects of the next resource: when it is
+// likely ready (0 when nothing is learned) and how much earlier it may be.
+type outlook struct {
+	expected time.Duration // median of the recent completion times
+	lead     time.Duration // their spread, at most expected/10
+}
+
 // next returns the delay before the next poll, given the time since the
-// start, the previous gap (0 before the first poll) and the expected
-// completion time (0 when nothing is learned).
-func (p *Poller) next(elapsed, prev, expected time.Duration) time.Duration {
+// start, the previous gap (0 before the first poll) and the outlook.
+func (p *Poller) next(elapsed, prev time.Duration, o outlook) time.Duration {
 	initial, max := p.Initial, p.Max
 	if initial <= 0 {
 		initial = 100 * time.Millisecond
@@ -116,20 +125,16 @@ func (p *Poller) next(elapsed, prev, expected time.Duration) time.Duration {
 	if max < initial {
 		max = initial
 	}
-	if expected > 0 {
-		lead := expected / 10
-		if lead < 150*time.Millisecond {
-			lead = 150 * time.Millisecond
-		}
+	if expected, lead := o.expected, o.lead; expected > 0 {
 		wake := expected - lead
 		if elapsed < wake {
-			// Sleep until just before the usual completion.
+			// Sleep until the earliest the resource is usually ready.
 			if d := wake - elapsed; d > initial {
 				return d
 			}
 			return initial
 		}
-		if elapsed < expected+lead {
+		if elapsed < expected+lead || elapsed < expected+initial {
 			return initial // dense around the expected completion
 		}
 		// Late: fall through to the growing schedule, starting from half the
@@ -183,14 +188,17 @@ func (p *Poller) learn(took time.Duration) {
 	}
 }
 
-// expected is the median of the recent completion times, or 0.
-func (p *Poller) expected() time.Duration {
+// outlook is the median of the recent completion times and their spread
+// (the zero outlook when nothing is learned).
+func (p *Poller) outlook() outlook {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.history) == 0 {
-		return 0
+		return outlook{}
 	}
 	s := append([]time.Duration(nil), p.history...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
+	o := outlook{expected: s[len(s)/2], lead: s[len(s)-1] - s[0]}
+	o.lead = min(o.lead, o.expected/10)
+	return o
 }

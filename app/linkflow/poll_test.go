@@ -10,15 +10,15 @@ import (
 // simulate plays the schedule without sleeping: the resource becomes ready at
 // ready; it returns how many polls the schedule makes and how long after
 // ready the first poll that sees it comes.
-func simulate(p *Poller, expected, ready time.Duration) (polls int, overhead time.Duration) {
-	t := p.next(0, 0, expected)
+func simulate(p *Poller, o outlook, ready time.Duration) (polls int, overhead time.Duration) {
+	t := p.next(0, 0, o)
 	var gap time.Duration
 	for {
 		polls++
 		if t >= ready {
 			return polls, t - ready
 		}
-		gap = p.next(t, gap, expected)
+		gap = p.next(t, gap, o)
 		t += gap
 	}
 }
@@ -27,10 +27,10 @@ func TestColdScheduleStartsDenseAndGrowsToMax(t *testing.T) {
 	p := &Poller{Initial: 100 * time.Millisecond, Max: time.Second}
 	var got []time.Duration
 	var gap time.Duration
-	elapsed := p.next(0, 0, 0)
+	elapsed := p.next(0, 0, outlook{})
 	got = append(got, elapsed)
 	for i := 0; i < 8; i++ {
-		gap = p.next(elapsed, gap, 0)
+		gap = p.next(elapsed, gap, outlook{})
 		elapsed += gap
 		got = append(got, gap)
 	}
@@ -46,27 +46,31 @@ func TestColdScheduleStartsDenseAndGrowsToMax(t *testing.T) {
 func TestScheduleCostAndLatency(t *testing.T) {
 	p := &Poller{Initial: 100 * time.Millisecond, Max: time.Second}
 	cases := []struct {
-		name            string
-		expected, ready time.Duration
-		maxPolls        int
-		maxOverhead     time.Duration
+		name        string
+		o           outlook
+		ready       time.Duration
+		maxPolls    int
+		maxOverhead time.Duration
 	}{
 		// Nothing learned: a 5 s workflow costs few polls; latency is bounded
 		// by Max.
-		{"cold 5s", 0, 5 * time.Second, 12, time.Second},
-		{"cold 300ms", 0, 300 * time.Millisecond, 4, 150 * time.Millisecond},
-		// Learned 5 s: at most one dense gap late, and few polls.
-		{"warm 5s on time", 5 * time.Second, 5 * time.Second, 12, 100 * time.Millisecond},
-		{"warm 5s, 200ms early", 5 * time.Second, 4800 * time.Millisecond, 12, 100 * time.Millisecond},
-		{"warm 5s, 300ms late", 5 * time.Second, 5300 * time.Millisecond, 12, 100 * time.Millisecond},
+		{"cold 5s", outlook{}, 5 * time.Second, 12, time.Second},
+		{"cold 300ms", outlook{}, 300 * time.Millisecond, 4, 150 * time.Millisecond},
+		// Learned 5 s, always the same: one poll when it is due.
+		{"warm 5s, no spread, on time", outlook{5 * time.Second, 0}, 5 * time.Second, 1, 0},
+		{"warm 5s, no spread, 30ms late", outlook{5 * time.Second, 0}, 5030 * time.Millisecond, 2, 100 * time.Millisecond},
+		// Learned 5 s give or take 500 ms: at most one dense gap late.
+		{"warm 5s on time", outlook{5 * time.Second, 500 * time.Millisecond}, 5 * time.Second, 12, 100 * time.Millisecond},
+		{"warm 5s, 200ms early", outlook{5 * time.Second, 500 * time.Millisecond}, 4800 * time.Millisecond, 12, 100 * time.Millisecond},
+		{"warm 5s, 300ms late", outlook{5 * time.Second, 500 * time.Millisecond}, 5300 * time.Millisecond, 12, 100 * time.Millisecond},
 		// Much later than learned: falls back to the growing schedule.
-		{"warm 5s, 10s actual", 5 * time.Second, 10 * time.Second, 18, time.Second},
+		{"warm 5s, 10s actual", outlook{5 * time.Second, 500 * time.Millisecond}, 10 * time.Second, 18, time.Second},
 		// Learned short: dense from the start, still cheap.
-		{"warm 1s", time.Second, time.Second, 6, 100 * time.Millisecond},
+		{"warm 1s", outlook{time.Second, 100 * time.Millisecond}, time.Second, 6, 100 * time.Millisecond},
 	}
 	for _, c := range cases {
-		polls, over := simulate(p, c.expected, c.ready)
-		t.Logf("%-22s polls=%2d overhead=%v", c.name, polls, over)
+		polls, over := simulate(p, c.o, c.ready)
+		t.Logf("%-30s polls=%2d overhead=%v", c.name, polls, over)
 		if polls > c.maxPolls {
 			t.Errorf("%s: %d polls, want at most %d", c.name, polls, c.maxPolls)
 		}
@@ -78,21 +82,21 @@ func TestScheduleCostAndLatency(t *testing.T) {
 
 func TestWaitLearnsTheMedianCompletionTime(t *testing.T) {
 	p := &Poller{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
-	if p.expected() != 0 {
+	if p.outlook() != (outlook{}) {
 		t.Fatal("a new poller expects something")
 	}
 	for _, took := range []time.Duration{400, 100, 300, 200, 500} {
 		p.learn(took * time.Millisecond)
 	}
-	if got := p.expected(); got != 300*time.Millisecond {
-		t.Errorf("median of 100..500ms = %v, want 300ms", got)
+	if got := p.outlook(); got != (outlook{300 * time.Millisecond, 30 * time.Millisecond}) {
+		t.Errorf("outlook of 100..500ms = %+v, want 300ms, give or take a tenth of it (less than their spread)", got)
 	}
 	// Only the recent history counts.
 	for i := 0; i < historySize; i++ {
 		p.learn(time.Second)
 	}
-	if got := p.expected(); got != time.Second {
-		t.Errorf("after %d samples of 1s the expectation is %v", historySize, got)
+	if got := p.outlook(); got != (outlook{time.Second, 0}) {
+		t.Errorf("after %d samples of 1s the outlook is %+v, want 1s, no spread", historySize, got)
 	}
 }
 
@@ -106,7 +110,7 @@ func TestWaitReturnsReadyErrorsAndDeadline(t *testing.T) {
 	if err != nil || polls != 3 {
 		t.Fatalf("Wait = %d polls, %v; want 3 polls, nil", polls, err)
 	}
-	if p.expected() == 0 {
+	if p.outlook().expected == 0 {
 		t.Error("Wait did not learn the completion time")
 	}
 
@@ -115,6 +119,9 @@ func TestWaitReturnsReadyErrorsAndDeadline(t *testing.T) {
 		t.Errorf("Wait with a failing check = %v, want boom", err)
 	}
 
+	// (A new Poller: this one learned that its resource takes longer than
+	// the deadline, and would not poll at all before it.)
+	p = &Poller{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
 	defer cancel()
 	polls, err = p.Wait(ctx, func(context.Context) (bool, time.Duration, error) { return false, 0, nil })
