@@ -2,6 +2,8 @@ package testneeds
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -17,24 +19,45 @@ import (
 func PrivateDisplay(t testing.TB, width, height int) string {
 	t.Helper()
 	Tool(t, Display, "Xvfb", "xvfb")
-	r, w, err := os.Pipe()
+	name, stop, err := StartXvfb(width, height)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return name
+}
+
+// ErrNoXvfb is StartXvfb's error when Xvfb is not installed.
+var ErrNoXvfb = errors.New("Xvfb is not installed (Debian: apt install xvfb)")
+
+// StartXvfb starts an Xvfb display (width×height, 24-bit, no TCP) on a
+// free display number and returns its name (":N") once it accepts
+// clients, and the function that stops it.
+func StartXvfb(width, height int) (name string, stop func(), err error) {
+	if _, err := exec.LookPath("Xvfb"); err != nil {
+		return "", nil, ErrNoXvfb
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return "", nil, err
 	}
 	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", strconv.Itoa(width)+"x"+strconv.Itoa(height)+"x24", "-nolisten", "tcp")
 	cmd.ExtraFiles = []*os.File{w}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		w.Close()
+		r.Close()
+		return "", nil, err
 	}
 	w.Close()
-	t.Cleanup(func() {
+	stop = func() {
 		cmd.Process.Kill()
 		cmd.Wait()
-	})
+	}
 	line, err := bufio.NewReader(r).ReadString('\n')
 	r.Close()
 	if err != nil {
-		t.Fatalf("Xvfb did not report its display: %v", err)
+		stop()
+		return "", nil, fmt.Errorf("Xvfb did not report its display: %v", err)
 	}
-	return ":" + strings.TrimSpace(line)
+	return ":" + strings.TrimSpace(line), stop, nil
 }

@@ -28,7 +28,33 @@ var queue = make(chan func())
 // Main runs the tests in another goroutine and serves OnMain's queue on the
 // main OS thread (webview_go locks the main goroutine to it), then exits
 // with the tests' code.
+//
+// When a display is set and Xvfb is installed, the package's windows open
+// on an Xvfb display of its own (1280×800, as build/scripts/with-desktop.sh
+// starts): the windows of packages tested at the same time would otherwise
+// cover each other and take each other's keyboard focus (seen: app/ui's
+// hosted-return page over the session's window while it checked the focus
+// ring, which a window without focus does not draw). ShowVar=1 keeps the
+// display set, to watch the tests run.
 func Main(m *testing.M) {
+	if ui.CheckDisplay() == nil && os.Getenv(ShowVar) != "1" {
+		if name, stop, err := testneeds.StartXvfb(1280, 800); err == nil {
+			os.Setenv("DISPLAY", name)
+			os.Unsetenv("WAYLAND_DISPLAY")
+			code := run(m)
+			stop()
+			os.Exit(code)
+		}
+	}
+	os.Exit(run(m))
+}
+
+// ShowVar, set to 1, opens the test windows on the display the tests were
+// started with rather than on a private Xvfb display.
+const ShowVar = "LINKDESK_UITEST_SHOW"
+
+// run runs the tests as Main says and returns their code.
+func run(m *testing.M) int {
 	done := make(chan int, 1)
 	go func() { done <- m.Run() }()
 	for {
@@ -36,7 +62,7 @@ func Main(m *testing.M) {
 		case f := <-queue:
 			f()
 		case code := <-done:
-			os.Exit(code)
+			return code
 		}
 	}
 }
