@@ -238,9 +238,10 @@ func unanswered(err error) bool {
 }
 
 // LinkShows reports whether Link shows the element with the test id now,
-// without waiting.
+// without waiting: false also when the Link iframe does not answer within
+// half a second (it is loading another Link session, or gone).
 func (d *Driver) LinkShows(testid string) bool {
-	v, err := d.page.Link("exists", Sel(testid), nil)
+	v, err := d.page.link("exists", Sel(testid), nil, 500*time.Millisecond)
 	return err == nil && string(v) == "true"
 }
 
