@@ -189,6 +189,17 @@ func Load() (*Config, error) { return LoadFrom(os.LookupEnv) }
 // envMu serialises LoadFrom's use of the process environment.
 var envMu sync.Mutex
 
+// Vars is a lookup for LoadFrom that reads the variables of the map
+// (name → value): config.LoadFrom(config.Vars{…}.Lookup). A name the map
+// lacks is unset.
+type Vars map[string]string
+
+// Lookup returns v[name] and whether it is set.
+func (v Vars) Lookup(name string) (string, bool) {
+	val, ok := v[name]
+	return val, ok
+}
+
 // LoadFrom is Load reading variables through lookup instead of the process
 // environment (tests pass a map's lookup).
 //

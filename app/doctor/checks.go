@@ -161,7 +161,7 @@ func (d *doctor) checkSimulator() bool {
 				url, what string
 				want      int
 			}{
-				{s.PlaidURL + "/link/v2/stable/link-initialize.js", "Plaid Link", http.StatusOK},
+				{s.ScriptURL(), "Plaid Link", http.StatusOK},
 				{s.BankURL + "/api/customers", "the bank API (without a token)", http.StatusUnauthorized},
 			} {
 				st, err := get(ctx, d.o.HTTPClient, p.url)

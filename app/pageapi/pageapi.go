@@ -139,8 +139,7 @@ func simulatorInfo(e *environment.Env) *SimulatorInfo {
 			{"Show the injected faults", "curl -s " + b + "/sim/faults"},
 			{"Expire an account's bank connection (refresh_required)", "curl -s -X POST " + b + "/sim/external_bank_accounts/ACCOUNT_GUID/expire"},
 			{"Reset the simulator (deletes every account, workflow and verification made in it)", "curl -s -X POST " + b + `/sim/reset -H 'Content-Type: application/json' -d '{}'`},
-			{"Point another linkdesk at this simulator (sandbox)", "LINKDESK_ENVIRONMENT=sandbox LINKDESK_BANK_API_URL=" + b + " LINKDESK_IDENTITY_API_URL=" + t.IdentityURL +
-				" LINKDESK_PLAID_SCRIPT_URL=" + t.PlaidScriptURL + " LINKDESK_BANK_GUID=" + t.BankGUID + " linkdesk"},
+			{"Point another linkdesk at this simulator (sandbox)", t.Sim.SandboxCommand()},
 		},
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"linkdesk/app/audit"
+	"linkdesk/app/config"
 	"linkdesk/app/keychain"
 	"linkdesk/app/sim"
 )
@@ -26,7 +27,13 @@ func TestCredentialsAndSwitchesAreAudited(t *testing.T) {
 	defer other.Close()
 	dir := t.TempDir()
 	began := time.Now()
-	s, err := Start(sandboxOn(t, other), "test", slog.New(slog.DiscardHandler), keychain.NewMemory(), Options{StateDir: dir})
+	env := other.SandboxEnv()
+	delete(env, config.VarPlaidScriptURL) // production, where this test switches, refuses a script of one's own
+	cfg, err := config.LoadFrom(env.Lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(cfg, "test", slog.New(slog.DiscardHandler), keychain.NewMemory(), Options{StateDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

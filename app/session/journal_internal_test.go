@@ -33,11 +33,9 @@ import (
 
 func sandboxOn(t *testing.T, other *sim.Sim) *config.Config {
 	t.Helper()
-	env := map[string]string{
-		config.VarEnvironment: "sandbox", config.VarBankAPIURL: other.BankURL, config.VarIdentityAPIURL: other.IdentityURL,
-		config.VarPollInitial: "50ms", config.VarPollMax: "100ms",
-	}
-	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	env := other.SandboxEnv()
+	env[config.VarPollInitial], env[config.VarPollMax] = "50ms", "100ms"
+	cfg, err := config.LoadFrom(env.Lookup)
 	if err != nil {
 		t.Fatal(err)
 	}

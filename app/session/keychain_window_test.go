@@ -168,8 +168,7 @@ func TestKeychainWindowHelper(t *testing.T) {
 		run(t, "dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.secrets", "/org/freedesktop/secrets",
 			"org.freedesktop.Secret.Service.Lock", "array:objpath:/org/freedesktop/secrets/collection/login")
 	}
-	env := map[string]string{config.VarEnvironment: "sandbox", config.VarBankAPIURL: other.BankURL, config.VarIdentityAPIURL: other.IdentityURL}
-	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.LoadFrom(other.SandboxEnv().Lookup)
 	if err != nil {
 		t.Fatal(err)
 	}

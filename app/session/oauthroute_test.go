@@ -444,13 +444,9 @@ func TestOAuthHttpsRedirectReturnsThroughTheLoopbackPort(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	const hosted = "https://linkdesk.example.com/oauth-return"
-	env := map[string]string{
-		config.VarEnvironment: "sandbox", config.VarBankAPIURL: other.BankURL, config.VarIdentityAPIURL: other.IdentityURL,
-		config.VarRedirectURI:     hosted,
-		config.VarOAuthReturnPort: strconv.Itoa(port),
-		config.VarPlaidScriptURL:  other.PlaidURL + "/link/v2/stable/link-initialize.js",
-	}
-	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	env := other.SandboxEnv()
+	env[config.VarRedirectURI], env[config.VarOAuthReturnPort] = hosted, strconv.Itoa(port)
+	cfg, err := config.LoadFrom(env.Lookup)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -504,9 +504,8 @@ func (r *secretsRun) work() (customer string) {
 
 	// linkdesk doctor on the same setup.
 	var out bytes.Buffer
-	env := map[string]string{config.VarEnvironment: "sandbox", config.VarBankAPIURL: r.proxy.URL, config.VarIdentityAPIURL: r.proxy.URL}
-	rep := doctor.Run(context.Background(), doctor.Options{Store: r.store, Timeout: 5 * time.Second,
-		Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	env := config.Vars{config.VarEnvironment: "sandbox", config.VarBankAPIURL: r.proxy.URL, config.VarIdentityAPIURL: r.proxy.URL}
+	rep := doctor.Run(context.Background(), doctor.Options{Store: r.store, Timeout: 5 * time.Second, Lookup: env.Lookup})
 	if err := rep.Write(&out, doctor.Style{}); err != nil {
 		t.Fatal(err)
 	}
@@ -800,13 +799,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	exports := t.TempDir()
 	t.Setenv("XDG_DOWNLOAD_DIR", exports)
 	stateDir := t.TempDir()
-	env := map[string]string{
-		config.VarEnvironment: "sandbox", config.VarBankAPIURL: proxy.URL, config.VarIdentityAPIURL: proxy.URL,
-		config.VarRedirectURI: "http://localhost:0/oauth/return",
-		config.VarPollInitial: "50ms", config.VarPollMax: "200ms",
-		config.VarPlaidScriptURL: other.PlaidURL + "/link/v2/stable/link-initialize.js",
-	}
-	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	// The simulator's sandbox, through the recording proxy.
+	env := other.SandboxEnv()
+	env[config.VarBankAPIURL], env[config.VarIdentityAPIURL] = proxy.URL, proxy.URL
+	env[config.VarRedirectURI] = "http://localhost:0/oauth/return"
+	env[config.VarPollInitial], env[config.VarPollMax] = "50ms", "200ms"
+	cfg, err := config.LoadFrom(env.Lookup)
 	if err != nil {
 		t.Fatal(err)
 	}

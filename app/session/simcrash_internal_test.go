@@ -48,8 +48,7 @@ type simCrashJob struct {
 // polling quickly.
 func simOn(t *testing.T) *config.Config {
 	t.Helper()
-	env := map[string]string{config.VarEnvironment: "sim", config.VarPollInitial: "50ms", config.VarPollMax: "100ms"}
-	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.LoadFrom(config.Vars{config.VarEnvironment: "sim", config.VarPollInitial: "50ms", config.VarPollMax: "100ms"}.Lookup)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func printBanner(w io.Writer, s *Sim) {
 	fmt.Fprintf(w, "linkdesk simulator running\n\n")
 	fmt.Fprintf(w, "  Cybrid bank API:      %s/api/\n", s.BankURL)
 	fmt.Fprintf(w, "  Cybrid identity:      %s/oauth/token\n", s.IdentityURL)
-	fmt.Fprintf(w, "  Plaid Link:           %s/link/v2/stable/link-initialize.js\n", s.PlaidURL)
+	fmt.Fprintf(w, "  Plaid Link:           %s\n", s.ScriptURL())
 	fmt.Fprintf(w, "  Scenario (QA):        GET/PUT %s/sim/scenario\n", s.BankURL)
 	fmt.Fprintf(w, "  QA scenarios:         GET %s/sim/scenarios, PUT %s/sim/scenarios/active {\"id\": \"…\"} (active: %s)\n",
 		s.BankURL, s.BankURL, s.ActiveScenario())
@@ -166,8 +166,7 @@ func printBanner(w io.Writer, s *Sim) {
 	fmt.Fprintf(w, "  bank guid:     %s\n\n", s.Cybrid.BankGUID())
 	fmt.Fprintf(w, "Point linkdesk at it as its sandbox (the first line replaces any sandbox credentials you keep):\n")
 	fmt.Fprintf(w, "  printf '%%s\\n%%s\\n' %s %s | linkdesk credentials set --env sandbox\n", s.ClientID, s.ClientSecret)
-	fmt.Fprintf(w, "  LINKDESK_ENVIRONMENT=sandbox LINKDESK_BANK_API_URL=%s LINKDESK_IDENTITY_API_URL=%s LINKDESK_PLAID_SCRIPT_URL=%s/link/v2/stable/link-initialize.js LINKDESK_BANK_GUID=%s linkdesk\n\n",
-		s.BankURL, s.IdentityURL, s.PlaidURL, s.Cybrid.BankGUID())
+	fmt.Fprintf(w, "  %s\n\n", s.SandboxCommand())
 	fmt.Fprintf(w, "Customers (newest first):\n")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, c := range s.Cybrid.Customers() {

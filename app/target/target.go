@@ -179,7 +179,7 @@ func Locate(cfg *config.Config, simulator *Simulator) (*Target, error) {
 	}
 	t.Sim = sm
 	t.BankURL, t.IdentityURL = sm.BankURL, sm.IdentityURL
-	t.PlaidScriptURL = sm.PlaidURL + "/link/v2/stable/link-initialize.js"
+	t.PlaidScriptURL = sm.ScriptURL()
 	t.Credentials = keychain.Credentials{ClientID: sm.ClientID, ClientSecret: sm.ClientSecret}
 	t.CredentialsSource = "built-in simulator"
 	if t.BankGUID == "" {

@@ -59,8 +59,7 @@ func TestTheWindowShowsAtOnceThatCrashRecoveryIsOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	vars := map[string]string{config.VarEnvironment: "sandbox", config.VarBankAPIURL: other.BankURL, config.VarIdentityAPIURL: other.IdentityURL}
-	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	cfg, err := config.LoadFrom(other.SandboxEnv().Lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
