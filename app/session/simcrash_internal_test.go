@@ -96,6 +96,17 @@ func TestSimCrashChild(t *testing.T) {
 	page.call(t, "plaid.onSuccess", map[string]any{"attempt_id": a.ID, "seq": 1, "at": time.Now().UnixMilli(), "public_token": pub, "metadata": meta}, nil)
 	var created []cybridsim.Account
 	wait.True(t, 15*time.Second, "the account created", func() bool { created = sm.Cybrid.Accounts(cust); return len(created) == 1 })
+	// The simulator keeps its records on disk before the answer that
+	// reports them (app/sim's TestTheSimulatorsStateSurvivesARestart reads
+	// the file as the answer arrives), not before its memory shows them:
+	// wait for the file (saves are atomic renames) as the held answer would
+	// have. Killed between the two, the child failed the test once in CI's
+	// run on a fresh clone.
+	file := filepath.Join(job.StateDir, sim.StateFileName)
+	wait.True(t, 15*time.Second, "the account in "+file, func() bool {
+		b, _ := os.ReadFile(file)
+		return bytes.Contains(b, []byte(created[0].GUID))
+	})
 	fmt.Printf("account_created %s %s %s\n", a.ID, cust, created[0].GUID)
 	select {} // killed here
 }
