@@ -462,6 +462,7 @@ function renderAccounts() {
 }
 
 let accountTimer = null;
+let accountLook = 300; // ms until the next look at a list with something in motion
 let accountsLoading = false;
 async function loadAccounts() {
   if (!state.customer) return;
@@ -480,8 +481,15 @@ async function loadAccounts() {
     tid("accounts-loading").hidden = true;
   }
   clearTimeout(accountTimer);
-  // A live list: while something is in motion, look again soon.
-  if (state.accounts.some((a) => a.state === "storing" || a.state === "deleting")) accountTimer = setTimeout(loadAccounts, 1200);
+  // A live list: while something is in motion, look again — soon at first
+  // (an unlink the simulator finishes at once shows as done in 0.3 s), then
+  // less often, up to every 2 s for Cybrid's slower changes.
+  if (state.accounts.some((a) => a.state === "storing" || a.state === "deleting")) {
+    accountTimer = setTimeout(loadAccounts, accountLook);
+    accountLook = Math.min(accountLook * 1.5, 2000);
+  } else {
+    accountLook = 300;
+  }
 }
 
 async function unlink(a) {
