@@ -60,6 +60,7 @@ import (
 	"time"
 	"unicode"
 
+	"linkdesk/app/durable"
 	"linkdesk/app/guid"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/redact"
@@ -364,7 +365,7 @@ func (l *Log) rotateIfFull(n int64) error {
 	if err := os.Rename(l.path, l.prev); err != nil {
 		return fmt.Errorf("rotating %s: %w", l.path, err)
 	}
-	syncDir(l.dir)
+	durable.SyncDir(l.dir)
 	return nil
 }
 

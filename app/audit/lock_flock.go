@@ -36,11 +36,3 @@ func (l *fileLock) acquire() (func(), error) {
 }
 
 func (l *fileLock) close() { l.f.Close() }
-
-// syncDir fsyncs a directory so that a rename in it is durable.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}

@@ -21,11 +21,3 @@ func openLock(path string) (*fileLock, error) {
 func (l *fileLock) acquire() (func(), error) { return func() {}, nil }
 
 func (l *fileLock) close() { l.f.Close() }
-
-// syncDir is best effort: Windows has no directory fsync.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}

@@ -32,6 +32,7 @@ import (
 	"time"
 	"unicode"
 
+	"linkdesk/app/durable"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/redact"
 	"linkdesk/app/userdirs"
@@ -242,7 +243,7 @@ func (n *Names) writeLocked() {
 	}
 	b, err := json.Marshal(file{V: 1, Institutions: n.entries})
 	if err == nil {
-		err = replaceFile(n.path, b)
+		err = durable.WriteFile(n.path, b)
 	}
 	if err != nil {
 		if !n.warned {
@@ -252,32 +253,4 @@ func (n *Names) writeLocked() {
 		return
 	}
 	n.warned = false
-}
-
-// replaceFile writes b to path through a temporary file (0600), fsynced,
-// then renamed over path.
-func replaceFile(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".institutions-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		tmp.Close()
-		return err
-	}
-	_, werr := tmp.Write(b)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

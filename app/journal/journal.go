@@ -70,6 +70,7 @@ import (
 	"sync"
 	"time"
 
+	"linkdesk/app/internal/filelock"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/userdirs"
 )
@@ -263,9 +264,12 @@ func Open(o Options) (*Journal, error) {
 	if j.onChange == nil {
 		j.onChange = func() {}
 	}
-	unlock, err := lockFile(j.path + ".lock")
+	unlock, err := filelock.Lock(j.path + ".lock")
+	if errors.Is(err, filelock.ErrHeld) {
+		return nil, fmt.Errorf("%w (%s.lock is locked): close the other linkdesk for this environment, or use it", ErrBusy, j.path)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("journal: %w", err)
 	}
 	j.unlock = unlock
 	if err := j.load(); err != nil {

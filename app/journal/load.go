@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"linkdesk/app/durable"
 	"linkdesk/app/linkflow"
 )
 
@@ -633,19 +634,11 @@ func copyFile(f *os.File, size int64, path string) error {
 }
 
 // compact replaces path with the lines spans of f (in order, each ending
-// with a newline): a private temporary file, fsync, rename, fsync of the
-// directory. On failure path is left as it was.
+// with a newline), durably (package durable): on failure path is left as
+// it was.
 func compact(f *os.File, spans []span, path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	err = func() error {
-		if err := tmp.Chmod(0o600); err != nil {
-			return err
-		}
-		w := bufio.NewWriterSize(tmp, 256<<10)
+	return durable.Replace(path, func(out io.Writer) error {
+		w := bufio.NewWriterSize(out, 256<<10)
 		var end int64
 		if len(spans) > 0 {
 			end = spans[len(spans)-1].off + spans[len(spans)-1].n
@@ -664,22 +657,8 @@ func compact(f *os.File, spans []span, path string) error {
 			}
 			pos = s.off + s.n
 		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		return tmp.Sync()
-	}()
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	syncDir(filepath.Dir(path))
-	return nil
+		return w.Flush()
+	})
 }
 
 func upperFirst(s string) string {

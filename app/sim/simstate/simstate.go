@@ -41,6 +41,7 @@ import (
 	"sync"
 	"time"
 
+	"linkdesk/app/durable"
 	"linkdesk/app/internal/filelock"
 )
 
@@ -190,7 +191,7 @@ func (s *Store) setAside(why string) (Opened, error) {
 	if err := os.Rename(s.o.Path, to); err != nil {
 		return Opened{}, fmt.Errorf("the simulator's state file %s cannot be used (%s) nor set aside: %w; move it away", s.o.Path, why, err)
 	}
-	syncDir(filepath.Dir(s.o.Path))
+	durable.SyncDir(filepath.Dir(s.o.Path))
 	note := fmt.Sprintf("The simulator's saved state could not be used: %s. It was set aside as %s and the simulator starts afresh.", why, to)
 	s.log.Warn("simulator state set aside; the simulator starts afresh", "file", s.o.Path, "set_aside_as", to, "why", why)
 	return Opened{Note: note, SetAside: to}, nil
@@ -296,52 +297,7 @@ func (s *Store) write() error {
 	if err != nil {
 		return fmt.Errorf("encoding the simulator's state: %w", err)
 	}
-	return WriteAtomic(s.o.Path, append(b, '\n'))
-}
-
-// WriteAtomic replaces path with data: a temporary file in the same folder,
-// mode 0600, fsynced, renamed over path, and the folder fsynced. On failure
-// path is left as it was and the temporary file removed.
-func WriteAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("cannot write in %s: %w", dir, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir fsyncs a folder so a rename in it is durable (a no-op where
-// folders cannot be opened, as on Windows).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
+	return durable.WriteFile(s.o.Path, append(b, '\n'))
 }
 
 func cut(s string) string {
