@@ -12,16 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"linkdesk/app/config"
 	"linkdesk/app/environment"
+	"linkdesk/app/internal/simapart"
 	"linkdesk/app/internal/testneeds"
 	"linkdesk/app/internal/wait"
 	"linkdesk/app/journal"
-	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/pageapi"
 	"linkdesk/app/sim"
-	"linkdesk/app/target"
 )
 
 // Issue 14, case 1, at the page's door. A real sandbox environment (its
@@ -33,23 +31,8 @@ import (
 // same call starts the attempt, and the journal records it.
 func TestNewAttemptsAreRefusedWhileTheJournalCannotWrite(t *testing.T) {
 	stateDir := testneeds.MountTmpfs(t, 64<<10)
-	other, err := sim.Start(sim.Options{WorkflowDelay: -1, AccountDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	cfg, err := config.LoadFrom(other.SandboxEnv().Lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := keychain.NewMemory()
-	if err := store.Set("sandbox", keychain.Credentials{ClientID: other.ClientID, ClientSecret: other.ClientSecret}); err != nil {
-		t.Fatal(err)
-	}
-	tg, err := target.Resolve(cfg, store, target.NewSimulator(sim.Options{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	apart := simapart.Start(t, sim.Options{WorkflowDelay: -1, AccountDelay: -1}, nil)
+	other, tg := apart.Sim, apart.Target(t)
 	var pushes atomic.Int32
 	e, err := environment.Start(tg, environment.Hooks{Version: "test", Log: slog.New(slog.DiscardHandler), StateDir: stateDir,
 		OnRecovered: func() { pushes.Add(1) }})

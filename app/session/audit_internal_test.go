@@ -15,25 +15,19 @@ import (
 
 	"linkdesk/app/audit"
 	"linkdesk/app/config"
+	"linkdesk/app/internal/simapart"
 	"linkdesk/app/keychain"
 	"linkdesk/app/sim"
 )
 
 func TestCredentialsAndSwitchesAreAudited(t *testing.T) {
-	other, err := sim.Start(sim.Options{WorkflowDelay: -1, AccountDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	// Production, where this test switches, refuses a Plaid script of one's
+	// own; the keychain starts empty, as at the first run.
+	apart := simapart.Start(t, sim.Options{WorkflowDelay: -1, AccountDelay: -1}, config.Vars{config.VarPlaidScriptURL: ""})
+	other := apart.Sim
 	dir := t.TempDir()
 	began := time.Now()
-	env := other.SandboxEnv()
-	delete(env, config.VarPlaidScriptURL) // production, where this test switches, refuses a script of one's own
-	cfg, err := config.LoadFrom(env.Lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Start(cfg, "test", slog.New(slog.DiscardHandler), keychain.NewMemory(), Options{StateDir: dir})
+	s, err := Start(apart.Config, "test", slog.New(slog.DiscardHandler), keychain.NewMemory(), Options{StateDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,26 +21,18 @@ import (
 	"time"
 
 	"linkdesk/app/config"
+	"linkdesk/app/internal/simapart"
 	"linkdesk/app/internal/simlink"
 	"linkdesk/app/internal/wait"
 	"linkdesk/app/journal"
-	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 	"linkdesk/app/sim/cybridsim"
 	"linkdesk/app/ui"
 )
 
-func sandboxOn(t *testing.T, other *sim.Sim) *config.Config {
-	t.Helper()
-	env := other.SandboxEnv()
-	env[config.VarPollInitial], env[config.VarPollMax] = "50ms", "100ms"
-	cfg, err := config.LoadFrom(env.Lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
+// quickPolls make a sandbox's linkdesk poll its simulator quickly.
+var quickPolls = config.Vars{config.VarPollInitial: "50ms", config.VarPollMax: "100ms"}
 
 // pageClient makes calls as linkdesk's page does: it opens the one-time
 // launch URL (for the session cookie), then POSTs /call/<name> from the
@@ -97,17 +89,9 @@ func (p *pageClient) call(t *testing.T, name string, params, out any) {
 }
 
 func TestSessionJournalsAttemptsAndReconcilesThemAtTheNextStart(t *testing.T) {
-	other, err := sim.Start(sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	store := keychain.NewMemory()
-	if err := store.Set("sandbox", keychain.Credentials{ClientID: other.ClientID, ClientSecret: other.ClientSecret}); err != nil {
-		t.Fatal(err)
-	}
+	apart := simapart.Start(t, sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond}, quickPolls)
+	other, store, cfg := apart.Sim, apart.Store, apart.Config
 	dir := t.TempDir()
-	cfg := sandboxOn(t, other)
 	log := slog.New(slog.DiscardHandler)
 
 	// A first run: Link succeeds, and the account POST is performed by

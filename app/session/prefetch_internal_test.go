@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"linkdesk/app/config"
+	"linkdesk/app/internal/simapart"
 	"linkdesk/app/internal/wait"
-	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/sim"
 )
@@ -31,16 +31,8 @@ func (p *pageClient) readyToken(t *testing.T, customer string) linkflow.Prepared
 }
 
 func TestPreparedTokensStayWithTheirEnvironment(t *testing.T) {
-	other, err := sim.Start(sim.Options{ClientID: "sandbox-id", ClientSecret: "sandbox-secret-9c2", WorkflowDelay: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	store := keychain.NewMemory()
-	if err := store.Set("sandbox", keychain.Credentials{ClientID: "sandbox-id", ClientSecret: "sandbox-secret-9c2"}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := sandboxOn(t, other)
+	apart := simapart.Start(t, sim.Options{ClientID: "sandbox-id", ClientSecret: "sandbox-secret-9c2", WorkflowDelay: 100 * time.Millisecond}, quickPolls)
+	other, store, cfg := apart.Sim, apart.Store, apart.Config
 	cfg.Environment = config.Sim
 	s, err := Start(cfg, "test", slog.New(slog.DiscardHandler), store, Options{StateDir: t.TempDir(), Sim: sim.Options{WorkflowDelay: 100 * time.Millisecond}})
 	if err != nil {
@@ -101,14 +93,9 @@ func TestPreparedTokensStayWithTheirEnvironment(t *testing.T) {
 // New credentials for an environment start a new shelf: tokens obtained
 // with other credentials are not handed out.
 func TestNewCredentialsDropPreparedTokens(t *testing.T) {
-	other, err := sim.Start(sim.Options{ClientID: "sandbox-id", ClientSecret: "sandbox-secret-9c2", WorkflowDelay: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	store := keychain.NewMemory()
-	store.Set("sandbox", keychain.Credentials{ClientID: "sandbox-id", ClientSecret: "sandbox-secret-9c2"})
-	s, err := Start(sandboxOn(t, other), "test", slog.New(slog.DiscardHandler), store, Options{StateDir: t.TempDir()})
+	apart := simapart.Start(t, sim.Options{ClientID: "sandbox-id", ClientSecret: "sandbox-secret-9c2", WorkflowDelay: 50 * time.Millisecond}, quickPolls)
+	other, store := apart.Sim, apart.Store
+	s, err := Start(apart.Config, "test", slog.New(slog.DiscardHandler), store, Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"linkdesk/app/internal/simapart"
 	"linkdesk/app/keychain"
 	"linkdesk/app/linkflow"
 	"linkdesk/app/pageapi"
@@ -62,16 +63,9 @@ func (a answer) problem(t *testing.T) problem.Problem {
 
 func sandboxSession(t *testing.T) (*Session, *sim.Sim) {
 	t.Helper()
-	other, err := sim.Start(sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	store := keychain.NewMemory()
-	if err := store.Set("sandbox", keychain.Credentials{ClientID: other.ClientID, ClientSecret: other.ClientSecret}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Start(sandboxOn(t, other), "test", slog.New(slog.DiscardHandler), store, Options{StateDir: t.TempDir()})
+	apart := simapart.Start(t, sim.Options{WorkflowDelay: 100 * time.Millisecond, AccountDelay: 100 * time.Millisecond}, quickPolls)
+	other := apart.Sim
+	s, err := Start(apart.Config, "test", slog.New(slog.DiscardHandler), apart.Store, Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,15 +180,9 @@ func (f *flakyStore) Get(env string) (keychain.Credentials, error) {
 // environment fail with it, and retryEnvironment starts the environment
 // once the keychain answers — without a restart.
 func TestKeychainProblemMakesTheSessionWait(t *testing.T) {
-	other, err := sim.Start(sim.Options{WorkflowDelay: -1, AccountDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	mem := keychain.NewMemory()
-	mem.Set("sandbox", keychain.Credentials{ClientID: other.ClientID, ClientSecret: other.ClientSecret})
-	store := &flakyStore{Store: mem, err: &keychain.LockedError{Op: "get", Env: "sandbox", Keyring: "Login", Cause: errors.New("failed to unlock correct collection '/org/freedesktop/secrets/collection/login'")}}
-	s, err := Start(sandboxOn(t, other), "test", slog.New(slog.DiscardHandler), store, Options{StateDir: t.TempDir()})
+	apart := simapart.Start(t, sim.Options{WorkflowDelay: -1, AccountDelay: -1}, quickPolls)
+	store := &flakyStore{Store: apart.Store, err: &keychain.LockedError{Op: "get", Env: "sandbox", Keyring: "Login", Cause: errors.New("failed to unlock correct collection '/org/freedesktop/secrets/collection/login'")}}
+	s, err := Start(apart.Config, "test", slog.New(slog.DiscardHandler), store, Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("Start with a locked keychain: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"linkdesk/app/audit"
 	"linkdesk/app/config"
 	"linkdesk/app/environment"
+	"linkdesk/app/internal/simapart"
 	"linkdesk/app/internal/testneeds"
 	"linkdesk/app/internal/uitest"
 	"linkdesk/app/journal"
@@ -21,7 +22,6 @@ import (
 	"linkdesk/app/linkflow"
 	"linkdesk/app/pageapi"
 	"linkdesk/app/sim"
-	"linkdesk/app/target"
 	"linkdesk/app/ui"
 	"linkdesk/assets"
 )
@@ -54,21 +54,8 @@ func (pageBackend) AuditLog() *audit.Log { return nil }
 func TestTheWindowShowsAtOnceThatCrashRecoveryIsOff(t *testing.T) {
 	uitest.NeedDisplay(t)
 	stateDir := testneeds.MountTmpfs(t, 1<<20) // room for the 120 outcomes reconciliation writes
-	other, err := sim.Start(sim.Options{WorkflowDelay: -1, AccountDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	cfg, err := config.LoadFrom(other.SandboxEnv().Lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := keychain.NewMemory()
-	store.Set("sandbox", keychain.Credentials{ClientID: other.ClientID, ClientSecret: other.ClientSecret})
-	tg, err := target.Resolve(cfg, store, target.NewSimulator(sim.Options{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	apart := simapart.Start(t, sim.Options{WorkflowDelay: -1, AccountDelay: -1}, nil)
+	other, tg := apart.Sim, apart.Target(t)
 	// 120 attempts a crash interrupted while Link was open, from an
 	// earlier run: the panel lists 50 and counts the rest.
 	name, _ := journal.FileName("sandbox", other.BankURL)
